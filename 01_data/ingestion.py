@@ -1,0 +1,53 @@
+"""Step data_ingestion: every CSV of the input folder, validated, deduplicated, recorded."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import mlflow
+
+from utils.cli import add_schema_arguments, run_entry_point, schema_from_args
+from utils.ingestion import ingest_files, list_csv_files, write_ingestion
+from utils.schema import DataSchema
+
+log = logging.getLogger("data_ingestion")
+
+
+def run(input_dir: Path, output_dir: Path, schema: DataSchema) -> None:
+    started = time.perf_counter()
+    # Everything is read and validated before anything is written.
+    result = ingest_files(list_csv_files(input_dir), schema)
+    with mlflow.start_run():
+        finaldata, ingested = write_ingestion(result, output_dir)
+        rows_read = sum(record.rows_read for record in result.files)
+        mlflow.log_metrics(
+            {
+                "files": len(result.files),
+                "rows_read": rows_read,
+                "rows_kept": len(result.data),
+                "rows_dropped": rows_read - len(result.data),
+                "duration_s": time.perf_counter() - started,
+            }
+        )
+        mlflow.log_dict(result.summary(), "ingestion.json")
+        mlflow.log_artifact(str(ingested))
+    log.info("wrote %s (%d rows) and %s", finaldata, len(result.data), ingested)
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--input_dir", type=Path, required=True, help="folder of CSV files to ingest")
+    parser.add_argument("--output_dir", type=Path, required=True, help="folder for finaldata.csv")
+    add_schema_arguments(parser)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    args = _parse_args()
+    run_entry_point(
+        "data_ingestion",
+        lambda: run(args.input_dir, args.output_dir, schema_from_args(args)),
+    )

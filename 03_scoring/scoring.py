@@ -1,0 +1,45 @@
+"""Step model_scoring: F1 (and precision, recall, ROC AUC) of the trained model on test data."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import time
+from pathlib import Path
+
+import mlflow
+
+from utils.cli import add_schema_arguments, run_entry_point, schema_from_args
+from utils.schema import DataSchema, read_dataset
+from utils.scoring import evaluate, write_score
+from utils.training import MODEL_NAME, load_pickle
+
+log = logging.getLogger("model_scoring")
+
+
+def run(model_dir: Path, test_data: Path, schema: DataSchema) -> None:
+    started = time.perf_counter()
+    model = load_pickle(Path(model_dir) / MODEL_NAME)
+    metrics = evaluate(model, read_dataset(test_data, schema), schema)
+    with mlflow.start_run():
+        score_path = write_score(metrics["f1"], model_dir)
+        mlflow.log_metrics({k: v for k, v in metrics.items() if not math.isnan(v)})
+        mlflow.log_metric("duration_s", time.perf_counter() - started)
+        mlflow.log_artifact(str(score_path))
+    log.info("F1 %.4f on %s; wrote %s", metrics["f1"], test_data, score_path)
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model_dir", type=Path, required=True, help="folder of trainedmodel.pkl")
+    parser.add_argument("--test_data", type=Path, required=True, help="labelled test CSV")
+    add_schema_arguments(parser)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    args = _parse_args()
+    run_entry_point(
+        "model_scoring", lambda: run(args.model_dir, args.test_data, schema_from_args(args))
+    )

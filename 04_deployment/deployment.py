@@ -1,0 +1,109 @@
+"""Step model_deployment: publish model, score and ingestion record atomically; move `champion`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from utils.cli import run_entry_point
+from utils.deployment import deploy
+from utils.errors import PipelineError
+from utils.files import sha256_file
+from utils.ingestion import INGESTED_FILES_NAME
+from utils.scoring import SCORE_NAME, read_score
+from utils.training import MODEL_NAME, read_metadata
+
+log = logging.getLogger("model_deployment")
+
+CHAMPION = "champion"
+
+
+def previous_champion(client: MlflowClient, model_name: str) -> str | None:
+    try:
+        return client.get_model_version_by_alias(model_name, CHAMPION).version
+    except MlflowException:
+        return None
+
+
+def run(
+    model_dir: Path, ingested_dir: Path, deployment_dir: Path, model_name: str, keep: int
+) -> None:
+    started = time.perf_counter()
+    sources = {
+        MODEL_NAME: Path(model_dir) / MODEL_NAME,
+        SCORE_NAME: Path(model_dir) / SCORE_NAME,
+        INGESTED_FILES_NAME: Path(ingested_dir) / INGESTED_FILES_NAME,
+    }
+    for name, path in sources.items():
+        if not path.is_file():
+            raise PipelineError(f"{path}: {name} not found; run the earlier steps first")
+    metadata = read_metadata(model_dir)
+    model_uri = metadata.get("mlflow_model_uri")
+    if not model_uri:
+        raise PipelineError(f"{Path(model_dir)}: model metadata has no MLflow model; retrain it")
+    score = read_score(sources[SCORE_NAME])
+
+    client = MlflowClient()
+    with mlflow.start_run():
+        previous = previous_champion(client, model_name)
+        registered = mlflow.register_model(model_uri, model_name)
+        release = deploy(
+            sources,
+            deployment_dir,
+            {
+                "registered_model_name": model_name,
+                "model_version": registered.version,
+                "previous_version": previous,
+                "mlflow_model_uri": model_uri,
+                "f1": score,
+                "trained_at": metadata.get("trained_at"),
+                "features": metadata.get("features"),
+                "training_rows": metadata.get("training_rows"),
+            },
+            keep=keep,
+        )
+        # The alias moves only once the files are live, so both name the same model.
+        client.set_registered_model_alias(model_name, CHAMPION, registered.version)
+        client.set_model_version_tag(model_name, registered.version, "f1", f"{score:.10f}")
+        mlflow.log_params(
+            {"model_version": registered.version, "previous_version": previous or "none"}
+        )
+        mlflow.log_metrics({"f1": score, "duration_s": time.perf_counter() - started})
+        mlflow.log_dict(
+            {"release": release.name, "manifest_sha256": sha256_file(release / "manifest.json")},
+            "deployment.json",
+        )
+        mlflow.log_artifact(str(release / "manifest.json"))
+    log.info(
+        "deployed %s version %s (was %s) to %s", model_name, registered.version, previous, release
+    )
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model_dir", type=Path, required=True, help="folder of the trained model")
+    parser.add_argument("--ingested_dir", type=Path, required=True, help="folder of ingestedfiles.txt")
+    parser.add_argument("--deployment_dir", type=Path, required=True, help="production folder (link)")
+    parser.add_argument("--registered_model_name", required=True, help="Model Registry name")
+    parser.add_argument("--keep_releases", type=int, default=5, help="old releases kept for rollback")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    args = _parse_args()
+    run_entry_point(
+        "model_deployment",
+        lambda: run(
+            args.model_dir,
+            args.ingested_dir,
+            args.deployment_dir,
+            args.registered_model_name,
+            args.keep_releases,
+        ),
+    )

@@ -1,0 +1,132 @@
+"""Step diagnostics: predictions, summary statistics, missing values, timings, dependencies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+
+from utils.cli import (
+    add_model_arguments,
+    add_schema_arguments,
+    model_params_from_args,
+    run_entry_point,
+    schema_from_args,
+)
+from utils.deployment import load_deployed_model
+from utils.diagnostics import dependency_table, missing_percent, summary_statistics, time_call
+from utils.errors import PipelineError
+from utils.files import atomic_write_text
+from utils.ingestion import FINALDATA_NAME, ingest_files, list_csv_files, write_ingestion
+from utils.schema import DataSchema, read_dataset
+from utils.training import ModelParams, model_metadata, save_model, train_model
+
+log = logging.getLogger("diagnostics")
+
+DIAGNOSTICS_NAME = "diagnostics.json"
+
+
+def step_timings(input_dir: Path, schema: DataSchema, params: ModelParams) -> dict[str, float]:
+    """Seconds taken by ingestion and by training, redone in a scratch folder.
+
+    The real outputs are never touched: both steps write into a temporary copy.
+    """
+    with tempfile.TemporaryDirectory(prefix="diagnostics-") as scratch:
+        scratch_dir = Path(scratch)
+        scratch_input = scratch_dir / "input"
+        shutil.copytree(input_dir, scratch_input)
+        holder: dict[str, object] = {}
+
+        def ingest() -> None:
+            holder["result"] = ingest_files(list_csv_files(scratch_input), schema)
+            write_ingestion(holder["result"], scratch_dir / "ingested")  # type: ignore[arg-type]
+
+        def train() -> None:
+            finaldata = scratch_dir / "ingested" / FINALDATA_NAME
+            data = read_dataset(finaldata, schema)
+            model = train_model(data, schema, params)
+            save_model(model, model_metadata(schema, params, len(data), ""), scratch_dir / "model")
+
+        return {"data_ingestion": time_call(ingest), "model_training": time_call(train)}
+
+
+def run(
+    deployment_dir: Path,
+    finaldata: Path,
+    dataset: Path,
+    input_dir: Path,
+    output_dir: Path,
+    requirements: Path,
+    latest_timeout_s: float,
+    schema: DataSchema,
+    params: ModelParams,
+) -> None:
+    started = time.perf_counter()
+    model, manifest = load_deployed_model(deployment_dir)
+    scoring_data = read_dataset(dataset, schema)
+    ingested = read_dataset(finaldata, schema)
+    if not Path(requirements).is_file():
+        raise PipelineError(f"{requirements}: requirements file not found")
+    report = {
+        "model_version": manifest.get("model_version"),
+        "dataset": str(dataset),
+        "predictions": [int(p) for p in model.predict(scoring_data[list(schema.features)])],
+        "summary_statistics": summary_statistics(ingested, [*schema.id_columns]),
+        "missing_percent": missing_percent(ingested),
+        "timings_s": step_timings(input_dir, schema, params),
+        "dependencies": dependency_table(requirements, latest_timeout_s),
+    }
+    with mlflow.start_run():
+        path = Path(output_dir) / DIAGNOSTICS_NAME
+        atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+        mlflow.log_metrics({f"timing_s_{k}": v for k, v in report["timings_s"].items()})
+        mlflow.log_metrics({f"missing_pct_{k}": v for k, v in report["missing_percent"].items()})
+        outdated = [row for row in report["dependencies"] if row["outdated"]]
+        mlflow.log_metrics(
+            {"outdated_dependencies": len(outdated), "duration_s": time.perf_counter() - started}
+        )
+        mlflow.log_artifact(str(path))
+    log.info(
+        "wrote %s: %d predictions, %d outdated dependencies",
+        path,
+        len(report["predictions"]),
+        len(outdated),
+    )
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--deployment_dir", type=Path, required=True, help="production folder")
+    parser.add_argument("--finaldata", type=Path, required=True, help="ingested data CSV")
+    parser.add_argument("--dataset", type=Path, required=True, help="CSV to predict on")
+    parser.add_argument("--input_dir", type=Path, required=True, help="raw CSV folder (timings)")
+    parser.add_argument("--output_dir", type=Path, required=True, help="folder for diagnostics.json")
+    parser.add_argument("--requirements", type=Path, required=True, help="declared dependencies")
+    parser.add_argument("--latest_timeout_s", type=float, default=5.0, help="index look-up limit")
+    add_schema_arguments(parser)
+    add_model_arguments(parser)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    args = _parse_args()
+    run_entry_point(
+        "diagnostics",
+        lambda: run(
+            args.deployment_dir,
+            args.finaldata,
+            args.dataset,
+            args.input_dir,
+            args.output_dir,
+            args.requirements,
+            args.latest_timeout_s,
+            schema_from_args(args),
+            model_params_from_args(args),
+        ),
+    )

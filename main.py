@@ -1,0 +1,191 @@
+"""Run the pipeline's steps, each as its own MLflow project, from config.yaml (a Hydra app).
+
+    python main.py                                   # all six steps on the demo data
+    python main.py main.steps=model_training,model_scoring model.C=0.5
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from utils.cli import run_entry_point
+from utils.config import PipelineConfig, load_config
+from utils.errors import PipelineError
+
+_steps = [
+    "data_ingestion",
+    "model_training",
+    "model_scoring",
+    "model_deployment",
+    "diagnostics",
+    "reporting",
+]
+_step_folders = {
+    "data_ingestion": "01_data",
+    "model_training": "02_training",
+    "model_scoring": "03_scoring",
+    "model_deployment": "04_deployment",
+    "diagnostics": "diagnostics",
+    "reporting": "06_reporting",
+}
+
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("main")
+
+
+def select_steps(spec: str) -> list[str]:
+    """``all`` or a comma list of step names, returned in pipeline order."""
+    if spec.strip() == "all":
+        return list(_steps)
+    wanted = [name.strip() for name in spec.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in _steps]
+    if unknown or not wanted:
+        raise PipelineError(
+            f"config key main.steps: unknown step(s) {', '.join(unknown) or repr(spec)}; "
+            f"valid: all, {', '.join(_steps)}"
+        )
+    return [name for name in _steps if name in wanted]
+
+
+def step_parameters(config: PipelineConfig, root: Path) -> dict[str, dict[str, object]]:
+    """MLproject parameters of every step: the only way configuration reaches a step."""
+    paths = {name: str(path) for name, path in config.resolved_paths(root).items()}
+    schema = {
+        "target": config.data.target,
+        "features": ",".join(config.data.features),
+        "id_columns": ",".join(config.data.id_columns),
+    }
+    model = {
+        "C": config.model.C,
+        "max_iter": config.model.max_iter,
+        "solver": config.model.solver,
+        "random_state": config.model.random_state,
+    }
+    finaldata = str(Path(paths["ingested_dir"]) / "finaldata.csv")
+    return {
+        "data_ingestion": {
+            "input_dir": paths["input_dir"],
+            "output_dir": paths["ingested_dir"],
+            **schema,
+        },
+        "model_training": {
+            "finaldata": finaldata,
+            "model_dir": paths["model_dir"],
+            **schema,
+            **model,
+        },
+        "model_scoring": {"model_dir": paths["model_dir"], "test_data": paths["test_data"], **schema},
+        "model_deployment": {
+            "model_dir": paths["model_dir"],
+            "ingested_dir": paths["ingested_dir"],
+            "deployment_dir": paths["deployment_dir"],
+            "registered_model_name": config.main.registered_model_name,
+            "keep_releases": config.deployment.keep_releases,
+        },
+        "diagnostics": {
+            "deployment_dir": paths["deployment_dir"],
+            "finaldata": finaldata,
+            "dataset": paths["test_data"],
+            "input_dir": paths["input_dir"],
+            "output_dir": paths["model_dir"],
+            "requirements": paths["requirements"],
+            "latest_timeout_s": config.diagnostics.latest_timeout_s,
+            **schema,
+            **model,
+        },
+        "reporting": {
+            "deployment_dir": paths["deployment_dir"],
+            "test_data": paths["test_data"],
+            "output_dir": paths["model_dir"],
+            **schema,
+        },
+    }
+
+
+def prepare_environment(config: PipelineConfig, root: Path) -> str:
+    """Point this process and every step at one tracking store and at the shared code."""
+    from utils.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(config.main.tracking_uri, root)
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    # Steps import utils/ from the project root under every env manager, without path hacks.
+    existing = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), existing]))
+    # A step's `python` is this interpreter under the local env manager, as if its venv were
+    # activated; the other env managers put their own environment first on PATH.
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    return uri
+
+
+def experiment_id(name: str, uri: str, root: Path) -> str:
+    import mlflow
+
+    from utils.tracking import is_local_sqlite
+
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    # With the embedded store, artifacts sit beside mlflow.db whatever the current directory.
+    location = (root / "mlruns").as_uri() if is_local_sqlite(uri) else None
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def run_pipeline(config: PipelineConfig, raw: DictConfig, root: Path = ROOT) -> None:
+    steps = select_steps(config.main.steps)
+    parameters = step_parameters(config, root)
+    uri = prepare_environment(config, root)
+
+    import mlflow
+    from mlflow.exceptions import ExecutionException
+
+    mlflow.set_tracking_uri(uri)
+    # Launched by `mlflow run .`: that run is the parent, in the experiment it was started in.
+    outer_run = os.environ.get("MLFLOW_RUN_ID")
+    if outer_run:
+        experiment = mlflow.get_run(outer_run).info.experiment_id
+        parent = mlflow.start_run(run_id=outer_run)
+    else:
+        experiment = experiment_id(config.main.experiment_name, uri, root)
+        parent = mlflow.start_run(experiment_id=experiment, run_name="pipeline")
+    started = time.perf_counter()
+    with parent:
+        mlflow.log_params({"steps": ",".join(steps), "env_manager": config.main.env_manager})
+        mlflow.log_dict(OmegaConf.to_container(raw, resolve=True), "config.yaml")
+        for step in steps:
+            step_started = time.perf_counter()
+            log.info("step %s: starting (env manager %s)", step, config.main.env_manager)
+            try:
+                mlflow.run(
+                    str(root / _step_folders[step]),
+                    entry_point="main",
+                    parameters=parameters[step],
+                    env_manager=config.main.env_manager,
+                    experiment_id=experiment,
+                    run_name=step,
+                    synchronous=True,
+                )
+            except ExecutionException:
+                raise PipelineError(
+                    f"step {step} failed (its error is above); later steps were not run"
+                ) from None
+            duration = time.perf_counter() - step_started
+            mlflow.log_metric(f"duration_s_{step}", duration)
+            log.info("step %s: done in %.1f s", step, duration)
+        mlflow.log_metric("duration_s_total", time.perf_counter() - started)
+    log.info("pipeline done in %.1f s; tracking store: %s", time.perf_counter() - started, uri)
+
+
+@hydra.main(config_path=".", config_name="config", version_base=None)
+def go(cfg: DictConfig) -> None:
+    run_entry_point("main", lambda: run_pipeline(load_config(cfg), cfg))
+
+
+if __name__ == "__main__":
+    go()

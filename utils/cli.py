@@ -1,0 +1,68 @@
+"""What every entry point does around its work: logging once, and one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+from utils.errors import PipelineError
+from utils.logs import configure_logging, debug_requested
+from utils.schema import DataSchema
+from utils.training import ModelParams
+
+EXIT_BAD_INPUT = 2
+EXIT_UNEXPECTED = 1
+
+
+def split_list(value: str) -> list[str]:
+    """Parse a comma-separated MLproject parameter into names (empty string: no names)."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def run_entry_point(name: str, work: Callable[[], object]) -> None:
+    """Run ``work`` with logging configured; turn failures into one line and an exit code."""
+    configure_logging()
+    log = logging.getLogger(name)
+    try:
+        work()
+    except PipelineError as err:
+        if debug_requested():
+            raise
+        log.error("%s", err)
+        sys.exit(EXIT_BAD_INPUT)
+    except Exception as err:
+        if debug_requested():
+            raise
+        log.error(
+            "unexpected %s: %s (set PIPELINE_DEBUG=1 for the traceback)", type(err).__name__, err
+        )
+        sys.exit(EXIT_UNEXPECTED)
+
+
+def add_schema_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data schema as step parameters (lists travel comma-separated)."""
+    parser.add_argument("--target", required=True, help="binary target column")
+    parser.add_argument("--features", required=True, help="comma-separated feature columns")
+    parser.add_argument("--id_columns", default="", help="comma-separated id columns, never features")
+
+
+def schema_from_args(args: argparse.Namespace) -> DataSchema:
+    return DataSchema(
+        args.target, tuple(split_list(args.features)), tuple(split_list(args.id_columns))
+    )
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The logistic regression's hyperparameters as step parameters."""
+    parser.add_argument("--C", type=float, required=True, help="inverse regularisation strength")
+    parser.add_argument("--max_iter", type=int, required=True, help="solver iteration limit")
+    parser.add_argument("--solver", required=True, help="scikit-learn solver name, e.g. lbfgs")
+    parser.add_argument("--random_state", type=int, required=True, help="seed of the solver")
+
+
+def model_params_from_args(args: argparse.Namespace) -> ModelParams:
+    return ModelParams(
+        C=args.C, max_iter=args.max_iter, solver=args.solver, random_state=args.random_state
+    )

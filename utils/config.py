@@ -1,0 +1,109 @@
+"""Types of config.yaml, checked once by each entry point; the values live in config.yaml only."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from utils.errors import PipelineError
+from utils.schema import DataSchema
+from utils.training import ModelParams
+
+ENV_MANAGERS = ("local", "uv", "virtualenv", "conda")
+
+
+@dataclass
+class MainSection:
+    steps: str = MISSING
+    env_manager: str = MISSING
+    experiment_name: str = MISSING
+    tracking_uri: str | None = None
+    registered_model_name: str = MISSING
+
+
+@dataclass
+class PathsSection:
+    input_dir: str = MISSING
+    ingested_dir: str = MISSING
+    test_data: str = MISSING
+    model_dir: str = MISSING
+    deployment_dir: str = MISSING
+    requirements: str = MISSING
+
+
+@dataclass
+class DataSection:
+    target: str = MISSING
+    features: list[str] = MISSING
+    id_columns: list[str] = MISSING
+
+
+@dataclass
+class ModelSection:
+    C: float = MISSING
+    max_iter: int = MISSING
+    solver: str = MISSING
+    random_state: int = MISSING
+
+
+@dataclass
+class DeploymentSection:
+    keep_releases: int = MISSING
+
+
+@dataclass
+class DiagnosticsSection:
+    latest_timeout_s: float = MISSING
+
+
+@dataclass
+class PipelineConfig:
+    main: MainSection = MISSING
+    paths: PathsSection = MISSING
+    data: DataSection = MISSING
+    model: ModelSection = MISSING
+    deployment: DeploymentSection = MISSING
+    diagnostics: DiagnosticsSection = MISSING
+
+    @property
+    def schema(self) -> DataSchema:
+        return DataSchema(self.data.target, tuple(self.data.features), tuple(self.data.id_columns))
+
+    @property
+    def model_params(self) -> ModelParams:
+        return ModelParams(
+            C=self.model.C,
+            max_iter=self.model.max_iter,
+            solver=self.model.solver,
+            random_state=self.model.random_state,
+        )
+
+    def resolved_paths(self, root: Path) -> dict[str, Path]:
+        """Every configured path, relative ones taken against the project root."""
+        # abspath, not resolve(): the deployment folder is a symlink that must stay one.
+        return {
+            name: Path(os.path.abspath(Path(root) / value))
+            for name, value in vars(self.paths).items()
+        }
+
+
+def load_config(cfg: DictConfig) -> PipelineConfig:
+    """Check ``cfg`` against the types above; a bad key or value is one PipelineError line."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(PipelineConfig), cfg)
+        config: PipelineConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "?"
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PipelineError(f"config key {key}: {reason}") from None
+    if config.main.env_manager not in ENV_MANAGERS:
+        raise PipelineError(
+            f"config key main.env_manager: {config.main.env_manager!r} is not one of "
+            f"{', '.join(ENV_MANAGERS)}"
+        )
+    _ = config.schema  # the schema checks its own consistency
+    return config

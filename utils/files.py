@@ -1,0 +1,80 @@
+"""Atomic file writes and content hashes.
+
+Every output of the pipeline goes through here so that a reader (or a process killed half-way)
+only ever sees the complete old file or the complete new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+_CHUNK = 1 << 20
+# mkstemp creates files readable by the owner only; outputs get the usual umask-based mode.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename inside ``directory`` durable, not just visible."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it replaces ``target`` in one step.
+
+    The temporary file lives in the same directory so that ``os.replace`` is a rename on one
+    file system. On any error it is removed and ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        os.chmod(tmp, _FILE_MODE)
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(target: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp_path)`` and move the result onto ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        write(tmp)
+
+
+def atomic_write_text(target: Path, text: str) -> None:
+    atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> None:
+    atomic_write(target, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))

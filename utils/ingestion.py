@@ -1,0 +1,100 @@
+"""Ingestion: read every CSV of a folder, validate, concatenate and drop duplicate rows."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from utils.errors import PipelineError
+from utils.files import atomic_write, atomic_write_text, sha256_file
+from utils.schema import DataSchema, read_dataset
+
+log = logging.getLogger(__name__)
+
+FINALDATA_NAME = "finaldata.csv"
+INGESTED_FILES_NAME = "ingestedfiles.txt"
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    name: str
+    sha256: str
+    rows_read: int
+    rows_kept: int
+
+    @property
+    def rows_dropped(self) -> int:
+        return self.rows_read - self.rows_kept
+
+
+@dataclass(frozen=True)
+class IngestionResult:
+    data: pd.DataFrame
+    files: list[FileRecord]
+
+    def summary(self) -> dict[str, object]:
+        return {"files": [asdict(record) for record in self.files], "rows": len(self.data)}
+
+
+def list_csv_files(input_dir: Path) -> list[Path]:
+    """The CSV files of ``input_dir`` in a stable (sorted by name) order."""
+    input_dir = Path(input_dir)
+    if not input_dir.is_dir():
+        raise PipelineError(f"{input_dir}: input folder not found")
+    files = sorted(p for p in input_dir.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+    if not files:
+        raise PipelineError(f"{input_dir}: no *.csv files in the input folder")
+    return files
+
+
+def deduplicate(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, list[int]]:
+    """Concatenate ``frames`` and keep each distinct row once, at its first appearance.
+
+    Returns the distinct rows and, per frame, how many of them that frame contributed.
+    """
+    combined = pd.concat(frames, ignore_index=True)
+    origin = np.repeat(np.arange(len(frames)), [len(frame) for frame in frames])
+    first_seen = ~combined.duplicated(keep="first").to_numpy()
+    kept = np.bincount(origin[first_seen], minlength=len(frames))
+    return combined[first_seen].reset_index(drop=True), [int(n) for n in kept]
+
+
+def ingest_files(files: list[Path], schema: DataSchema) -> IngestionResult:
+    """Read and validate ``files`` and drop duplicate rows across all of them."""
+    frames = [read_dataset(path, schema) for path in files]
+    data, kept = deduplicate(frames)
+    records = [
+        FileRecord(path.name, sha256_file(path), len(frame), rows_kept)
+        for path, frame, rows_kept in zip(files, frames, kept, strict=True)
+    ]
+    for record in records:
+        log.info(
+            "%s: %d rows read, %d kept, %d dropped as duplicates",
+            record.name,
+            record.rows_read,
+            record.rows_kept,
+            record.rows_dropped,
+        )
+    return IngestionResult(data, records)
+
+
+def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Path]:
+    """Write finaldata.csv, then the list of ingested files, each atomically."""
+    output_dir = Path(output_dir)
+    finaldata = output_dir / FINALDATA_NAME
+    ingested = output_dir / INGESTED_FILES_NAME
+    atomic_write(finaldata, lambda tmp: result.data.to_csv(tmp, index=False))
+    atomic_write_text(ingested, "".join(f"{record.name}\n" for record in result.files))
+    return finaldata, ingested
+
+
+def read_ingested_files(path: Path) -> list[str]:
+    """The file names recorded by an earlier ingestion (empty if there was none)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

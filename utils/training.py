@@ -1,0 +1,124 @@
+"""Training: a logistic regression on the configured features, saved as a pickle plus metadata."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from utils.errors import PipelineError
+from utils.files import atomic_write, atomic_write_text
+from utils.schema import DataSchema
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+MODEL_NAME = "trainedmodel.pkl"
+METADATA_NAME = "trainedmodel.json"
+# Libraries whose versions decide whether a pickle loads and predicts the same way elsewhere.
+RECORDED_LIBRARIES = ("scikit-learn", "pandas", "numpy", "scipy")
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    C: float = 1.0
+    max_iter: int = 1000
+    solver: str = "lbfgs"
+    random_state: int = 0
+
+
+def build_model(params: ModelParams) -> Pipeline:
+    """Median imputation and scaling before the regression, so raw activity counts are usable."""
+    # Imported here so that steps which only read configuration stay quick to start.
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median")),
+            ("scale", StandardScaler()),
+            (
+                "classifier",
+                LogisticRegression(
+                    C=params.C,
+                    max_iter=params.max_iter,
+                    solver=params.solver,
+                    random_state=params.random_state,
+                ),
+            ),
+        ]
+    )
+
+
+def train_model(data: pd.DataFrame, schema: DataSchema, params: ModelParams) -> Pipeline:
+    classes = data[schema.target].unique()
+    if len(classes) < 2:
+        raise PipelineError(
+            f"column {schema.target!r} (target) has only the class {classes.tolist()} "
+            "in the training data; a classifier needs both 0 and 1"
+        )
+    if params.C <= 0:
+        raise PipelineError(f"model.C must be positive, got {params.C}")
+    model = build_model(params)
+    model.fit(data[list(schema.features)], data[schema.target])
+    return model
+
+
+def model_metadata(
+    schema: DataSchema, params: ModelParams, training_rows: int, training_sha256: str
+) -> dict[str, object]:
+    return {
+        "features": list(schema.features),
+        "target": schema.target,
+        "id_columns": list(schema.id_columns),
+        "params": asdict(params),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "training_rows": training_rows,
+        "training_data_sha256": training_sha256,
+        "library_versions": {name: version(name) for name in RECORDED_LIBRARIES},
+    }
+
+
+def save_model(model: Pipeline, metadata: dict[str, object], model_dir: Path) -> Path:
+    """Write the pickle and its metadata, each atomically; return the pickle's path."""
+    model_dir = Path(model_dir)
+    model_path = model_dir / MODEL_NAME
+    with_pickle = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    atomic_write(model_path, lambda tmp: tmp.write_bytes(with_pickle))
+    write_metadata(metadata, model_dir)
+    return model_path
+
+
+def write_metadata(metadata: dict[str, object], model_dir: Path) -> None:
+    atomic_write_text(Path(model_dir) / METADATA_NAME, json.dumps(metadata, indent=2) + "\n")
+
+
+def read_metadata(model_dir: Path) -> dict[str, object]:
+    path = Path(model_dir) / METADATA_NAME
+    if not path.is_file():
+        raise PipelineError(f"{path}: model metadata not found; run model_training first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_pickle(path: Path) -> Pipeline:
+    """Unpickle a model this project wrote. Callers verify hashes first where files travel."""
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: model file not found; run model_training first")
+    try:
+        with open(path, "rb") as handle:
+            model = pickle.load(handle)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
+        raise PipelineError(f"{path}: not a loadable model pickle ({err})") from None
+    if not hasattr(model, "predict"):
+        raise PipelineError(f"{path}: the pickle holds a {type(model).__name__}, not a model")
+    return model
