@@ -1,7 +1,7 @@
 """Run the pipeline's steps, each as its own MLflow project, from config.yaml (a Hydra app).
 
-    python main.py                                   # all six steps on the demo data
-    python main.py main.steps=model_training,model_scoring model.C=0.5
+python main.py                                   # all six steps on the demo data
+python main.py main.steps=model_training,model_scoring model.C=0.5
 """
 
 from __future__ import annotations
@@ -81,7 +81,11 @@ def step_parameters(config: PipelineConfig, root: Path) -> dict[str, dict[str, o
             **schema,
             **model,
         },
-        "model_scoring": {"model_dir": paths["model_dir"], "test_data": paths["test_data"], **schema},
+        "model_scoring": {
+            "model_dir": paths["model_dir"],
+            "test_data": paths["test_data"],
+            **schema,
+        },
         "model_deployment": {
             "model_dir": paths["model_dir"],
             "ingested_dir": paths["ingested_dir"],

@@ -12,6 +12,7 @@ import mlflow
 from utils.cli import add_schema_arguments, run_entry_point, schema_from_args
 from utils.ingestion import ingest_files, list_csv_files, write_ingestion
 from utils.schema import DataSchema
+from utils.tracking import start_step_run
 
 log = logging.getLogger("data_ingestion")
 
@@ -20,7 +21,7 @@ def run(input_dir: Path, output_dir: Path, schema: DataSchema) -> None:
     started = time.perf_counter()
     # Everything is read and validated before anything is written.
     result = ingest_files(list_csv_files(input_dir), schema)
-    with mlflow.start_run():
+    with start_step_run():
         finaldata, ingested = write_ingestion(result, output_dir)
         rows_read = sum(record.rows_read for record in result.files)
         mlflow.log_metrics(
@@ -39,7 +40,9 @@ def run(input_dir: Path, output_dir: Path, schema: DataSchema) -> None:
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--input_dir", type=Path, required=True, help="folder of CSV files to ingest")
+    parser.add_argument(
+        "--input_dir", type=Path, required=True, help="folder of CSV files to ingest"
+    )
     parser.add_argument("--output_dir", type=Path, required=True, help="folder for finaldata.csv")
     add_schema_arguments(parser)
     return parser.parse_args()

@@ -20,7 +20,7 @@ from utils.cli import (
 )
 from utils.files import sha256_file
 from utils.schema import DataSchema, read_dataset
-from utils.tracking import model_pip_requirements
+from utils.tracking import model_pip_requirements, start_step_run
 from utils.training import ModelParams, model_metadata, save_model, train_model
 
 log = logging.getLogger("model_training")
@@ -39,7 +39,7 @@ def run(finaldata: Path, model_dir: Path, schema: DataSchema, params: ModelParam
     # Declared as doubles so that a request with a missing value still matches the signature
     # (the pipeline imputes it).
     example = features.head(INPUT_EXAMPLE_ROWS).astype("float64")
-    with mlflow.start_run() as run:
+    with start_step_run() as run:
         logged = mlflow.sklearn.log_model(
             model,
             name="model",
@@ -75,5 +75,7 @@ if __name__ == "__main__":
     args = _parse_args()
     run_entry_point(
         "model_training",
-        lambda: run(args.finaldata, args.model_dir, schema_from_args(args), model_params_from_args(args)),
+        lambda: run(
+            args.finaldata, args.model_dir, schema_from_args(args), model_params_from_args(args)
+        ),
     )

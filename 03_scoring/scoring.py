@@ -13,6 +13,7 @@ import mlflow
 from utils.cli import add_schema_arguments, run_entry_point, schema_from_args
 from utils.schema import DataSchema, read_dataset
 from utils.scoring import evaluate, write_score
+from utils.tracking import start_step_run
 from utils.training import MODEL_NAME, load_pickle
 
 log = logging.getLogger("model_scoring")
@@ -22,7 +23,7 @@ def run(model_dir: Path, test_data: Path, schema: DataSchema) -> None:
     started = time.perf_counter()
     model = load_pickle(Path(model_dir) / MODEL_NAME)
     metrics = evaluate(model, read_dataset(test_data, schema), schema)
-    with mlflow.start_run():
+    with start_step_run():
         score_path = write_score(metrics["f1"], model_dir)
         mlflow.log_metrics({k: v for k, v in metrics.items() if not math.isnan(v)})
         mlflow.log_metric("duration_s", time.perf_counter() - started)

@@ -17,6 +17,7 @@ from utils.errors import PipelineError
 from utils.files import sha256_file
 from utils.ingestion import INGESTED_FILES_NAME
 from utils.scoring import SCORE_NAME, read_score
+from utils.tracking import start_step_run
 from utils.training import MODEL_NAME, read_metadata
 
 log = logging.getLogger("model_deployment")
@@ -50,7 +51,7 @@ def run(
     score = read_score(sources[SCORE_NAME])
 
     client = MlflowClient()
-    with mlflow.start_run():
+    with start_step_run():
         previous = previous_champion(client, model_name)
         registered = mlflow.register_model(model_uri, model_name)
         release = deploy(
@@ -88,10 +89,16 @@ def run(
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model_dir", type=Path, required=True, help="folder of the trained model")
-    parser.add_argument("--ingested_dir", type=Path, required=True, help="folder of ingestedfiles.txt")
-    parser.add_argument("--deployment_dir", type=Path, required=True, help="production folder (link)")
+    parser.add_argument(
+        "--ingested_dir", type=Path, required=True, help="folder of ingestedfiles.txt"
+    )
+    parser.add_argument(
+        "--deployment_dir", type=Path, required=True, help="production folder (link)"
+    )
     parser.add_argument("--registered_model_name", required=True, help="Model Registry name")
-    parser.add_argument("--keep_releases", type=int, default=5, help="old releases kept for rollback")
+    parser.add_argument(
+        "--keep_releases", type=int, default=5, help="old releases kept for rollback"
+    )
     return parser.parse_args()
 
 

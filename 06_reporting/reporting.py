@@ -14,6 +14,7 @@ from utils.cli import add_schema_arguments, run_entry_point, schema_from_args
 from utils.deployment import load_deployed_model
 from utils.reporting import plot_confusion_matrix
 from utils.schema import DataSchema, read_dataset
+from utils.tracking import start_step_run
 
 log = logging.getLogger("reporting")
 
@@ -27,7 +28,7 @@ def run(deployment_dir: Path, test_data: Path, output_dir: Path, schema: DataSch
     predicted = model.predict(data[list(schema.features)])
     matrix = confusion_matrix(data[schema.target], predicted, labels=[0, 1])
     path = Path(output_dir) / CONFUSION_MATRIX_NAME
-    with mlflow.start_run():
+    with start_step_run():
         plot_confusion_matrix(
             matrix,
             path,

@@ -25,6 +25,7 @@ from utils.errors import PipelineError
 from utils.files import atomic_write_text
 from utils.ingestion import FINALDATA_NAME, ingest_files, list_csv_files, write_ingestion
 from utils.schema import DataSchema, read_dataset
+from utils.tracking import start_step_run
 from utils.training import ModelParams, model_metadata, save_model, train_model
 
 log = logging.getLogger("diagnostics")
@@ -82,7 +83,7 @@ def run(
         "timings_s": step_timings(input_dir, schema, params),
         "dependencies": dependency_table(requirements, latest_timeout_s),
     }
-    with mlflow.start_run():
+    with start_step_run():
         path = Path(output_dir) / DIAGNOSTICS_NAME
         atomic_write_text(path, json.dumps(report, indent=2) + "\n")
         mlflow.log_metrics({f"timing_s_{k}": v for k, v in report["timings_s"].items()})
@@ -106,7 +107,9 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--finaldata", type=Path, required=True, help="ingested data CSV")
     parser.add_argument("--dataset", type=Path, required=True, help="CSV to predict on")
     parser.add_argument("--input_dir", type=Path, required=True, help="raw CSV folder (timings)")
-    parser.add_argument("--output_dir", type=Path, required=True, help="folder for diagnostics.json")
+    parser.add_argument(
+        "--output_dir", type=Path, required=True, help="folder for diagnostics.json"
+    )
     parser.add_argument("--requirements", type=Path, required=True, help="declared dependencies")
     parser.add_argument("--latest_timeout_s", type=float, default=5.0, help="index look-up limit")
     add_schema_arguments(parser)

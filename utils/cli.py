@@ -45,7 +45,9 @@ def add_schema_arguments(parser: argparse.ArgumentParser) -> None:
     """The data schema as step parameters (lists travel comma-separated)."""
     parser.add_argument("--target", required=True, help="binary target column")
     parser.add_argument("--features", required=True, help="comma-separated feature columns")
-    parser.add_argument("--id_columns", default="", help="comma-separated id columns, never features")
+    parser.add_argument(
+        "--id_columns", default="", help="comma-separated id columns, never features"
+    )
 
 
 def schema_from_args(args: argparse.Namespace) -> DataSchema:

@@ -21,7 +21,13 @@ from utils.files import atomic_write
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["corporation", "lastmonth_activity", "lastyear_activity", "number_of_employees", "exited"]
+COLUMNS = [
+    "corporation",
+    "lastmonth_activity",
+    "lastyear_activity",
+    "number_of_employees",
+    "exited",
+]
 _ID_LETTERS = 6
 # Coefficients of the true model on standardised features, and its intercept.
 _WEIGHTS = np.array([-2.2, -0.8, 0.9])
@@ -75,7 +81,9 @@ def generate_files(
     return [combined.iloc[part].reset_index(drop=True) for part in np.array_split(order, files)]
 
 
-def write_files(frames: list[pd.DataFrame], out_dir: Path, prefix: str, start: int = 1) -> list[Path]:
+def write_files(
+    frames: list[pd.DataFrame], out_dir: Path, prefix: str, start: int = 1
+) -> list[Path]:
     out_dir = Path(out_dir)
     paths = []
     for number, frame in enumerate(frames, start=start):

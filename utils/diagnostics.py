@@ -17,7 +17,9 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
-_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?:==\s*([^\s;#]+))?")
+_REQUIREMENT = re.compile(
+    r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?:==\s*([^\s;#]+))?"
+)
 
 
 def summary_statistics(data: pd.DataFrame, exclude: list[str]) -> dict[str, dict[str, float]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -32,3 +33,13 @@ def is_local_sqlite(uri: str) -> bool:
 def model_pip_requirements() -> list[str]:
     """Pinned requirements of the logged model, given explicitly so MLflow need not infer them."""
     return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
+
+
+def start_step_run():
+    """Start (or, under ``mlflow run``, resume) the step's run, tagged with its interpreter.
+
+    The tag shows which environment a step really ran in (the env manager's or the caller's).
+    """
+    import mlflow
+
+    return mlflow.start_run(tags={"python_prefix": sys.prefix})
