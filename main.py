@@ -186,10 +186,26 @@ def run_pipeline(config: PipelineConfig, raw: DictConfig, root: Path = ROOT) -> 
     log.info("pipeline done in %.1f s; tracking store: %s", time.perf_counter() - started, uri)
 
 
+def quote_step_list(argv: list[str]) -> list[str]:
+    """Let ``main.steps=a,b`` mean a comma list, as documented, instead of a Hydra sweep.
+
+    Hydra reads an unquoted comma as a sweep and stops with a question; the quoted form
+    ``main.steps='a,b'`` is what it wants.
+    """
+    prefix = "main.steps="
+    return [
+        f"{prefix}'{arg[len(prefix) :]}'"
+        if arg.startswith(prefix) and "," in arg and arg[len(prefix) :][:1] not in "'\"["
+        else arg
+        for arg in argv
+    ]
+
+
 @hydra.main(config_path=".", config_name="config", version_base=None)
 def go(cfg: DictConfig) -> None:
     run_entry_point("main", lambda: run_pipeline(load_config(cfg), cfg))
 
 
 if __name__ == "__main__":
+    sys.argv = quote_step_list(sys.argv)
     go()

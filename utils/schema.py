@@ -34,6 +34,11 @@ class DataSchema:
         return [*self.id_columns, *self.features, self.target]
 
 
+def _shown(value: object) -> str:
+    """repr of a cell value as the user wrote it (numpy scalars as plain numbers)."""
+    return repr(value.item() if hasattr(value, "item") else value)
+
+
 def _line_of(df: pd.DataFrame, mask: pd.Series) -> tuple[int, object]:
     position = int(mask.to_numpy().argmax())
     return position + _HEADER_LINES + 1, df.index[position]
@@ -59,7 +64,7 @@ def validate_frame(df: pd.DataFrame, schema: DataSchema, source: str) -> pd.Data
             if bad.any():
                 line, index = _line_of(out, bad)
                 raise PipelineError(
-                    f"{source}: column {col!r} has non-numeric value {out[col][index]!r} "
+                    f"{source}: column {col!r} has non-numeric value {_shown(out[col][index])} "
                     f"on line {line}"
                 )
             out[col] = numeric
@@ -78,7 +83,7 @@ def _check_binary_target(df: pd.DataFrame, target: str, source: str) -> None:
         line, index = _line_of(df, bad)
         raise PipelineError(
             f"{source}: column {target!r} (target) must be binary 0/1, "
-            f"found {values[index]!r} on line {line}"
+            f"found {_shown(values[index])} on line {line}"
         )
     df[target] = numeric.astype("int64")
 

@@ -1,0 +1,135 @@
+"""Fixtures shared by the whole suite: the course schema, tiny data, project copies."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from utils.schema import DataSchema
+
+ROOT = Path(__file__).resolve().parents[1]
+UDACITY = ROOT.parent / "shared" / "reference" / "udacity"
+# What a fresh clone does not have: generated outputs, environments, caches.
+_NOT_IN_A_CLONE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "mlruns",
+    "mlartifacts",
+    "mlflow.db",
+    "models",
+    "production_deployment*",
+    "ingesteddata",
+    "outputs",
+    "multirun",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+)
+
+
+@pytest.fixture
+def schema() -> DataSchema:
+    return DataSchema(
+        target="exited",
+        features=("lastmonth_activity", "lastyear_activity", "number_of_employees"),
+        id_columns=("corporation",),
+    )
+
+
+@pytest.fixture
+def tiny_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "corporation": ["a", "b", "c", "d", "e", "f"],
+            "lastmonth_activity": [10, 500, 20, 700, 15, 650],
+            "lastyear_activity": [100, 4000, 150, 5000, 120, 4500],
+            "number_of_employees": [3, 40, 5, 60, 4, 55],
+            "exited": [1, 0, 1, 0, 1, 0],
+        }
+    )
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[..., Path]:
+    """Write a frame (or raw text) to a CSV under tmp_path and return its path."""
+
+    def write(name: str, content: pd.DataFrame | str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            path.write_text(content)
+        else:
+            content.to_csv(path, index=False)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """The project as a fresh clone has it, in a temporary folder."""
+    target = tmp_path / "project"
+    shutil.copytree(ROOT, target, ignore=_NOT_IN_A_CLONE)
+    return target
+
+
+def step_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for running a step script directly: shared code importable, own tracking."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env.pop("MLFLOW_RUN_ID", None)
+    env.pop("HYDRA_FULL_ERROR", None)
+    env.pop("PIPELINE_DEBUG", None)
+    return env
+
+
+@pytest.fixture
+def run_script(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run a project script with this interpreter and return the finished process."""
+
+    def run(
+        script: str, *args: object, cwd: Path | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(ROOT / script), *map(str, args)],
+            capture_output=True,
+            text=True,
+            cwd=cwd or tmp_path,
+            env={**step_env(tmp_path), **(env or {})},
+            timeout=300,
+            check=False,
+        )
+
+    return run
+
+
+@pytest.fixture
+def assert_one_line_error() -> Callable[..., str]:
+    """Check a failed process: non-zero exit, no traceback, one ERROR line naming the fault."""
+
+    def check(proc: subprocess.CompletedProcess, *fragments: str) -> str:
+        assert proc.returncode != 0, proc.stderr
+        assert "Traceback" not in proc.stderr, proc.stderr
+        errors = [line for line in proc.stderr.splitlines() if " ERROR " in line]
+        assert errors, proc.stderr
+        for fragment in fragments:
+            assert fragment in errors[0], errors[0]
+        return errors[0]
+
+    return check
+
+
+@pytest.fixture
+def udacity_dir() -> Path:
+    """The course's original data set, read where the workspace keeps it."""
+    if not UDACITY.is_dir():
+        pytest.skip(f"course data not found at {UDACITY}")
+    return UDACITY

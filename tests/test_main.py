@@ -1,0 +1,99 @@
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+from hydra import compose, initialize_config_dir
+
+import main
+from utils.config import load_config
+from utils.errors import PipelineError
+
+
+def config(*overrides):
+    with initialize_config_dir(config_dir=str(ROOT), version_base=None):
+        return load_config(compose(config_name="config", overrides=list(overrides)))
+
+
+def test_all_means_every_step_in_order():
+    assert main.select_steps("all") == main._steps
+
+
+def test_a_comma_list_runs_in_pipeline_order():
+    assert main.select_steps("reporting, data_ingestion") == ["data_ingestion", "reporting"]
+
+
+@pytest.mark.parametrize("spec", ["training", "data_ingestion,bogus", ""])
+def test_unknown_steps_list_the_valid_names(spec):
+    with pytest.raises(PipelineError, match="valid: all, data_ingestion, model_training"):
+        main.select_steps(spec)
+
+
+def test_every_step_has_a_folder_with_mlproject():
+    for step in main._steps:
+        folder = ROOT / main._step_folders[step]
+        assert (folder / "MLproject").is_file()
+        assert (folder / "conda.yml").is_file()
+
+
+def test_step_parameters_are_absolute_and_cover_each_mlproject():
+    import yaml
+
+    parameters = main.step_parameters(config("data.features=[a,b]"), ROOT)
+    for step in main._steps:
+        spec = yaml.safe_load((ROOT / main._step_folders[step] / "MLproject").read_text())
+        declared = spec["entry_points"]["main"]["parameters"]
+        assert set(parameters[step]) == set(declared), step
+    assert parameters["model_training"]["features"] == "a,b"
+    assert parameters["data_ingestion"]["input_dir"] == str(ROOT / "01_data" / "practicedata")
+
+
+def test_conda_envs_pin_python_and_agree_with_requirements():
+    import yaml
+
+    pins = dict(
+        line.split("==")
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    for step in main._steps:
+        env = yaml.safe_load((ROOT / main._step_folders[step] / "conda.yml").read_text())
+        assert "python=3.11.7" in env["dependencies"], step
+        pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+        for requirement in pip:
+            if "==" in requirement:
+                name, version = requirement.split("==")
+                assert pins[name] == version, (step, name)
+
+
+def run_main(cwd, *overrides):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *overrides],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_unknown_step_name_is_one_line(tmp_path, assert_one_line_error):
+    proc = run_main(tmp_path, "main.steps=data_ingestion,trainig")
+    assert_one_line_error(proc, "main.steps: unknown step(s) trainig; valid: all,")
+    assert list(tmp_path.iterdir()) == [], "Hydra leaves nothing in the current directory"
+
+
+def test_config_value_of_wrong_type_is_one_line(tmp_path, assert_one_line_error):
+    proc = run_main(tmp_path, "model.C=strong")
+    assert_one_line_error(proc, "config key model.C: Value 'strong'")
+    assert not (ROOT / "outputs").exists()
+
+
+def test_comma_lists_are_quoted_for_hydra():
+    assert main.quote_step_list(["main.py", "main.steps=a,b", "model.C=1"]) == [
+        "main.py",
+        "main.steps='a,b'",
+        "model.C=1",
+    ]
+    assert main.quote_step_list(["main.steps='a,b'"]) == ["main.steps='a,b'"]
+    assert main.quote_step_list(["main.steps=all"]) == ["main.steps=all"]

@@ -1,0 +1,194 @@
+"""The whole pipeline through real MLflow, in a fresh copy of the project (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from sklearn.metrics import f1_score
+
+import main
+from utils.demo_data import generate_rows, write_files
+from utils.files import sha256_file
+
+pytestmark = pytest.mark.slow
+
+FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
+
+
+def clean_env() -> dict[str, str]:
+    """The environment of a user with the project's venv activated and no MLflow settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
+    env.pop("PIPELINE_DEBUG", None)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def run_pipeline(project: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "main.py", *overrides],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=clean_env(),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def client_for(project: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+
+
+def pipeline_runs(client: MlflowClient) -> list:
+    experiment = client.get_experiment_by_name("risk_monitoring")
+    return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+def assert_outputs(project: Path) -> dict:
+    inputs = sorted((project / "01_data" / "practicedata").glob("*.csv"))
+    raw = pd.concat([pd.read_csv(p) for p in inputs], ignore_index=True)
+    final = pd.read_csv(project / "01_data" / "ingesteddata" / "finaldata.csv")
+    assert len(final) == len(raw.drop_duplicates()) < len(raw)
+    assert set(map(tuple, final.to_numpy())) == set(map(tuple, raw.to_numpy()))
+    listed = (project / "01_data" / "ingesteddata" / "ingestedfiles.txt").read_text().split()
+    assert listed == [p.name for p in inputs]
+
+    production = project / "production_deployment"
+    manifest = json.loads((production / "manifest.json").read_text())
+    for name, digest in manifest["files"].items():
+        assert sha256_file(production / name) == digest, name
+    assert set(manifest["files"]) == {"trainedmodel.pkl", "latestscore.txt", "ingestedfiles.txt"}
+
+    with open(production / "trainedmodel.pkl", "rb") as handle:
+        model = pickle.load(handle)
+    test = pd.read_csv(project / "01_data" / "testdata" / "testdata.csv")
+    expected = f1_score(test["exited"], model.predict(test[FEATURES]))
+    score = float((project / "models" / "latestscore.txt").read_text())
+    assert score == pytest.approx(expected, abs=1e-9)
+    assert float((production / "latestscore.txt").read_text()) == score
+
+    diagnostics = json.loads((project / "models" / "diagnostics.json").read_text())
+    assert len(diagnostics["predictions"]) == len(test)
+    assert set(diagnostics["timings_s"]) == {"data_ingestion", "model_training"}
+    assert {row["package"] for row in diagnostics["dependencies"]} >= {"mlflow", "scikit-learn"}
+    assert (project / "models" / "confusionmatrix.png").stat().st_size > 1000
+    assert not (project / "outputs").exists()
+    return manifest
+
+
+def test_demo_pipeline_twice_and_one_step_through_mlflow_run(project_copy):
+    run_pipeline(project_copy)
+    first = assert_outputs(project_copy)
+    client = client_for(project_copy)
+
+    runs = pipeline_runs(client)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(parents) == 1
+    assert [r.info.run_name for r in children] == main._steps
+    assert all(r.info.status == "FINISHED" for r in runs)
+    by_name = {r.info.run_name: r for r in children}
+    assert by_name["data_ingestion"].data.metrics["rows_kept"] > 0
+    assert by_name["model_training"].data.params["C"] == "1.0"
+    assert by_name["model_scoring"].data.metrics["f1"] == pytest.approx(first["f1"], abs=1e-9)
+    assert {"precision", "recall", "roc_auc"} <= set(by_name["model_scoring"].data.metrics)
+    assert "duration_s_model_training" in parents[0].data.metrics
+    champion = client.get_model_version_by_alias("risk_model", "champion")
+    assert str(champion.version) == str(first["model_version"])
+
+    run_pipeline(project_copy)
+    second = assert_outputs(project_copy)
+    assert int(second["model_version"]) == int(first["model_version"]) + 1
+    assert str(second["previous_version"]) == str(first["model_version"])
+    champion = client.get_model_version_by_alias("risk_model", "champion")
+    assert str(champion.version) == str(second["model_version"])
+
+    mlflow_cli = Path(sys.executable).parent / "mlflow"
+    proc = subprocess.run(
+        [
+            str(mlflow_cli),
+            "run",
+            ".",
+            "--env-manager",
+            "local",
+            "--experiment-name",
+            "risk_monitoring",
+            "-P",
+            "steps=data_ingestion,model_training",
+        ],
+        cwd=project_copy,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=clean_env(),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    latest = pipeline_runs(client)[-3:]
+    assert sorted(r.info.run_name for r in latest if "mlflow.parentRunId" in r.data.tags) == [
+        "data_ingestion",
+        "model_training",
+    ]
+
+
+def test_other_data_set_with_other_column_names_by_overrides_only(project_copy, tmp_path):
+    renames = {
+        "corporation": "customer",
+        "lastmonth_activity": "visits_30d",
+        "lastyear_activity": "visits_365d",
+        "number_of_employees": "seats",
+        "exited": "churned",
+    }
+    data = tmp_path / "otherdata"
+    train = [frame.rename(columns=renames) for frame in [generate_rows(150, s) for s in (7, 8)]]
+    write_files(train, data / "train", "part")
+    write_files([generate_rows(80, 9).rename(columns=renames)], data / "test", "holdout")
+    run_pipeline(
+        project_copy,
+        f"paths.input_dir={data / 'train'}",
+        f"paths.test_data={data / 'test' / 'holdout1.csv'}",
+        "data.target=churned",
+        "data.features=[visits_30d,visits_365d,seats]",
+        "data.id_columns=[customer]",
+        "main.experiment_name=other",
+        "model.C=0.5",
+    )
+    manifest = json.loads((project_copy / "production_deployment" / "manifest.json").read_text())
+    assert manifest["features"] == ["visits_30d", "visits_365d", "seats"]
+    final = pd.read_csv(project_copy / "01_data" / "ingesteddata" / "finaldata.csv")
+    assert list(final.columns) == ["customer", "visits_30d", "visits_365d", "seats", "churned"]
+    assert (project_copy / "models" / "confusionmatrix.png").is_file()
+
+
+def test_failed_step_leaves_the_deployment_serving(project_copy, tmp_path):
+    run_pipeline(project_copy)
+    production = project_copy / "production_deployment"
+    before = {p.name: p.read_bytes() for p in production.iterdir()}
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.csv").write_text("corporation,lastmonth_activity\na,1\n")
+    proc = subprocess.run(
+        [sys.executable, "main.py", f"paths.input_dir={bad}"],
+        cwd=project_copy,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=clean_env(),
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert "x.csv: missing required column(s) 'lastyear_activity'" in proc.stderr
+    assert {p.name: p.read_bytes() for p in production.iterdir()} == before
+    mlflow.set_tracking_uri(None)

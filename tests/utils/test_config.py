@@ -1,0 +1,67 @@
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from utils.config import load_config
+from utils.errors import PipelineError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compose_config(*overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT), version_base=None):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def test_shipped_config_is_valid():
+    config = load_config(compose_config())
+    assert config.main.env_manager == "local"
+    assert config.schema.target == "exited"
+    assert config.model_params.C == 1.0
+
+
+def test_overrides_are_typed():
+    config = load_config(compose_config("model.C=0.5", "model.max_iter=50"))
+    assert config.model.C == 0.5
+    assert config.model.max_iter == 50
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("model.C=abc", "model.C"),
+        ("model.max_iter=1.5", "model.max_iter"),
+        ("deployment.keep_releases=many", "deployment.keep_releases"),
+        ("data.features=notalist", "data.features"),
+    ],
+)
+def test_wrong_type_names_the_key(override, key):
+    with pytest.raises(PipelineError, match=rf"^config key {key}: "):
+        load_config(compose_config(override))
+
+
+def test_unknown_env_manager():
+    with pytest.raises(PipelineError, match="main.env_manager: 'docker' is not one of"):
+        load_config(compose_config("main.env_manager=docker"))
+
+
+def test_inconsistent_schema_is_refused():
+    with pytest.raises(PipelineError, match="data.features"):
+        load_config(compose_config("data.features=[exited]"))
+
+
+def test_paths_resolve_against_the_root_not_the_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config(compose_config("paths.test_data=/abs/test.csv"))
+    paths = config.resolved_paths(Path("/project"))
+    assert paths["input_dir"] == Path("/project/01_data/practicedata")
+    assert paths["test_data"] == Path("/abs/test.csv")
+
+
+def test_symlinked_deployment_path_is_not_resolved(tmp_path):
+    (tmp_path / "release").mkdir()
+    os.symlink("release", tmp_path / "production_deployment")
+    paths = load_config(compose_config()).resolved_paths(tmp_path)
+    assert paths["deployment_dir"] == tmp_path / "production_deployment"

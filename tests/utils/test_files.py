@@ -1,0 +1,45 @@
+import os
+import stat
+
+import pytest
+
+from utils.files import atomic_copy, atomic_write, atomic_write_text, sha256_file
+
+
+def test_replaces_content_and_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "old")
+    atomic_write_text(target, "new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_a_failing_writer_keeps_the_old_file(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("complete old content")
+
+    def half_write(tmp):
+        tmp.write_text("half of the new")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, half_write)
+    assert target.read_text() == "complete old content"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_new_files_follow_the_umask(tmp_path):
+    atomic_write_text(tmp_path / "f", "x")
+    mode = stat.S_IMODE(os.stat(tmp_path / "f").st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+
+
+def test_copy_and_hash(tmp_path):
+    source = tmp_path / "a"
+    source.write_bytes(b"abc")
+    atomic_copy(source, tmp_path / "sub" / "b")
+    assert sha256_file(tmp_path / "sub" / "b") == (
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )

@@ -1,0 +1,92 @@
+import pandas as pd
+import pytest
+
+from utils.errors import PipelineError
+from utils.schema import DataSchema, read_dataset, validate_frame
+
+
+def test_valid_frame_keeps_schema_columns_in_order(tiny_frame, schema):
+    shuffled = tiny_frame[["exited", "number_of_employees", "corporation", *schema.features[:2]]]
+    out = validate_frame(shuffled.assign(extra=1), schema, "x.csv")
+    assert list(out.columns) == schema.columns
+    assert out["exited"].dtype == "int64"
+
+
+def test_missing_column_is_named(tiny_frame, schema):
+    with pytest.raises(PipelineError, match=r"x\.csv: missing required column\(s\) 'exited'"):
+        validate_frame(tiny_frame.drop(columns="exited"), schema, "x.csv")
+
+
+def test_non_numeric_feature_names_column_value_and_line(tiny_frame, schema):
+    bad = tiny_frame.astype({"lastyear_activity": object})
+    bad.loc[2, "lastyear_activity"] = "lots"
+    with pytest.raises(
+        PipelineError, match=r"'lastyear_activity' has non-numeric value 'lots' on line 4"
+    ):
+        validate_frame(bad, schema, "x.csv")
+
+
+def test_numeric_strings_are_accepted(tiny_frame, schema):
+    as_text = tiny_frame.astype({"number_of_employees": str})
+    out = validate_frame(as_text, schema, "x.csv")
+    assert out["number_of_employees"].tolist() == tiny_frame["number_of_employees"].tolist()
+
+
+def test_missing_feature_values_are_allowed(tiny_frame, schema):
+    with_gap = tiny_frame.astype({"lastmonth_activity": float})
+    with_gap.loc[0, "lastmonth_activity"] = None
+    assert validate_frame(with_gap, schema, "x.csv")["lastmonth_activity"].isna().sum() == 1
+
+
+@pytest.mark.parametrize("value", [2, -1, "yes"])
+def test_non_binary_target_is_refused(tiny_frame, schema, value):
+    bad = tiny_frame.astype({"exited": object})
+    bad.loc[5, "exited"] = value
+    with pytest.raises(PipelineError, match=r"'exited' \(target\) must be binary 0/1.* on line 7"):
+        validate_frame(bad, schema, "x.csv")
+
+
+def test_empty_target_is_refused(tiny_frame, schema):
+    bad = tiny_frame.astype({"exited": float})
+    bad.loc[1, "exited"] = None
+    with pytest.raises(PipelineError, match=r"'exited' \(target\) is empty on line 3"):
+        validate_frame(bad, schema, "x.csv")
+
+
+def test_header_only_file(write_csv, schema):
+    path = write_csv("h.csv", ",".join(schema.columns) + "\n")
+    with pytest.raises(PipelineError, match=r"h\.csv: has a header but no data rows"):
+        read_dataset(path, schema)
+
+
+def test_empty_file(write_csv, schema):
+    path = write_csv("e.csv", "")
+    with pytest.raises(PipelineError, match=r"e\.csv: file is empty"):
+        read_dataset(path, schema)
+
+
+def test_missing_file(tmp_path, schema):
+    with pytest.raises(PipelineError, match=r"nope\.csv: data file not found"):
+        read_dataset(tmp_path / "nope.csv", schema)
+
+
+def test_unparseable_csv(write_csv, schema):
+    path = write_csv("bad.csv", ",".join(schema.columns) + '\n"a,1,2,3,0\n')
+    with pytest.raises(PipelineError, match=r"bad\.csv: not a readable CSV file"):
+        read_dataset(path, schema)
+
+
+def test_schema_refuses_target_as_feature():
+    with pytest.raises(PipelineError, match="data.features"):
+        DataSchema("y", ("a", "y"))
+
+
+def test_schema_needs_a_feature():
+    with pytest.raises(PipelineError, match="at least one feature"):
+        DataSchema("y", ())
+
+
+def test_reads_the_course_file(schema, udacity_dir):
+    path = udacity_dir / "testdata" / "testdata.csv"
+    frame = read_dataset(path, schema)
+    assert len(frame) == len(pd.read_csv(path))

@@ -1,0 +1,86 @@
+import pickle
+
+import numpy as np
+import pytest
+
+from utils.errors import PipelineError
+from utils.ingestion import ingest_files, list_csv_files
+from utils.training import (
+    METADATA_NAME,
+    ModelParams,
+    load_pickle,
+    model_metadata,
+    read_metadata,
+    save_model,
+    train_model,
+)
+
+
+def test_trains_a_logistic_regression_that_predicts_from_a_frame(tiny_frame, schema):
+    model = train_model(tiny_frame, schema, ModelParams())
+    assert model.named_steps["classifier"].__class__.__name__ == "LogisticRegression"
+    predictions = model.predict(tiny_frame[list(schema.features)])
+    assert predictions.tolist() == tiny_frame["exited"].tolist()
+
+
+def test_missing_feature_values_are_imputed(tiny_frame, schema):
+    gap = tiny_frame.astype({"lastmonth_activity": float})
+    gap.loc[0, "lastmonth_activity"] = np.nan
+    model = train_model(gap, schema, ModelParams())
+    assert len(model.predict(gap[list(schema.features)])) == len(gap)
+
+
+def test_one_class_is_refused(tiny_frame, schema):
+    with pytest.raises(PipelineError, match=r"'exited' \(target\) has only the class \[1\]"):
+        train_model(tiny_frame[tiny_frame["exited"] == 1], schema, ModelParams())
+
+
+def test_non_positive_c_is_refused(tiny_frame, schema):
+    with pytest.raises(PipelineError, match="model.C must be positive"):
+        train_model(tiny_frame, schema, ModelParams(C=0))
+
+
+def test_save_and_load_round_trip(tmp_path, tiny_frame, schema):
+    model = train_model(tiny_frame, schema, ModelParams(C=0.5))
+    metadata = model_metadata(schema, ModelParams(C=0.5), len(tiny_frame), "ab" * 32)
+    path = save_model(model, metadata, tmp_path)
+    loaded = load_pickle(path)
+    features = tiny_frame[list(schema.features)]
+    assert (loaded.predict(features) == model.predict(features)).all()
+    saved = read_metadata(tmp_path)
+    assert saved["params"]["C"] == 0.5
+    assert saved["features"] == list(schema.features)
+    assert set(saved["library_versions"]) >= {"scikit-learn", "pandas"}
+    assert (tmp_path / METADATA_NAME).is_file()
+
+
+def test_load_missing_model(tmp_path):
+    with pytest.raises(PipelineError, match=r"trainedmodel\.pkl: model file not found"):
+        load_pickle(tmp_path / "trainedmodel.pkl")
+
+
+def test_load_truncated_model(tmp_path, tiny_frame, schema):
+    path = save_model(train_model(tiny_frame, schema, ModelParams()), {}, tmp_path)
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(PipelineError, match="not a loadable model pickle"):
+        load_pickle(path)
+
+
+def test_load_pickle_without_predict(tmp_path):
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps({"not": "a model"}))
+    with pytest.raises(PipelineError, match="holds a dict, not a model"):
+        load_pickle(path)
+
+
+def test_missing_metadata(tmp_path):
+    with pytest.raises(PipelineError, match="model metadata not found"):
+        read_metadata(tmp_path)
+
+
+def test_trains_on_course_data(udacity_dir, schema):
+    data = ingest_files(list_csv_files(udacity_dir / "practicedata"), schema).data
+    model = train_model(data, schema, ModelParams())
+    probabilities = model.predict_proba(data[list(schema.features)])[:, 1]
+    assert probabilities.shape == (len(data),)
+    assert ((probabilities > 0) & (probabilities < 1)).all()
