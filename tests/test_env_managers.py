@@ -1,0 +1,50 @@
+"""Per-step environments are real: each step runs in one built from its own conda.yml (slow)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_pipeline_with_uv_builds_an_environment_per_step(project_copy, tmp_path):
+    env_root = tmp_path / "envs"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
+    # A fresh root makes MLflow build every environment now instead of reusing a cached one.
+    env["MLFLOW_ENV_ROOT"] = str(env_root)
+    proc = subprocess.run(
+        [sys.executable, "main.py", "main.env_manager=uv"],
+        cwd=project_copy, capture_output=True, text=True, timeout=1800, env=env, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project_copy / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("risk_monitoring")
+    runs = client.search_runs([experiment.experiment_id])
+    steps = {r.info.run_name: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert set(steps) == set(main._steps)
+    prefixes = {}
+    for name, run in steps.items():
+        assert run.info.status == "FINISHED", name
+        assert run.data.tags["mlflow.project.env"] == "uv"
+        prefix = Path(run.data.tags["python_prefix"])
+        assert prefix.parent == env_root, (name, prefix)
+        assert prefix != Path(sys.prefix)
+        prefixes[name] = prefix
+    # Steps whose conda.yml differ get different environments.
+    assert prefixes["data_ingestion"] != prefixes["reporting"]
+    # The root project's own dependencies are not in a step's environment.
+    probe = subprocess.run(
+        [str(prefixes["data_ingestion"] / "bin" / "python"), "-c", "import hydra"],
+        capture_output=True, text=True, check=False,
+    )
+    assert probe.returncode != 0
+    assert (project_copy / "production_deployment" / "manifest.json").is_file()
