@@ -22,7 +22,12 @@ def test_pipeline_with_uv_builds_an_environment_per_step(project_copy, tmp_path)
     env["MLFLOW_ENV_ROOT"] = str(env_root)
     proc = subprocess.run(
         [sys.executable, "main.py", "main.env_manager=uv"],
-        cwd=project_copy, capture_output=True, text=True, timeout=1800, env=env, check=False,
+        cwd=project_copy,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
 
@@ -44,7 +49,9 @@ def test_pipeline_with_uv_builds_an_environment_per_step(project_copy, tmp_path)
     # The root project's own dependencies are not in a step's environment.
     probe = subprocess.run(
         [str(prefixes["data_ingestion"] / "bin" / "python"), "-c", "import hydra"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert probe.returncode != 0
     assert (project_copy / "production_deployment" / "manifest.json").is_file()
