@@ -192,3 +192,36 @@ def test_failed_step_leaves_the_deployment_serving(project_copy, tmp_path):
     assert "x.csv: missing required column(s) 'lastyear_activity'" in proc.stderr
     assert {p.name: p.read_bytes() for p in production.iterdir()} == before
     mlflow.set_tracking_uri(None)
+
+
+def test_a_step_folder_runs_on_its_own(project_copy):
+    run_pipeline(project_copy, "main.steps=data_ingestion,model_training")
+    env = clean_env()
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{project_copy / 'mlflow.db'}"
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "run",
+            "03_scoring",
+            "--env-manager",
+            "local",
+            "-P",
+            f"model_dir={project_copy / 'models'}",
+            "-P",
+            f"test_data={project_copy / '01_data' / 'testdata' / 'testdata.csv'}",
+            "-P",
+            "target=exited",
+            "-P",
+            f"features={','.join(FEATURES)}",
+            "-P",
+            "id_columns=corporation",
+        ],
+        cwd=project_copy,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert float((project_copy / "models" / "latestscore.txt").read_text()) > 0.5
