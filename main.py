@@ -54,7 +54,9 @@ def select_steps(spec: str) -> list[str]:
     return [name for name in _steps if name in wanted]
 
 
-def step_parameters(config: PipelineConfig, root: Path) -> dict[str, dict[str, object]]:
+def step_parameters(
+    config: PipelineConfig, root: Path, store_url: str
+) -> dict[str, dict[str, object]]:
     """MLproject parameters of every step: the only way configuration reaches a step."""
     paths = {name: str(path) for name, path in config.resolved_paths(root).items()}
     schema = {
@@ -69,7 +71,7 @@ def step_parameters(config: PipelineConfig, root: Path) -> dict[str, dict[str, o
         "random_state": config.model.random_state,
     }
     finaldata = str(Path(paths["ingested_dir"]) / "finaldata.csv")
-    return {
+    per_step: dict[str, dict[str, object]] = {
         "data_ingestion": {
             "input_dir": paths["input_dir"],
             "output_dir": paths["ingested_dir"],
@@ -111,21 +113,27 @@ def step_parameters(config: PipelineConfig, root: Path) -> dict[str, dict[str, o
             **schema,
         },
     }
+    return {step: {**params, "store_url": store_url} for step, params in per_step.items()}
 
 
-def prepare_environment(config: PipelineConfig, root: Path) -> str:
-    """Point this process and every step at one tracking store and at the shared code."""
+def prepare_environment(config: PipelineConfig, root: Path) -> tuple[str, str]:
+    """Point this process and every step at one tracking store, one monitoring store and the
+    shared code; return the tracking URI and the store URL (without its password)."""
+    from utils.store import resolve_store_url, split_password
     from utils.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(config.main.tracking_uri, root)
     os.environ["MLFLOW_TRACKING_URI"] = uri
+    store_url, password = split_password(resolve_store_url(config.store.url, root))
+    if password is not None:
+        os.environ["PGPASSWORD"] = password
     # Steps import utils/ from the project root under every env manager, without path hacks.
     existing = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), existing]))
     # A step's `python` is this interpreter under the local env manager, as if its venv were
     # activated; the other env managers put their own environment first on PATH.
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
-    return uri
+    return uri, store_url
 
 
 def experiment_id(name: str, uri: str, root: Path) -> str:
@@ -143,8 +151,8 @@ def experiment_id(name: str, uri: str, root: Path) -> str:
 
 def run_pipeline(config: PipelineConfig, raw: DictConfig, root: Path = ROOT) -> None:
     steps = select_steps(config.main.steps)
-    parameters = step_parameters(config, root)
-    uri = prepare_environment(config, root)
+    uri, store_url = prepare_environment(config, root)
+    parameters = step_parameters(config, root, store_url)
 
     import mlflow
     from mlflow.exceptions import ExecutionException

@@ -5,24 +5,33 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import mlflow
 
-from utils.cli import add_schema_arguments, run_entry_point, schema_from_args
+from utils.cli import add_schema_arguments, add_store_argument, run_entry_point, schema_from_args
 from utils.ingestion import ingest_files, list_csv_files, write_ingestion
 from utils.schema import DataSchema
+from utils.store import MonitoringStore
 from utils.tracking import start_step_run
 
 log = logging.getLogger("data_ingestion")
 
 
-def run(input_dir: Path, output_dir: Path, schema: DataSchema) -> None:
+def run(input_dir: Path, output_dir: Path, schema: DataSchema, store_url: str) -> None:
     started = time.perf_counter()
     # Everything is read and validated before anything is written.
     result = ingest_files(list_csv_files(input_dir), schema)
-    with start_step_run():
+    store = MonitoringStore(store_url)
+    with start_step_run() as active:
         finaldata, ingested = write_ingestion(result, output_dir)
+        store.record_ingestion(
+            [asdict(record) for record in result.files],
+            str(input_dir),
+            len(result.data),
+            active.info.run_id,
+        )
         rows_read = sum(record.rows_read for record in result.files)
         mlflow.log_metrics(
             {
@@ -45,6 +54,7 @@ def _parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--output_dir", type=Path, required=True, help="folder for finaldata.csv")
     add_schema_arguments(parser)
+    add_store_argument(parser)
     return parser.parse_args()
 
 
@@ -52,5 +62,5 @@ if __name__ == "__main__":
     args = _parse_args()
     run_entry_point(
         "data_ingestion",
-        lambda: run(args.input_dir, args.output_dir, schema_from_args(args)),
+        lambda: run(args.input_dir, args.output_dir, schema_from_args(args), args.store_url),
     )

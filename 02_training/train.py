@@ -14,12 +14,14 @@ from mlflow.models import infer_signature
 from utils.cli import (
     add_model_arguments,
     add_schema_arguments,
+    add_store_argument,
     model_params_from_args,
     run_entry_point,
     schema_from_args,
 )
 from utils.files import sha256_file
 from utils.schema import DataSchema, read_dataset
+from utils.store import MonitoringStore
 from utils.tracking import model_pip_requirements, start_step_run
 from utils.training import ModelParams, model_metadata, save_model, train_model
 
@@ -30,11 +32,14 @@ INPUT_EXAMPLE_ROWS = 5
 SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
 
 
-def run(finaldata: Path, model_dir: Path, schema: DataSchema, params: ModelParams) -> None:
+def run(
+    finaldata: Path, model_dir: Path, schema: DataSchema, params: ModelParams, store_url: str
+) -> None:
     started = time.perf_counter()
     data = read_dataset(finaldata, schema)
     model = train_model(data, schema, params)
     metadata = model_metadata(schema, params, len(data), sha256_file(finaldata))
+    store = MonitoringStore(store_url)
     features = data[list(schema.features)]
     # Declared as doubles so that a request with a missing value still matches the signature
     # (the pipeline imputes it).
@@ -51,6 +56,13 @@ def run(finaldata: Path, model_dir: Path, schema: DataSchema, params: ModelParam
         metadata["mlflow_run_id"] = run.info.run_id
         metadata["mlflow_model_uri"] = logged.model_uri
         model_path = save_model(model, metadata, model_dir)
+        store.record_training(
+            logged.model_uri,
+            metadata["training_data_sha256"],
+            len(data),
+            metadata["params"],
+            run.info.run_id,
+        )
         mlflow.log_metrics(
             {
                 "training_rows": len(data),
@@ -68,6 +80,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--model_dir", type=Path, required=True, help="folder for the model files")
     add_schema_arguments(parser)
     add_model_arguments(parser)
+    add_store_argument(parser)
     return parser.parse_args()
 
 
@@ -76,6 +89,10 @@ if __name__ == "__main__":
     run_entry_point(
         "model_training",
         lambda: run(
-            args.finaldata, args.model_dir, schema_from_args(args), model_params_from_args(args)
+            args.finaldata,
+            args.model_dir,
+            schema_from_args(args),
+            model_params_from_args(args),
+            args.store_url,
         ),
     )

@@ -10,21 +10,27 @@ from pathlib import Path
 
 import mlflow
 
-from utils.cli import add_schema_arguments, run_entry_point, schema_from_args
+from utils.cli import add_schema_arguments, add_store_argument, run_entry_point, schema_from_args
 from utils.schema import DataSchema, read_dataset
 from utils.scoring import evaluate, write_score
+from utils.store import MonitoringStore
 from utils.tracking import start_step_run
-from utils.training import MODEL_NAME, load_pickle
+from utils.training import MODEL_NAME, load_pickle, read_metadata
 
 log = logging.getLogger("model_scoring")
 
 
-def run(model_dir: Path, test_data: Path, schema: DataSchema) -> None:
+def run(model_dir: Path, test_data: Path, schema: DataSchema, store_url: str) -> None:
     started = time.perf_counter()
     model = load_pickle(Path(model_dir) / MODEL_NAME)
     metrics = evaluate(model, read_dataset(test_data, schema), schema)
-    with start_step_run():
+    model_uri = read_metadata(model_dir).get("mlflow_model_uri")
+    store = MonitoringStore(store_url)
+    with start_step_run() as active:
         score_path = write_score(metrics["f1"], model_dir)
+        store.record_scoring(
+            Path(test_data).name, metrics, model_uri=model_uri, mlflow_run_id=active.info.run_id
+        )
         mlflow.log_metrics({k: v for k, v in metrics.items() if not math.isnan(v)})
         mlflow.log_metric("duration_s", time.perf_counter() - started)
         mlflow.log_artifact(str(score_path))
@@ -36,11 +42,13 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--model_dir", type=Path, required=True, help="folder of trainedmodel.pkl")
     parser.add_argument("--test_data", type=Path, required=True, help="labelled test CSV")
     add_schema_arguments(parser)
+    add_store_argument(parser)
     return parser.parse_args()
 
 
 if __name__ == "__main__":
     args = _parse_args()
     run_entry_point(
-        "model_scoring", lambda: run(args.model_dir, args.test_data, schema_from_args(args))
+        "model_scoring",
+        lambda: run(args.model_dir, args.test_data, schema_from_args(args), args.store_url),
     )

@@ -11,12 +11,13 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from utils.cli import run_entry_point
+from utils.cli import add_store_argument, run_entry_point
 from utils.deployment import deploy
 from utils.errors import PipelineError
 from utils.files import sha256_file
 from utils.ingestion import INGESTED_FILES_NAME
 from utils.scoring import SCORE_NAME, read_score
+from utils.store import MonitoringStore
 from utils.tracking import start_step_run
 from utils.training import MODEL_NAME, read_metadata
 
@@ -33,7 +34,12 @@ def previous_champion(client: MlflowClient, model_name: str) -> str | None:
 
 
 def run(
-    model_dir: Path, ingested_dir: Path, deployment_dir: Path, model_name: str, keep: int
+    model_dir: Path,
+    ingested_dir: Path,
+    deployment_dir: Path,
+    model_name: str,
+    keep: int,
+    store_url: str,
 ) -> None:
     started = time.perf_counter()
     sources = {
@@ -50,8 +56,9 @@ def run(
         raise PipelineError(f"{Path(model_dir)}: model metadata has no MLflow model; retrain it")
     score = read_score(sources[SCORE_NAME])
 
+    store = MonitoringStore(store_url)
     client = MlflowClient()
-    with start_step_run():
+    with start_step_run() as active:
         previous = previous_champion(client, model_name)
         registered = mlflow.register_model(model_uri, model_name)
         release = deploy(
@@ -72,6 +79,15 @@ def run(
         # The alias moves only once the files are live, so both name the same model.
         client.set_registered_model_alias(model_name, CHAMPION, registered.version)
         client.set_model_version_tag(model_name, registered.version, "f1", f"{score:.10f}")
+        store.record_deployment(
+            str(registered.version),
+            previous,
+            sha256_file(release / "manifest.json"),
+            release.name,
+            score,
+            model_uri=model_uri,
+            mlflow_run_id=active.info.run_id,
+        )
         mlflow.log_params(
             {"model_version": registered.version, "previous_version": previous or "none"}
         )
@@ -99,6 +115,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--keep_releases", type=int, default=5, help="old releases kept for rollback"
     )
+    add_store_argument(parser)
     return parser.parse_args()
 
 
@@ -112,5 +129,6 @@ if __name__ == "__main__":
             args.deployment_dir,
             args.registered_model_name,
             args.keep_releases,
+            args.store_url,
         ),
     )

@@ -15,6 +15,7 @@ import mlflow
 from utils.cli import (
     add_model_arguments,
     add_schema_arguments,
+    add_store_argument,
     model_params_from_args,
     run_entry_point,
     schema_from_args,
@@ -25,6 +26,7 @@ from utils.errors import PipelineError
 from utils.files import atomic_write_text
 from utils.ingestion import FINALDATA_NAME, ingest_files, list_csv_files, write_ingestion
 from utils.schema import DataSchema, read_dataset
+from utils.store import MonitoringStore
 from utils.tracking import start_step_run
 from utils.training import ModelParams, model_metadata, save_model, train_model
 
@@ -67,6 +69,7 @@ def run(
     latest_timeout_s: float,
     schema: DataSchema,
     params: ModelParams,
+    store_url: str,
 ) -> None:
     started = time.perf_counter()
     model, manifest = load_deployed_model(deployment_dir)
@@ -74,6 +77,7 @@ def run(
     ingested = read_dataset(finaldata, schema)
     if not Path(requirements).is_file():
         raise PipelineError(f"{requirements}: requirements file not found")
+    store = MonitoringStore(store_url)
     report = {
         "model_version": manifest.get("model_version"),
         "dataset": str(dataset),
@@ -83,12 +87,19 @@ def run(
         "timings_s": step_timings(input_dir, schema, params),
         "dependencies": dependency_table(requirements, latest_timeout_s),
     }
-    with start_step_run():
+    outdated = [row for row in report["dependencies"] if row["outdated"]]
+    with start_step_run() as active:
         path = Path(output_dir) / DIAGNOSTICS_NAME
         atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+        store.record_diagnostics(
+            report["model_version"],
+            report["missing_percent"],
+            report["timings_s"],
+            {"summary_statistics": report["summary_statistics"], "outdated": outdated},
+            mlflow_run_id=active.info.run_id,
+        )
         mlflow.log_metrics({f"timing_s_{k}": v for k, v in report["timings_s"].items()})
         mlflow.log_metrics({f"missing_pct_{k}": v for k, v in report["missing_percent"].items()})
-        outdated = [row for row in report["dependencies"] if row["outdated"]]
         mlflow.log_metrics(
             {"outdated_dependencies": len(outdated), "duration_s": time.perf_counter() - started}
         )
@@ -114,6 +125,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--latest_timeout_s", type=float, default=5.0, help="index look-up limit")
     add_schema_arguments(parser)
     add_model_arguments(parser)
+    add_store_argument(parser)
     return parser.parse_args()
 
 
@@ -131,5 +143,6 @@ if __name__ == "__main__":
             args.latest_timeout_s,
             schema_from_args(args),
             model_params_from_args(args),
+            args.store_url,
         ),
     )

@@ -133,3 +133,45 @@ def udacity_dir() -> Path:
     if not UDACITY.is_dir():
         pytest.skip(f"course data not found at {UDACITY}")
     return UDACITY
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path):
+    """A fresh, empty monitoring database: a SQLite file, or a new PostgreSQL database.
+
+    PostgreSQL comes from TEST_POSTGRES_URL (an admin URL; .ci/run and run_tests.sh start a
+    server on loopback). Without it the PostgreSQL cases skip, except in CI, where they fail.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'monitoring.db'}"
+        return
+    yield from _fresh_postgres_database()
+
+
+def _fresh_postgres_database():
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = os.environ.get("TEST_POSTGRES_URL")
+    if not admin_url:
+        if os.environ.get("CI"):
+            pytest.fail("TEST_POSTGRES_URL is not set: CI must run the PostgreSQL tests")
+        pytest.skip("TEST_POSTGRES_URL not set (run_tests.sh starts a server when it can)")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database (for tests that need PostgreSQL itself)."""
+    yield from _fresh_postgres_database()

@@ -39,7 +39,7 @@ def test_every_step_has_a_folder_with_mlproject():
 def test_step_parameters_are_absolute_and_cover_each_mlproject():
     import yaml
 
-    parameters = main.step_parameters(config("data.features=[a,b]"), ROOT)
+    parameters = main.step_parameters(config("data.features=[a,b]"), ROOT, "sqlite:///m.db")
     for step in main._steps:
         spec = yaml.safe_load((ROOT / main._step_folders[step] / "MLproject").read_text())
         declared = spec["entry_points"]["main"]["parameters"]

@@ -56,6 +56,12 @@ def schema_from_args(args: argparse.Namespace) -> DataSchema:
     )
 
 
+def add_store_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store_url", required=True, help="SQLAlchemy URL of the monitoring store (no password)"
+    )
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The logistic regression's hyperparameters as step parameters."""
     parser.add_argument("--C", type=float, required=True, help="inverse regularisation strength")

@@ -51,6 +51,11 @@ class ModelSection:
 
 
 @dataclass
+class StoreSection:
+    url: str | None = None
+
+
+@dataclass
 class DeploymentSection:
     keep_releases: int = MISSING
 
@@ -66,6 +71,7 @@ class PipelineConfig:
     paths: PathsSection = MISSING
     data: DataSection = MISSING
     model: ModelSection = MISSING
+    store: StoreSection = MISSING
     deployment: DeploymentSection = MISSING
     diagnostics: DiagnosticsSection = MISSING
 

@@ -1,23 +1,36 @@
-"""Figures for people: the confusion matrix of the deployed model."""
+"""Figures for people: confusion matrix, ROC curve and the monitoring trends, as PNG bytes."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-
-from utils.files import atomic_write
 
 CLASS_LABELS = ("0 (stayed)", "1 (exited)")
 
 
-def plot_confusion_matrix(matrix: np.ndarray, path: Path, title: str) -> None:
-    """Save a labelled confusion matrix with counts in each cell as a PNG, atomically."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def confusion_matrix_png(matrix: np.ndarray, title: str) -> bytes:
+    """A labelled confusion matrix with the count in each cell."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=120)
     image = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(image, ax=ax)
@@ -25,18 +38,91 @@ def plot_confusion_matrix(matrix: np.ndarray, path: Path, title: str) -> None:
     ax.set_yticks(range(2), labels=CLASS_LABELS)
     ax.set_xlabel("Predicted class")
     ax.set_ylabel("True class")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     threshold = matrix.max() / 2 if matrix.size else 0
     for (row, col), count in np.ndenumerate(matrix):
-        ax.text(
-            col,
-            row,
-            f"{count:,}",
-            ha="center",
-            va="center",
-            color="white" if count > threshold else "black",
-            fontsize=13,
-        )
+        color = "white" if count > threshold else "black"
+        ax.text(col, row, f"{count:,}", ha="center", va="center", color=color, fontsize=13)
     fig.tight_layout()
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
+    return _png(fig)
+
+
+def roc_curve_png(fpr: Sequence[float], tpr: Sequence[float], auc: float) -> bytes:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=120)
+    ax.plot(fpr, tpr, color="tab:blue", label=f"model (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="chance")
+    ax.set_xlabel("False positive rate")
+    ax.set_ylabel("True positive rate")
+    ax.set_title("ROC curve on the test data", fontsize=10)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _time_axis(ax, fig) -> None:
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_xlabel("Time (UTC)")
+    fig.autofmt_xdate()
+
+
+def f1_history_png(history: list[dict[str, Any]], threshold: float | None) -> bytes:
+    """F1 over time, one series per data set, labelled with the model version."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=120)
+    by_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in history:
+        by_dataset[row["dataset"]].append(row)
+    for dataset, rows in sorted(by_dataset.items()):
+        ax.plot([r["created_at"] for r in rows], [r["f1"] for r in rows], marker="o", label=dataset)
+        last = rows[-1]
+        ax.annotate(
+            f"v{last['model_version'] or '?'}",
+            (last["created_at"], last["f1"]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+        )
+    if threshold is not None:
+        ax.axhline(
+            threshold, color="tab:red", linestyle="--", label=f"drift threshold {threshold:.3f}"
+        )
+    if not history:
+        ax.text(0.5, 0.5, "no scores recorded yet", ha="center", transform=ax.transAxes)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("F1")
+    ax.set_title("F1 over time by data set (label: model version)", fontsize=10)
+    if history or threshold is not None:
+        ax.legend(loc="lower left", fontsize=8)
+    _time_axis(ax, fig)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def series_history_png(
+    history: list[dict[str, Any]], key: str, value: str, ylabel: str, title: str
+) -> bytes:
+    """One line per ``key`` (a column, a step) of ``value`` over time."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=120)
+    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in history:
+        by_key[row[key]].append(row)
+    for name, rows in sorted(by_key.items()):
+        ax.plot([r["created_at"] for r in rows], [r[value] for r in rows], marker="o", label=name)
+    if not history:
+        ax.text(0.5, 0.5, "nothing recorded yet", ha="center", transform=ax.transAxes)
+    else:
+        ax.legend(loc="upper left", fontsize=8, ncol=2)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    _time_axis(ax, fig)
+    fig.tight_layout()
+    return _png(fig)

@@ -14,8 +14,18 @@ SCHEMA_ARGS = [
 
 def ingest(run_script, input_dir, output_dir):
     return run_script(
-        "01_data/ingestion.py", "--input_dir", input_dir, "--output_dir", output_dir, *SCHEMA_ARGS
+        "01_data/ingestion.py",
+        "--input_dir",
+        input_dir,
+        "--output_dir",
+        output_dir,
+        *SCHEMA_ARGS,
+        *store_args(output_dir),
     )
+
+
+def store_args(folder):
+    return ["--store_url", f"sqlite:///{folder / 'monitoring.db'}"]
 
 
 @pytest.fixture
@@ -83,6 +93,7 @@ def test_missing_model(tmp_path, run_script, assert_one_line_error, tiny_frame):
         "--test_data",
         tmp_path / "test.csv",
         *SCHEMA_ARGS,
+        *store_args(tmp_path),
     )
     assert_one_line_error(proc, "trainedmodel.pkl: model file not found")
 
@@ -98,6 +109,7 @@ def test_missing_test_file(tmp_path, run_script, assert_one_line_error, tiny_fra
         "--test_data",
         tmp_path / "absent.csv",
         *SCHEMA_ARGS,
+        *store_args(tmp_path),
     )
     assert_one_line_error(proc, "absent.csv: data file not found")
     assert not (tmp_path / "models" / "latestscore.txt").exists()
@@ -111,6 +123,7 @@ def test_missing_training_data(tmp_path, run_script, assert_one_line_error):
         "--model_dir",
         tmp_path / "models",
         *SCHEMA_ARGS,
+        *store_args(tmp_path),
         "--C",
         "1",
         "--max_iter",
@@ -138,6 +151,7 @@ def test_deployment_without_score_leaves_production_alone(
         production,
         "--registered_model_name",
         "m",
+        *store_args(tmp_path),
     )
     assert_one_line_error(proc, "trainedmodel.pkl not found")
     assert not production.exists()
@@ -151,7 +165,27 @@ def test_debug_flag_shows_the_traceback(tmp_path, run_script):
         "--output_dir",
         tmp_path,
         *SCHEMA_ARGS,
+        *store_args(tmp_path),
         env={"PIPELINE_DEBUG": "1"},
     )
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
+
+
+def test_unreachable_store_fails_before_anything_is_written(
+    tmp_path, run_script, assert_one_line_error, previous_output, tiny_frame
+):
+    (tmp_path / "in").mkdir()
+    tiny_frame.to_csv(tmp_path / "in" / "a.csv", index=False)
+    proc = run_script(
+        "01_data/ingestion.py",
+        "--input_dir",
+        tmp_path / "in",
+        "--output_dir",
+        previous_output,
+        *SCHEMA_ARGS,
+        "--store_url",
+        "postgresql://me@127.0.0.1:9/monitoring",
+    )
+    assert_one_line_error(proc, "monitoring store postgresql://me@127.0.0.1:9/monitoring:")
+    assert (previous_output / "finaldata.csv").read_text() == "earlier\n"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Start (or reuse) a throwaway PostgreSQL server on loopback for the tests and print its admin
+# URL. Needs Debian's postgresql package; CI installs it. Exit 3 when no server is installed.
+set -euo pipefail
+port="${TEST_POSTGRES_PORT:-55432}"
+dir="${TEST_POSTGRES_DIR:-/tmp/risk-monitoring-pg-$port}"
+bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
+  echo "start_postgres.sh: no PostgreSQL server installed (apt-get install postgresql)" >&2
+  exit 3
+fi
+# The server refuses to run as root; Debian's package creates the postgres user.
+as_owner=()
+if [ "$(id -u)" = 0 ]; then as_owner=(runuser -u postgres --); fi
+
+if ! "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port"; then
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+    "${as_owner[@]}" "$bindir/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
+  fi
+  "${as_owner[@]}" "$bindir/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c max_connections=200" start >/dev/null
+fi
+echo "postgresql://postgres@127.0.0.1:$port/postgres"
