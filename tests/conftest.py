@@ -23,6 +23,7 @@ _NOT_IN_A_CLONE = shutil.ignore_patterns(
     "mlruns",
     "mlartifacts",
     "mlflow.db",
+    "monitoring.db*",
     "models",
     "production_deployment*",
     "ingesteddata",

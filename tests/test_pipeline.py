@@ -18,6 +18,7 @@ from sklearn.metrics import f1_score
 import main
 from utils.demo_data import generate_rows, write_files
 from utils.files import sha256_file
+from utils.store import MonitoringStore
 
 pytestmark = pytest.mark.slow
 
@@ -83,6 +84,8 @@ def assert_outputs(project: Path) -> dict:
     assert set(diagnostics["timings_s"]) == {"data_ingestion", "model_training"}
     assert {row["package"] for row in diagnostics["dependencies"]} >= {"mlflow", "scikit-learn"}
     assert (project / "models" / "confusionmatrix.png").stat().st_size > 1000
+    assert (project / "models" / "report.pdf").read_bytes().startswith(b"%PDF-")
+    assert "Model monitoring report" in (project / "models" / "report.html").read_text()
     assert not (project / "outputs").exists()
     return manifest
 
@@ -113,6 +116,21 @@ def test_demo_pipeline_twice_and_one_step_through_mlflow_run(project_copy):
     assert str(second["previous_version"]) == str(first["model_version"])
     champion = client.get_model_version_by_alias("risk_model", "champion")
     assert str(champion.version) == str(second["model_version"])
+
+    store = MonitoringStore(f"sqlite:///{project_copy / 'monitoring.db'}")
+    assert store.count("ingestion") == store.count("training") == 2
+    assert [d["model_version"] for d in store.deployment_history()] == [
+        str(first["model_version"]),
+        str(second["model_version"]),
+    ]
+    assert [h["model_version"] for h in store.f1_history()] == [
+        str(first["model_version"]),
+        str(second["model_version"]),
+    ]
+    assert len(store.timing_history()) == 4
+    assert {m["column_name"] for m in store.missing_history()} >= set(FEATURES)
+    assert set(store.ingested_file_hashes()) == {"dataset1.csv", "dataset2.csv"}
+    store.close()
 
     mlflow_cli = Path(sys.executable).parent / "mlflow"
     proc = subprocess.run(
