@@ -4,4 +4,13 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 "$root/setup_env.sh" dev
 cd "$root"
+# The store's PostgreSQL tests need a server: start a throwaway one on loopback when PostgreSQL
+# is installed (CI installs it; elsewhere those tests skip without it).
+if [ -z "${TEST_POSTGRES_URL:-}" ]; then
+  if url="$("$root/.ci/start_postgres.sh")"; then
+    export TEST_POSTGRES_URL="$url"
+  else
+    echo "run_tests.sh: PostgreSQL is not installed; its tests will be skipped" >&2
+  fi
+fi
 exec "$root/.venv/bin/python" -m pytest "$@"

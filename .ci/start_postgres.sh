@@ -13,13 +13,19 @@ fi
 as_owner=()
 if [ "$(id -u)" = 0 ]; then as_owner=(runuser -u postgres --); fi
 
-if ! "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port"; then
-  if [ ! -f "$dir/PG_VERSION" ]; then
-    mkdir -p "$dir"
-    [ "$(id -u)" = 0 ] && chown postgres: "$dir"
-    "${as_owner[@]}" "$bindir/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
-  fi
+init() {
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+  "${as_owner[@]}" "$bindir/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
+}
+start() {
   "${as_owner[@]}" "$bindir/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
     -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c max_connections=200" start >/dev/null
+}
+if ! "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port"; then
+  [ -f "$dir/PG_VERSION" ] || init
+  # A folder left by a killed server (or another user) is thrown away and made anew.
+  start || { init && start; }
 fi
 echo "postgresql://postgres@127.0.0.1:$port/postgres"

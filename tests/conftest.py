@@ -176,3 +176,18 @@ def _fresh_postgres_database():
 def postgres_url():
     """A fresh PostgreSQL database (for tests that need PostgreSQL itself)."""
     yield from _fresh_postgres_database()
+
+
+@pytest.fixture
+def second_postgres_url():
+    """Another fresh PostgreSQL database, beside ``postgres_url``."""
+    yield from _fresh_postgres_database()
+
+
+@pytest.fixture
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

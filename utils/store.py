@@ -32,7 +32,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -137,7 +137,16 @@ def split_password(url: str) -> tuple[str, str | None]:
         return url, None
     if parsed.password is None or parsed.get_backend_name() != "postgresql":
         return url, None
-    return parsed.set(password=None).render_as_string(hide_password=False), str(parsed.password)
+    without = URL.create(
+        parsed.drivername,
+        parsed.username,
+        None,
+        parsed.host,
+        parsed.port,
+        parsed.database,
+        parsed.query,
+    )
+    return without.render_as_string(hide_password=False), str(parsed.password)
 
 
 def resolve_store_url(configured: str | None, root: Path) -> str:

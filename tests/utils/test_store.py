@@ -134,3 +134,11 @@ def test_default_and_relative_sqlite_urls_resolve_against_the_root(tmp_path):
     assert resolve_store_url(None, tmp_path) == f"sqlite:///{tmp_path / 'monitoring.db'}"
     assert resolve_store_url("sqlite:///data/m.db", tmp_path) == f"sqlite:///{tmp_path}/data/m.db"
     assert resolve_store_url("postgresql://h/db", tmp_path) == "postgresql://h/db"
+
+
+def test_password_moves_out_of_the_url():
+    from utils.store import split_password
+
+    assert split_password("postgresql://me:pw@h:5432/db") == ("postgresql://me@h:5432/db", "pw")
+    assert split_password("postgresql://me@h/db") == ("postgresql://me@h/db", None)
+    assert split_password("sqlite:////tmp/m.db") == ("sqlite:////tmp/m.db", None)
