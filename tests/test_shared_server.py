@@ -1,4 +1,4 @@
-"""A team's setup: an MLflow tracking server on PostgreSQL, the monitoring store beside it (slow)."""
+"""A team's setup: a tracking server on PostgreSQL with the monitoring store beside it (slow)."""
 
 from __future__ import annotations
 
