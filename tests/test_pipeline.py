@@ -233,6 +233,8 @@ def test_a_step_folder_runs_on_its_own(project_copy):
             f"features={','.join(FEATURES)}",
             "-P",
             "id_columns=corporation",
+            "-P",
+            f"store_url=sqlite:///{project_copy / 'monitoring.db'}",
         ],
         cwd=project_copy,
         capture_output=True,
