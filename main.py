@@ -110,6 +110,8 @@ def step_parameters(
             "deployment_dir": paths["deployment_dir"],
             "test_data": paths["test_data"],
             "output_dir": paths["model_dir"],
+            "finaldata": finaldata,
+            "data_dir": os.path.abspath(root / config.api.data_dir),
             **schema,
         },
     }

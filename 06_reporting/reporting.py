@@ -6,9 +6,14 @@ import argparse
 import json
 import logging
 import math
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
+import apicalls  # the API client beside this script
 import mlflow
 from sklearn.metrics import confusion_matrix, roc_curve
 
@@ -19,6 +24,7 @@ from utils.ingestion import INGESTED_FILES_NAME, read_ingested_files
 from utils.report import ReportData, write_reports
 from utils.schema import DataSchema, read_dataset
 from utils.scoring import evaluate
+from utils.serving import ApiSettings
 from utils.store import MonitoringStore
 from utils.tracking import start_step_run
 
@@ -27,6 +33,7 @@ log = logging.getLogger("reporting")
 DIAGNOSTICS_NAME = "diagnostics.json"
 # Written by the automation's score-drift check; its payload carries the threshold in force.
 SCORE_DRIFT_EVENT = "score_drift"
+API_START_TIMEOUT_S = 60
 
 
 def read_diagnostics(output_dir: Path) -> dict:
@@ -82,14 +89,90 @@ def build_report(
     )
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_health(url: str, server: subprocess.Popen, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise PipelineError(f"the API server exited with code {server.returncode}")
+        try:
+            if apicalls.call(url, "GET", "/health", timeout=2).status == 200:
+                return
+        except PipelineError:
+            pass
+        time.sleep(0.2)
+    raise PipelineError(f"{url}: the API did not report healthy within {seconds:.0f} s")
+
+
+def call_the_api(settings: ApiSettings, dataset: Path, output: Path) -> Path:
+    """Start the API under gunicorn on a free loopback port, call every endpoint, stop it."""
+    with tempfile.TemporaryDirectory(prefix="api-") as scratch:
+        settings_file = Path(scratch) / "settings.json"
+        settings_file.write_text(settings.to_json(), encoding="utf-8")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        with open(Path(scratch) / "server.log", "wb") as server_log:
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--chdir",
+                    str(Path(__file__).resolve().parent),
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    "1",
+                    f"app:create_app_from_file({str(settings_file)!r})",
+                ],
+                stdout=server_log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                wait_for_health(url, server, API_START_TIMEOUT_S)
+                request = apicalls.prediction_request(Path(settings.data_dir), dataset)
+                apicalls.write_answers(apicalls.call_all(url, request), output)
+            finally:
+                server.terminate()
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+    return output
+
+
 def run(
-    deployment_dir: Path, test_data: Path, output_dir: Path, schema: DataSchema, store_url: str
+    deployment_dir: Path,
+    test_data: Path,
+    output_dir: Path,
+    schema: DataSchema,
+    store_url: str,
+    finaldata: Path,
+    data_dir: Path,
 ) -> None:
     started = time.perf_counter()
     store = MonitoringStore(store_url)
     report = build_report(deployment_dir, test_data, output_dir, schema, store)
+    settings = ApiSettings(
+        deployment_dir=str(deployment_dir),
+        model_dir=str(output_dir),
+        finaldata=str(finaldata),
+        test_data=str(test_data),
+        data_dir=str(data_dir),
+        target=schema.target,
+        features=list(schema.features),
+        id_columns=list(schema.id_columns),
+    )
     with start_step_run():
         paths = write_reports(report, output_dir)
+        paths["api_returns"] = call_the_api(
+            settings, Path(test_data), Path(output_dir) / apicalls.RETURNS_NAME
+        )
         for path in paths.values():
             mlflow.log_artifact(str(path))
         mlflow.log_metric("duration_s", time.perf_counter() - started)
@@ -103,6 +186,8 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--output_dir", type=Path, required=True, help="folder of diagnostics.json; reports go here"
     )
+    parser.add_argument("--finaldata", type=Path, required=True, help="ingested data CSV")
+    parser.add_argument("--data_dir", type=Path, required=True, help="the API's data folder")
     add_schema_arguments(parser)
     add_store_argument(parser)
     return parser.parse_args()
@@ -118,5 +203,7 @@ if __name__ == "__main__":
             args.output_dir,
             schema_from_args(args),
             args.store_url,
+            args.finaldata,
+            args.data_dir,
         ),
     )

@@ -51,6 +51,17 @@ class ModelSection:
 
 
 @dataclass
+class ApiSection:
+    host: str = MISSING
+    port: int = MISSING
+    workers: int = MISSING
+    data_dir: str = MISSING
+    max_rows: int = MISSING
+    max_body_mb: float = MISSING
+    token_env: str = MISSING
+
+
+@dataclass
 class StoreSection:
     url: str | None = None
 
@@ -72,6 +83,7 @@ class PipelineConfig:
     data: DataSection = MISSING
     model: ModelSection = MISSING
     store: StoreSection = MISSING
+    api: ApiSection = MISSING
     deployment: DeploymentSection = MISSING
     diagnostics: DiagnosticsSection = MISSING
 
@@ -113,3 +125,12 @@ def load_config(cfg: DictConfig) -> PipelineConfig:
         )
     _ = config.schema  # the schema checks its own consistency
     return config
+
+
+def load_project_config(root: Path, overrides: list[str] | None = None) -> PipelineConfig:
+    """config.yaml of the project at ``root`` with Hydra overrides, for entry points that are
+    not Hydra apps themselves (the API, the automation)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(Path(root).resolve()), version_base=None):
+        return load_config(compose(config_name="config", overrides=list(overrides or [])))

@@ -141,10 +141,15 @@ def verify_release(release: Path, names: list[str] | None = None) -> dict[str, o
     return manifest
 
 
+def load_release_model(release: Path):
+    """The model of one release and its manifest; the hash is checked before unpickling."""
+    manifest = verify_release(release, [MODEL_NAME])
+    return load_pickle(Path(release) / MODEL_NAME), manifest
+
+
 def load_deployed_model(deployment_dir: Path):
     """The deployed model and its manifest; the pickle's hash is checked before unpickling."""
     release = current_release(deployment_dir)
     if release is None:
         raise PipelineError(f"{deployment_dir}: no deployed model; run model_deployment first")
-    manifest = verify_release(release, [MODEL_NAME])
-    return load_pickle(release / MODEL_NAME), manifest
+    return load_release_model(release)

@@ -1,0 +1,132 @@
+"""Call every endpoint of a running scoring API and write the answers to apireturns.txt.
+
+    python 06_reporting/apicalls.py --url http://127.0.0.1:8000
+
+A non-2xx answer or an unreachable server ends with a non-zero exit and one line saying which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from utils.errors import PipelineError
+from utils.files import atomic_write_text
+
+log = logging.getLogger("apicalls")
+
+RETURNS_NAME = "apireturns.txt"
+GET_PATHS = ["/", "/scoring", "/summarystats", "/diagnostics", "/health", "/model", "/openapi.json"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    method: str
+    path: str
+    status: int
+    body: object
+
+
+def call(
+    base_url: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    content_type: str | None = None,
+    token: str | None = None,
+    timeout: float = 30.0,
+) -> Answer:
+    headers = {"Accept": "application/json"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        base_url.rstrip("/") + path, data=body, method=method, headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            status, raw = answer.status, answer.read()
+    except urllib.error.HTTPError as err:
+        status, raw = err.code, err.read()
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise PipelineError(f"{base_url}: API not reachable ({reason})") from None
+    try:
+        parsed: object = json.loads(raw)
+    except ValueError:
+        parsed = raw.decode("utf-8", errors="replace")
+    return Answer(method, path, status, parsed)
+
+
+def call_all(
+    base_url: str, prediction: tuple[str, bytes], token: str | None = None
+) -> list[Answer]:
+    """Every endpoint once; ``prediction`` is the (content type, body) of the POST."""
+    content_type, body = prediction
+    answers = [call(base_url, "GET", "/", token=token)]
+    answers.append(call(base_url, "POST", "/prediction", body, content_type, token))
+    answers += [call(base_url, "GET", path, token=token) for path in GET_PATHS[1:]]
+    return answers
+
+
+def format_answers(answers: list[Answer]) -> str:
+    blocks = [
+        f"{a.method} {a.path}\nstatus: {a.status}\n{json.dumps(a.body, indent=2)}\n"
+        for a in answers
+    ]
+    return "\n".join(blocks)
+
+
+def write_answers(answers: list[Answer], path: Path) -> None:
+    """Write every answer, then fail (after writing) if any was not 2xx."""
+    atomic_write_text(Path(path), format_answers(answers))
+    failed = [f"{a.method} {a.path} -> {a.status}" for a in answers if not 200 <= a.status < 300]
+    if failed:
+        raise PipelineError(f"{path}: non-2xx answers: {'; '.join(failed)}")
+
+
+def prediction_request(data_dir: Path, dataset: Path) -> tuple[str, bytes]:
+    """Name the data set by filepath when it is in the data folder, else send it as CSV."""
+    try:
+        relative = Path(dataset).resolve().relative_to(Path(data_dir).resolve())
+    except ValueError:
+        return "text/csv", Path(dataset).read_bytes()
+    return "application/json", json.dumps({"filepath": relative.as_posix()}).encode()
+
+
+def _parse_args() -> argparse.Namespace:
+    root = Path(__file__).resolve().parents[1]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=root, help="project whose config.yaml is used")
+    parser.add_argument(
+        "--url", default=None, help="API base URL (default: host and port of config)"
+    )
+    parser.add_argument("--output", type=Path, default=None, help="answers file (default: models/)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of config.yaml")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    from utils.cli import run_entry_point
+
+    args = _parse_args()
+
+    def main() -> None:
+        from utils.config import load_project_config
+
+        config = load_project_config(args.root, args.overrides)
+        paths = config.resolved_paths(args.root)
+        url = args.url or f"http://{config.api.host}:{config.api.port}"
+        output = args.output or paths["model_dir"] / RETURNS_NAME
+        request = prediction_request(Path(args.root) / config.api.data_dir, paths["test_data"])
+        write_answers(call_all(url, request, os.environ.get(config.api.token_env)), output)
+        log.info("all endpoints answered 2xx; wrote %s", output)
+
+    run_entry_point("apicalls", main)

@@ -1,0 +1,385 @@
+"""The scoring API: predictions from the deployed model, and its scores and diagnostics.
+
+    python 06_reporting/app.py [--port 8000]      # development server on 127.0.0.1
+    ./serve.sh                                    # gunicorn, workers from config.yaml
+
+The model comes from production_deployment/: its sha256 is checked against the manifest before
+it is unpickled, and a new deployment is picked up without a restart (one readlink per request).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.security import safe_join
+
+from utils.deployment import load_release_model
+from utils.errors import PipelineError
+from utils.serving import (
+    ApiSettings,
+    CompiledModel,
+    RequestError,
+    rows_from_csv,
+    rows_from_json,
+)
+
+log = logging.getLogger("api")
+
+DIAGNOSTICS_NAME = "diagnostics.json"
+ENDPOINTS = [
+    ("GET", "/", "this list"),
+    ("POST", "/prediction", "predictions and class-1 probabilities for rows"),
+    ("GET", "/scoring", "F1, precision and recall of the deployed model on the test data"),
+    ("GET", "/summarystats", "mean, median and std of each numeric column of the ingested data"),
+    ("GET", "/diagnostics", "missing %, step timings and dependencies of the last diagnostics run"),
+    ("GET", "/health", "200 with the model version once a model is loaded, 503 before"),
+    ("GET", "/model", "version, trained at, deployed at, features and F1 of the deployed model"),
+    ("GET", "/openapi.json", "the OpenAPI 3 description of this API"),
+]
+PROTECTED = {"/prediction", "/scoring", "/summarystats", "/diagnostics"}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    model: CompiledModel
+    manifest: dict[str, Any]
+    release: Path
+
+
+class DeployedModel:
+    """The deployed model, reloaded when the deployment link moves; a bad release is refused
+    and the last good model keeps serving."""
+
+    def __init__(self, deployment_dir: Path, features: list[str]) -> None:
+        self.deployment_dir = Path(deployment_dir)
+        self.features = features
+        self._target: str | None = None
+        self._loaded: Loaded | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> Loaded | None:
+        try:
+            target = os.readlink(self.deployment_dir)
+        except OSError:
+            target = None
+        if target != self._target:
+            with self._lock:
+                if target != self._target:
+                    self._load(target)
+        return self._loaded
+
+    def _load(self, target: str | None) -> None:
+        self._target = target
+        if target is None:
+            return
+        release = (self.deployment_dir.parent / target).resolve()
+        try:
+            model, manifest = load_release_model(release)
+        except (PipelineError, OSError, ValueError) as err:
+            log.error(
+                "refusing release %s: %s; still serving %s",
+                release.name,
+                err,
+                self._loaded.release.name if self._loaded else "nothing",
+            )
+            return
+        sample = np.random.default_rng(0).gamma(2.0, 100.0, size=(64, len(self.features)))
+        self._loaded = Loaded(CompiledModel(model, self.features, sample), manifest, release)
+        log.info("serving model version %s from %s", manifest.get("model_version"), release.name)
+
+
+class FileCache:
+    """A value computed from files, recomputed only when one of them changes."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple, Any]] = {}
+
+    def get(self, name: str, paths: list[Path], compute, extra: tuple = ()) -> Any:
+        key = (*extra, *(self._stamp(p) for p in paths))
+        cached = self._entries.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        value = compute()
+        self._entries[name] = (key, value)
+        return value
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple:
+        try:
+            stat = path.stat()
+        except OSError:
+            return (str(path), None)
+        return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, allow_nan=False), status=status, mimetype="application/json")
+
+
+def error_response(status: int, error: str, detail: str) -> Response:
+    return json_response({"error": error, "detail": detail}, status)
+
+
+def openapi_spec(settings: ApiSettings) -> dict[str, Any]:
+    from utils.openapi import build_spec
+
+    return build_spec(settings.features, settings.max_rows)
+
+
+def create_app(settings: ApiSettings) -> Flask:
+    """The Flask app for ``settings``; nothing is loaded until the first request needs it."""
+    app = Flask("risk_api")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    model = DeployedModel(Path(settings.deployment_dir), settings.features)
+    cache = FileCache()
+    allowed = {*settings.features, *settings.id_columns, settings.target}
+    data_dir = Path(settings.data_dir)
+
+    def loaded_or_503() -> Loaded:
+        loaded = model.current()
+        if loaded is None:
+            raise RequestError(503, "no model", "no deployed model is loaded yet")
+        return loaded
+
+    @app.before_request
+    def check_token() -> Response | None:
+        if settings.token and request.path in PROTECTED:
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {settings.token}".encode()):
+                return error_response(401, "unauthorized", "send Authorization: Bearer <token>")
+        return None
+
+    @app.errorhandler(RequestError)
+    def on_request_error(err: RequestError) -> Response:
+        return error_response(err.status, err.error, err.detail)
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(err: HTTPException) -> Response:
+        detail = err.description or err.name
+        if err.code == 413:
+            detail = f"request body over the limit of {settings.max_body_bytes} bytes"
+        response = error_response(err.code or 400, err.name.lower(), detail)
+        if err.code == 405 and hasattr(err, "valid_methods") and err.valid_methods:
+            response.headers["Allow"] = ", ".join(err.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def on_unexpected(err: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(500, "internal error", type(err).__name__)
+
+    @app.get("/")
+    def welcome() -> Response:
+        return json_response(
+            {
+                "service": "risk model scoring API",
+                "endpoints": [{"method": m, "path": p, "description": d} for m, p, d in ENDPOINTS],
+            }
+        )
+
+    def rows_from_filepath(name: Any) -> np.ndarray:
+        if not isinstance(name, str) or not name or "\x00" in name:
+            raise RequestError(400, "invalid filepath", "filepath must be a non-empty string")
+        joined = safe_join(str(data_dir), name)
+        if joined is None:
+            raise RequestError(400, "invalid filepath", "filepath must stay inside the data folder")
+        real = Path(joined).resolve()
+        if not real.is_relative_to(data_dir.resolve()):
+            raise RequestError(400, "invalid filepath", "filepath must stay inside the data folder")
+        if not real.is_file():
+            raise RequestError(404, "not found", f"no data file {name!r} in the data folder")
+        if real.stat().st_size > settings.max_body_bytes:
+            raise RequestError(413, "file too large", f"{name!r} is over the size limit")
+        text = real.read_text(encoding="utf-8", errors="replace")
+        return rows_from_csv(text, settings.features, allowed, settings.max_rows)
+
+    @app.post("/prediction")
+    def prediction() -> Response:
+        loaded = loaded_or_503()
+        content_type = (request.mimetype or "").lower()
+        body = request.get_data(cache=False)
+        if not body:
+            raise RequestError(400, "empty body", "send JSON rows, a CSV body or a filepath")
+        if content_type == "text/csv":
+            matrix = rows_from_csv(
+                body.decode("utf-8", errors="replace"),
+                settings.features,
+                allowed,
+                settings.max_rows,
+            )
+        elif content_type == "application/json":
+            try:
+                payload = json.loads(body)
+            except (ValueError, UnicodeDecodeError) as err:
+                raise RequestError(400, "malformed JSON", str(err)) from None
+            if isinstance(payload, dict) and set(payload) == {"filepath"}:
+                matrix = rows_from_filepath(payload["filepath"])
+            else:
+                matrix = rows_from_json(payload, settings.features, allowed, settings.max_rows)
+        else:
+            raise RequestError(415, "unsupported media type", "send application/json or text/csv")
+        predictions, probabilities = loaded.model.predict(matrix)
+        return json_response(
+            {
+                "model_version": loaded.manifest.get("model_version"),
+                "predictions": predictions,
+                "probabilities": probabilities,
+            }
+        )
+
+    def test_metrics(loaded: Loaded) -> dict[str, Any]:
+        from utils.schema import DataSchema, read_dataset
+        from utils.scoring import evaluate
+
+        schema = DataSchema(settings.target, tuple(settings.features), tuple(settings.id_columns))
+        metrics = evaluate(
+            loaded.model.model, read_dataset(Path(settings.test_data), schema), schema
+        )
+        return {
+            k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in metrics.items()
+        }
+
+    def unavailable(err: PipelineError) -> RequestError:
+        return RequestError(503, "unavailable", str(err))
+
+    @app.get("/scoring")
+    def scoring() -> Response:
+        loaded = loaded_or_503()
+        try:
+            metrics = cache.get(
+                "scoring",
+                [Path(settings.test_data)],
+                lambda: test_metrics(loaded),
+                extra=(str(loaded.release),),
+            )
+        except PipelineError as err:
+            raise unavailable(err) from None
+        return json_response(
+            {
+                "model_version": loaded.manifest.get("model_version"),
+                "dataset": Path(settings.test_data).name,
+                **metrics,
+            }
+        )
+
+    @app.get("/summarystats")
+    def summarystats() -> Response:
+        from utils.diagnostics import summary_statistics
+        from utils.schema import DataSchema, read_dataset
+
+        schema = DataSchema(settings.target, tuple(settings.features), tuple(settings.id_columns))
+        finaldata = Path(settings.finaldata)
+        try:
+            stats = cache.get(
+                "summarystats",
+                [finaldata],
+                lambda: summary_statistics(
+                    read_dataset(finaldata, schema), list(settings.id_columns)
+                ),
+            )
+        except PipelineError as err:
+            raise unavailable(err) from None
+        return json_response({"dataset": finaldata.name, "statistics": stats})
+
+    @app.get("/diagnostics")
+    def diagnostics() -> Response:
+        path = Path(settings.model_dir) / DIAGNOSTICS_NAME
+
+        def read() -> dict[str, Any]:
+            if not path.is_file():
+                raise PipelineError(f"{path.name}: no diagnostics yet; run the diagnostics step")
+            report = json.loads(path.read_text(encoding="utf-8"))
+            return {
+                k: report.get(k)
+                for k in ("model_version", "missing_percent", "timings_s", "dependencies")
+            }
+
+        try:
+            return json_response(cache.get("diagnostics", [path], read))
+        except PipelineError as err:
+            raise unavailable(err) from None
+
+    @app.get("/health")
+    def health() -> Response:
+        loaded = model.current()
+        if loaded is None:
+            return error_response(503, "no model", "no deployed model is loaded yet")
+        return json_response(
+            {"status": "ok", "model_version": loaded.manifest.get("model_version")}
+        )
+
+    @app.get("/model")
+    def model_info() -> Response:
+        loaded = loaded_or_503()
+        manifest = loaded.manifest
+        return json_response(
+            {
+                "name": manifest.get("registered_model_name"),
+                "version": manifest.get("model_version"),
+                "trained_at": manifest.get("trained_at"),
+                "deployed_at": manifest.get("deployed_at"),
+                "features": manifest.get("features") or settings.features,
+                "f1": manifest.get("f1"),
+                "release": manifest.get("release"),
+            }
+        )
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return json_response(openapi_spec(settings))
+
+    return app
+
+
+def create_app_from_project(root: str) -> Flask:
+    """For gunicorn: ``'app:create_app_from_project("/path/to/project")'``."""
+    from utils.config import load_project_config
+    from utils.logs import configure_logging
+
+    configure_logging()
+    config = load_project_config(Path(root))
+    return create_app(ApiSettings.from_config(config, Path(root).resolve(), dict(os.environ)))
+
+
+def create_app_from_file(path: str) -> Flask:
+    """For gunicorn, with settings written by another process (the reporting step)."""
+    from utils.logs import configure_logging
+
+    configure_logging()
+    return create_app(ApiSettings.from_json(Path(path).read_text(encoding="utf-8")))
+
+
+if __name__ == "__main__":
+    from utils.cli import run_entry_point
+
+    parser = argparse.ArgumentParser(description="Development server of the scoring API.")
+    parser.add_argument(
+        "--root",
+        default=str(Path(__file__).resolve().parents[1]),
+        help="project folder whose config.yaml is used",
+    )
+    parser.add_argument("--port", type=int, default=None, help="port (default: PORT or config)")
+    parser.add_argument("--debug", action="store_true", help="Flask debug mode (development only)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. api.max_rows=100")
+    args = parser.parse_args()
+
+    def serve() -> None:
+        from utils.config import load_project_config
+
+        config = load_project_config(Path(args.root), args.overrides)
+        port = args.port or int(os.environ.get("PORT") or config.api.port)
+        settings = ApiSettings.from_config(config, Path(args.root).resolve(), dict(os.environ))
+        create_app(settings).run(host=config.api.host, port=port, debug=args.debug)
+
+    run_entry_point("api", serve)
