@@ -142,6 +142,7 @@ def create_app(settings: ApiSettings) -> Flask:
     app = Flask("risk_api")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     model = DeployedModel(Path(settings.deployment_dir), settings.features)
+    app.extensions["deployed_model"] = model
     cache = FileCache()
     allowed = {*settings.features, *settings.id_columns, settings.target}
     data_dir = Path(settings.data_dir)
@@ -342,6 +343,12 @@ def create_app(settings: ApiSettings) -> Flask:
     return app
 
 
+def warmed(app: Flask) -> Flask:
+    """Load the model now, in the worker that will serve, not during its first request."""
+    app.extensions["deployed_model"].current()
+    return app
+
+
 def create_app_from_project(root: str) -> Flask:
     """For gunicorn: ``'app:create_app_from_project("/path/to/project")'``."""
     from utils.config import load_project_config
@@ -349,7 +356,9 @@ def create_app_from_project(root: str) -> Flask:
 
     configure_logging()
     config = load_project_config(Path(root))
-    return create_app(ApiSettings.from_config(config, Path(root).resolve(), dict(os.environ)))
+    return warmed(
+        create_app(ApiSettings.from_config(config, Path(root).resolve(), dict(os.environ)))
+    )
 
 
 def create_app_from_file(path: str) -> Flask:
@@ -357,7 +366,7 @@ def create_app_from_file(path: str) -> Flask:
     from utils.logs import configure_logging
 
     configure_logging()
-    return create_app(ApiSettings.from_json(Path(path).read_text(encoding="utf-8")))
+    return warmed(create_app(ApiSettings.from_json(Path(path).read_text(encoding="utf-8"))))
 
 
 if __name__ == "__main__":

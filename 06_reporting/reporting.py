@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import apicalls  # the API client beside this script
 import mlflow
 from sklearn.metrics import confusion_matrix, roc_curve
 
+import apicalls  # the API client beside this script
 from utils.cli import add_schema_arguments, add_store_argument, run_entry_point, schema_from_args
 from utils.deployment import current_release, load_deployed_model
 from utils.errors import PipelineError

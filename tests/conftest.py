@@ -191,3 +191,88 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def load_script(relative: str, name: str):
+    """Import a step folder's script (folders like 06_reporting are not packages)."""
+    import importlib.util
+
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def api_project(tmp_path: Path, schema: DataSchema):
+    """A deployed model with its test data, ingested data and diagnostics, as the API sees it."""
+    import json
+
+    from utils.demo_data import generate_rows
+    from utils.deployment import deploy
+    from utils.serving import ApiSettings
+    from utils.training import ModelParams, save_model, train_model
+
+    data_dir = tmp_path / "data"
+    (data_dir / "testdata").mkdir(parents=True)
+    train = generate_rows(400, seed=1)
+    test = generate_rows(100, seed=2)
+    test.to_csv(data_dir / "testdata" / "testdata.csv", index=False)
+    finaldata = tmp_path / "ingested" / "finaldata.csv"
+    finaldata.parent.mkdir()
+    train.to_csv(finaldata, index=False)
+    models = tmp_path / "models"
+    save_model(train_model(train, schema, ModelParams()), {}, models)
+    (models / "latestscore.txt").write_text("0.8\n")
+    (finaldata.parent / "ingestedfiles.txt").write_text("a.csv\n")
+    (models / "diagnostics.json").write_text(
+        json.dumps(
+            {
+                "model_version": "1",
+                "missing_percent": {"a": 0.0},
+                "timings_s": {"data_ingestion": 0.1},
+                "dependencies": [],
+            }
+        )
+    )
+    production = tmp_path / "production_deployment"
+
+    def redeploy(version: str, model_path: Path | None = None) -> Path:
+        return deploy(
+            {
+                "trainedmodel.pkl": model_path or models / "trainedmodel.pkl",
+                "latestscore.txt": models / "latestscore.txt",
+                "ingestedfiles.txt": finaldata.parent / "ingestedfiles.txt",
+            },
+            production,
+            {
+                "model_version": version,
+                "registered_model_name": "risk_model",
+                "features": list(schema.features),
+                "f1": 0.8,
+            },
+        )
+
+    redeploy("1")
+    settings = ApiSettings(
+        deployment_dir=str(production),
+        model_dir=str(models),
+        finaldata=str(finaldata),
+        test_data=str(data_dir / "testdata" / "testdata.csv"),
+        data_dir=str(data_dir),
+        target=schema.target,
+        features=list(schema.features),
+        id_columns=list(schema.id_columns),
+        max_rows=500,
+        max_body_bytes=200_000,
+    )
+    return {
+        "settings": settings,
+        "redeploy": redeploy,
+        "test": test,
+        "train": train,
+        "tmp": tmp_path,
+        "models": models,
+    }

@@ -2,10 +2,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
 from hydra import compose, initialize_config_dir
 
 import main
+from conftest import ROOT
 from utils.config import load_config
 from utils.errors import PipelineError
 

@@ -3,8 +3,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
 
+from conftest import ROOT
 from utils.errors import PipelineError
 from utils.store import MonitoringStore, connect, mask_url, resolve_store_url
 

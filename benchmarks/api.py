@@ -1,0 +1,254 @@
+"""Throughput and latency of our API (gunicorn) against `mlflow models serve` on the same model.
+
+    python benchmarks/api.py [--seconds 10] [--workers 2]
+
+Both servers get the same model, the same worker count and the same request bodies (MLflow's
+dataframe_records / dataframe_split formats, which both accept), loaded by wrk on loopback at
+concurrency 8. The last line is one JSON object with the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # a script run from anywhere; the project is not installed
+
+from utils.demo_data import generate_rows  # noqa: E402
+from utils.deployment import deploy  # noqa: E402
+from utils.schema import DataSchema  # noqa: E402
+from utils.serving import ApiSettings  # noqa: E402
+from utils.training import ModelParams, save_model, train_model  # noqa: E402
+
+FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
+SCHEMA = DataSchema("exited", tuple(FEATURES), ("corporation",))
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("{body}", "r")
+wrk.body = f:read("*a")
+f:close()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(url: str, body: bytes, seconds: float = 120, warm_requests: int = 20) -> None:
+    """Wait for the server, then send a few requests so that every worker has answered once."""
+    deadline = time.monotonic() + seconds
+    answered = 0
+    while time.monotonic() < deadline:
+        try:
+            request = urllib.request.Request(
+                url, data=body, headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                answered += answer.status == 200
+                if answered >= warm_requests:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"{url} did not answer within {seconds} s")
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, body_file: Path, seconds: int, scratch: Path) -> dict[str, float]:
+    script = scratch / f"{body_file.stem}.lua"
+    script.write_text(LUA.format(body=body_file))
+    out = subprocess.run(
+        ["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": to_ms(latency["50"]),
+        "p99_ms": to_ms(latency["99"]),
+        "errors": int(non_2xx.group(1)) if non_2xx else 0,
+    }
+
+
+def prepare(scratch: Path) -> tuple[ApiSettings, str]:
+    """A trained, deployed model (for ours) also logged to MLflow (for theirs)."""
+    import mlflow
+    import mlflow.sklearn
+
+    data = generate_rows(5000, seed=0)
+    model = train_model(data, SCHEMA, ModelParams())
+    models = scratch / "models"
+    save_model(model, {}, models)
+    (models / "latestscore.txt").write_text("0\n")
+    (models / "ingestedfiles.txt").write_text("bench.csv\n")
+    production = scratch / "production_deployment"
+    deploy(
+        {
+            name: models / name
+            for name in ("trainedmodel.pkl", "latestscore.txt", "ingestedfiles.txt")
+        },
+        production,
+        {"model_version": "bench"},
+    )
+    mlflow.set_tracking_uri(f"sqlite:///{scratch / 'mlflow.db'}")
+    from utils.tracking import model_pip_requirements
+
+    example = data[FEATURES].head(5).astype("float64")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            input_example=example,
+            pip_requirements=model_pip_requirements(),
+            skops_trusted_types=["numpy.dtype"],
+        )
+    settings = ApiSettings(
+        deployment_dir=str(production),
+        model_dir=str(models),
+        finaldata=str(scratch / "x.csv"),
+        test_data=str(scratch / "x.csv"),
+        data_dir=str(scratch),
+        target="exited",
+        features=FEATURES,
+        id_columns=["corporation"],
+        max_rows=100_000,
+        max_body_bytes=50 * 1024 * 1024,
+    )
+    return settings, info.model_uri
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
+    parser.add_argument("--workers", type=int, default=2, help="server workers, both servers")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    settings, model_uri = prepare(scratch)
+    rows = generate_rows(1000, seed=9)[FEATURES]
+    bodies = {
+        "single": {"dataframe_records": rows.head(1).to_dict(orient="records")},
+        "batch": {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))},
+    }
+    body_files = {}
+    for name, body in bodies.items():
+        body_files[name] = scratch / f"{name}.json"
+        body_files[name].write_text(json.dumps(body))
+
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{scratch / 'mlflow.db'}",
+        # mlflow models serve starts `uvicorn` by name: this venv's, as if it were activated.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
+    settings_file = scratch / "settings.json"
+    settings_file.write_text(settings.to_json())
+    ours_port, theirs_port = free_port(), free_port()
+    servers = {
+        "ours": (
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--chdir",
+                str(ROOT / "06_reporting"),
+                "--bind",
+                f"127.0.0.1:{ours_port}",
+                "--workers",
+                str(args.workers),
+                f"app:create_app_from_file({str(settings_file)!r})",
+            ],
+            f"http://127.0.0.1:{ours_port}/prediction",
+        ),
+        "mlflow": (
+            [
+                str(Path(sys.executable).parent / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                model_uri,
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(theirs_port),
+                "--workers",
+                str(args.workers),
+            ],
+            f"http://127.0.0.1:{theirs_port}/invocations",
+        ),
+    }
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, (command, url) in servers.items():
+        process = subprocess.Popen(
+            command,
+            env={**env, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_until(url, body_files["single"].read_bytes())
+            results[name] = {
+                kind: run_wrk(url, path, args.seconds, scratch) for kind, path in body_files.items()
+            }
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+
+    print(f"{'server':8} {'request':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name, by_kind in results.items():
+        for kind, r in by_kind.items():
+            print(
+                f"{name:8} {kind:8} {r['rps']:9.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+                f"{r['errors']:7d}"
+            )
+    shutil.rmtree(scratch, ignore_errors=True)
+    print(
+        json.dumps(
+            {
+                "single_row_ratio": round(
+                    results["ours"]["single"]["rps"] / results["mlflow"]["single"]["rps"], 2
+                ),
+                "batch_ratio": round(
+                    results["ours"]["batch"]["rps"] / results["mlflow"]["batch"]["rps"], 2
+                ),
+                "p99_ms": results["ours"]["single"]["p99_ms"],
+                "ours_single_rps": results["ours"]["single"]["rps"],
+                "mlflow_single_rps": results["mlflow"]["single"]["rps"],
+                "ours_batch_rps": results["ours"]["batch"]["rps"],
+                "mlflow_batch_rps": results["mlflow"]["batch"]["rps"],
+                "errors": sum(
+                    r["errors"] for by_kind in results.values() for r in by_kind.values()
+                ),
+                "workers": args.workers,
+                "concurrency": 8,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

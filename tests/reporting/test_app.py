@@ -1,0 +1,221 @@
+import json
+import os
+
+import pandas as pd
+import pytest
+from sklearn.metrics import f1_score
+
+from conftest import load_script
+
+app_module = load_script("06_reporting/app.py", "risk_app")
+
+FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
+
+
+@pytest.fixture
+def client(api_project):
+    return app_module.create_app(api_project["settings"]).test_client()
+
+
+def post_json(client, body, **kwargs):
+    return client.post(
+        "/prediction", data=json.dumps(body), content_type="application/json", **kwargs
+    )
+
+
+def assert_json_error(response, status, fragment=""):
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error", "detail"}
+    assert fragment in body["detail"], body
+    return body
+
+
+def test_welcome_lists_every_endpoint(client):
+    body = client.get("/").get_json()
+    paths = {e["path"] for e in body["endpoints"]}
+    assert paths == {
+        "/",
+        "/prediction",
+        "/scoring",
+        "/summarystats",
+        "/diagnostics",
+        "/health",
+        "/model",
+        "/openapi.json",
+    }
+
+
+def test_prediction_one_per_row_in_order(client, api_project):
+    test = api_project["test"]
+    records = test[FEATURES].to_dict(orient="records")
+    body = post_json(client, records).get_json()
+    assert body["model_version"] == "1"
+    assert len(body["predictions"]) == len(body["probabilities"]) == len(test)
+    split = post_json(
+        client, {"dataframe_split": json.loads(test[FEATURES].to_json(orient="split", index=False))}
+    )
+    assert split.get_json()["predictions"] == body["predictions"]
+    csv = client.post("/prediction", data=test.to_csv(index=False), content_type="text/csv")
+    assert csv.get_json()["predictions"] == body["predictions"]
+    by_path = post_json(client, {"filepath": "testdata/testdata.csv"})
+    assert by_path.get_json()["predictions"] == body["predictions"]
+    reversed_rows = post_json(client, records[::-1]).get_json()["predictions"]
+    assert reversed_rows == body["predictions"][::-1]
+
+
+def test_scoring_matches_scikit_learn(client, api_project):
+    import pickle
+
+    with open(api_project["models"] / "trainedmodel.pkl", "rb") as handle:
+        model = pickle.load(handle)
+    test = api_project["test"]
+    body = client.get("/scoring").get_json()
+    assert body["f1"] == pytest.approx(f1_score(test["exited"], model.predict(test[FEATURES])))
+    assert {"precision", "recall", "model_version"} <= set(body)
+
+
+def test_summarystats(client, api_project):
+    stats = client.get("/summarystats").get_json()["statistics"]
+    train = api_project["train"]
+    assert stats["lastyear_activity"]["median"] == pytest.approx(
+        train["lastyear_activity"].median()
+    )
+    assert "corporation" not in stats
+
+
+def test_diagnostics_health_model_openapi(client):
+    assert client.get("/diagnostics").get_json()["timings_s"] == {"data_ingestion": 0.1}
+    assert client.get("/health").get_json() == {"status": "ok", "model_version": "1"}
+    model = client.get("/model").get_json()
+    assert model["version"] == "1" and model["features"] == FEATURES
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.") and "/prediction" in spec["paths"]
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status", "fragment"),
+    [
+        ("{not json", "application/json", 400, "Expecting property name"),
+        ("", "application/json", 400, "send JSON rows"),
+        ("a=1", "application/x-www-form-urlencoded", 415, "application/json or text/csv"),
+        ('[{"lastmonth_activity": 1}]', "application/json", 400, "missing column(s)"),
+        (
+            '[{"lastmonth_activity": 1, "lastyear_activity": 1, "number_of_employees": 1, "z": 1}]',
+            "application/json",
+            400,
+            "unknown column(s): z",
+        ),
+        ('[[1, "x", 3]]', "application/json", 400, "row 0, column 'lastyear_activity'"),
+        ("[[1, 1e999, 3]]", "application/json", 400, "must be finite"),
+        ("[[1, NaN, 3]]", "application/json", 400, "must be finite"),
+        ("[" + ",".join(["[1,2,3]"] * 501) + "]", "application/json", 413, "limit is 500"),
+    ],
+)
+def test_bad_requests_are_json_4xx(client, data, content_type, status, fragment):
+    assert_json_error(
+        client.post("/prediction", data=data, content_type=content_type), status, fragment
+    )
+
+
+def test_body_over_the_size_limit(client):
+    big = "[" + ",".join(["[1,2,3]"] * 40_000) + "]"
+    assert_json_error(
+        client.post("/prediction", data=big, content_type="application/json"), 413, "over the limit"
+    )
+
+
+def test_unknown_route_and_wrong_method_are_json(client):
+    assert_json_error(client.get("/nope"), 404)
+    response = client.delete("/prediction")
+    assert_json_error(response, 405)
+    assert "POST" in response.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../ingested/finaldata.csv",
+        "/etc/passwd",
+        "..%2Fingested%2Ffinaldata.csv",
+        "testdata/../../ingested/finaldata.csv",
+        "%2e%2e/ingested/finaldata.csv",
+        "",
+        "testdata\\..\\..\\x.csv",
+        "link_out.csv",
+    ],
+)
+def test_filepath_cannot_leave_the_data_folder(client, api_project, name):
+    settings = api_project["settings"]
+    outside = api_project["tmp"] / "ingested" / "finaldata.csv"
+    link = os.path.join(settings.data_dir, "link_out.csv")
+    if not os.path.lexists(link):
+        os.symlink(outside, link)
+    from urllib.parse import unquote
+
+    for candidate in {name, unquote(name)}:
+        response = post_json(client, {"filepath": candidate})
+        assert response.status_code in (400, 404), (candidate, response.get_json())
+        assert "predictions" not in response.get_json()
+
+
+def test_filepath_must_be_a_string(client):
+    assert_json_error(post_json(client, {"filepath": 3}), 400, "non-empty string")
+    assert_json_error(post_json(client, {"filepath": "nothere.csv"}), 404, "no data file")
+
+
+def test_token_protects_the_expensive_endpoints(api_project):
+    from dataclasses import replace
+
+    guarded = app_module.create_app(replace(api_project["settings"], token="s3cret")).test_client()
+    assert_json_error(guarded.get("/scoring"), 401)
+    assert_json_error(guarded.get("/scoring", headers={"Authorization": "Bearer nope"}), 401)
+    assert guarded.get("/scoring", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert guarded.get("/health").status_code == 200
+
+
+def test_new_deployment_is_picked_up_and_a_tampered_one_refused(client, api_project, tmp_path):
+    assert client.get("/health").get_json()["model_version"] == "1"
+    api_project["redeploy"]("2")
+    assert client.get("/health").get_json()["model_version"] == "2"
+    bad = tmp_path / "bad.pkl"
+    bad.write_bytes(b"not a pickle")
+    release = api_project["redeploy"]("3", bad)
+    # Tamper after the manifest was written: the hash no longer matches.
+    (release / "trainedmodel.pkl").write_bytes(b"evil")
+    assert client.get("/health").get_json()["model_version"] == "2", "keeps the last good model"
+    assert post_json(client, [[1, 2, 3]]).get_json()["model_version"] == "2"
+
+
+def test_no_model_is_503(api_project):
+    from dataclasses import replace
+
+    empty = replace(api_project["settings"], deployment_dir=str(api_project["tmp"] / "none"))
+    client = app_module.create_app(empty).test_client()
+    assert_json_error(client.get("/health"), 503)
+    assert_json_error(post_json(client, [[1, 2, 3]]), 503)
+
+
+def test_missing_diagnostics_is_503_not_500(api_project):
+    (api_project["models"] / "diagnostics.json").unlink()
+    client = app_module.create_app(api_project["settings"]).test_client()
+    assert_json_error(client.get("/diagnostics"), 503, "no diagnostics yet")
+
+
+def test_creating_the_app_loads_nothing(api_project, monkeypatch):
+    calls = []
+    monkeypatch.setattr(app_module, "load_release_model", lambda r: calls.append(r))
+    app_module.create_app(api_project["settings"])
+    assert calls == []
+
+
+def test_results_are_cached_until_files_change(client, api_project):
+    first = client.get("/summarystats").get_json()
+    finaldata = api_project["settings"].finaldata
+    frame = pd.read_csv(finaldata)
+    frame.assign(lastmonth_activity=frame["lastmonth_activity"] * 2).to_csv(finaldata, index=False)
+    second = client.get("/summarystats").get_json()
+    assert second["statistics"]["lastmonth_activity"]["mean"] == pytest.approx(
+        2 * first["statistics"]["lastmonth_activity"]["mean"]
+    )
