@@ -86,6 +86,8 @@ def assert_outputs(project: Path) -> dict:
     assert (project / "models" / "confusionmatrix.png").stat().st_size > 1000
     assert (project / "models" / "report.pdf").read_bytes().startswith(b"%PDF-")
     assert "Model monitoring report" in (project / "models" / "report.html").read_text()
+    returns = (project / "models" / "apireturns.txt").read_text()
+    assert returns.count("status: 200") == 8, returns[:2000]
     assert not (project / "outputs").exists()
     return manifest
 
