@@ -163,9 +163,14 @@ def resolve_store_url(configured: str | None, root: Path) -> str:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets readers work while a writer commits; the busy timeout makes writers queue.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # The busy timeout first, so that writers queue instead of failing, then WAL, which lets
+    # readers work while a writer commits. Switching to WAL needs a moment alone with the file:
+    # when another process holds it, that process is switching (or has switched) it already.
     cursor.execute("PRAGMA busy_timeout=30000")
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except dbapi_connection.OperationalError:
+        pass
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
