@@ -1,4 +1,7 @@
-"""Atomic deployment: a release folder per deployment, and a symlink swapped in one rename.
+"""Atomic publication: a release folder per deployment, and a symlink swapped in one rename.
+
+Used for production_deployment/ and for the ingested data, whose finaldata.csv and
+ingestedfiles.txt must change together.
 
 ``production_deployment`` is a symbolic link to ``production_deployment.releases/<release>``.
 A new release is copied and fsynced under a temporary name, gets its manifest last, is renamed
@@ -56,9 +59,17 @@ def _adopt_plain_folder(deployment_dir: Path, releases: Path) -> None:
 
 
 def deploy(
-    sources: dict[str, Path], deployment_dir: Path, info: dict[str, object], keep: int = 5
+    sources: dict[str, Path],
+    deployment_dir: Path,
+    info: dict[str, object],
+    keep: int = 5,
+    move: bool = False,
 ) -> Path:
-    """Publish ``sources`` (name -> file) as a new release; return the release folder."""
+    """Publish ``sources`` (name -> file) as a new release; return the release folder.
+
+    With ``move`` the sources are renamed into the release instead of copied (they must be on
+    the same file system, e.g. written beside ``deployment_dir``).
+    """
     for name, source in sources.items():
         if not Path(source).is_file():
             raise PipelineError(f"{source}: {name} not found; nothing was deployed")
@@ -73,7 +84,10 @@ def deploy(
     incoming.mkdir()
     try:
         for name, source in sources.items():
-            _copy_fsynced(Path(source), incoming / name)
+            if move:
+                os.replace(source, incoming / name)
+            else:
+                _copy_fsynced(Path(source), incoming / name)
         manifest = {
             "release": release_name,
             "deployed_at": stamp.isoformat(timespec="seconds"),

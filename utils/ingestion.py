@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -10,13 +12,16 @@ import numpy as np
 import pandas as pd
 
 from utils.errors import PipelineError
-from utils.files import atomic_write, atomic_write_text, sha256_file
+from utils.files import sha256_file
 from utils.schema import DataSchema, read_dataset
 
 log = logging.getLogger(__name__)
 
 FINALDATA_NAME = "finaldata.csv"
 INGESTED_FILES_NAME = "ingestedfiles.txt"
+# Earlier ingestions kept beside the current one (they are small next to what they allow:
+# looking at the data an earlier model was trained on).
+KEEP_INGESTIONS = 2
 
 
 @dataclass(frozen=True)
@@ -83,13 +88,34 @@ def ingest_files(files: list[Path], schema: DataSchema) -> IngestionResult:
 
 
 def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Path]:
-    """Write finaldata.csv, then the list of ingested files, each atomically."""
+    """Publish finaldata.csv and the list of ingested files together, in one atomic swap.
+
+    ``output_dir`` becomes a link to a release folder (as production_deployment is), so a
+    reader, or a process killed half-way, never sees the data of one ingestion with the file
+    list of another.
+    """
+    from utils.deployment import deploy
+
     output_dir = Path(output_dir)
-    finaldata = output_dir / FINALDATA_NAME
-    ingested = output_dir / INGESTED_FILES_NAME
-    atomic_write(finaldata, lambda tmp: result.data.to_csv(tmp, index=False))
-    atomic_write_text(ingested, "".join(f"{record.name}\n" for record in result.files))
-    return finaldata, ingested
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=output_dir.parent))
+    try:
+        result.data.to_csv(staging / FINALDATA_NAME, index=False)
+        names = "".join(f"{record.name}\n" for record in result.files)
+        (staging / INGESTED_FILES_NAME).write_text(names, encoding="utf-8")
+        deploy(
+            {
+                FINALDATA_NAME: staging / FINALDATA_NAME,
+                INGESTED_FILES_NAME: staging / INGESTED_FILES_NAME,
+            },
+            output_dir,
+            {"rows": len(result.data)},
+            keep=KEEP_INGESTIONS,
+            move=True,
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return output_dir / FINALDATA_NAME, output_dir / INGESTED_FILES_NAME
 
 
 def read_ingested_files(path: Path) -> list[str]:

@@ -82,3 +82,18 @@ def test_course_practice_data(udacity_dir, schema, tmp_path):
     assert not result.data.duplicated().any()
     _, ingested = write_ingestion(result, tmp_path)
     assert read_ingested_files(ingested) == ["dataset1.csv", "dataset2.csv"]
+
+
+def test_ingestion_outputs_change_together(tmp_path, tiny_frame, write_csv, schema):
+    out = tmp_path / "ingested"
+    a = write_csv("in/a.csv", tiny_frame.iloc[:3])
+    write_ingestion(ingest_files([a], schema), out)
+    first_release = out.resolve()
+    b = write_csv("in/b.csv", tiny_frame.iloc[3:])
+    write_ingestion(ingest_files([a, b], schema), out)
+    assert out.is_symlink() and out.resolve() != first_release
+    assert read_ingested_files(out / "ingestedfiles.txt") == ["a.csv", "b.csv"]
+    assert len(pd.read_csv(out / "finaldata.csv")) == 6
+    # The earlier pair is intact in its own release.
+    assert read_ingested_files(first_release / "ingestedfiles.txt") == ["a.csv"]
+    assert len(pd.read_csv(first_release / "finaldata.csv")) == 3
