@@ -73,7 +73,7 @@ def step_parameters(
     finaldata = str(Path(paths["ingested_dir"]) / "finaldata.csv")
     per_step: dict[str, dict[str, object]] = {
         "data_ingestion": {
-            "input_dir": paths["input_dir"],
+            "input_dir": ",".join(str(p) for p in config.input_dirs(root)),
             "output_dir": paths["ingested_dir"],
             **schema,
         },
@@ -99,7 +99,7 @@ def step_parameters(
             "deployment_dir": paths["deployment_dir"],
             "finaldata": finaldata,
             "dataset": paths["test_data"],
-            "input_dir": paths["input_dir"],
+            "input_dir": ",".join(str(p) for p in config.input_dirs(root)),
             "output_dir": paths["model_dir"],
             "requirements": paths["requirements"],
             "latest_timeout_s": config.diagnostics.latest_timeout_s,

@@ -11,7 +11,7 @@ from pathlib import Path
 import mlflow
 
 from utils.cli import add_schema_arguments, add_store_argument, run_entry_point, schema_from_args
-from utils.ingestion import ingest_files, list_csv_files, write_ingestion
+from utils.ingestion import ingest_files, list_input_files, write_ingestion
 from utils.schema import DataSchema
 from utils.store import MonitoringStore
 from utils.tracking import start_step_run
@@ -22,7 +22,7 @@ log = logging.getLogger("data_ingestion")
 def run(input_dir: Path, output_dir: Path, schema: DataSchema, store_url: str) -> None:
     started = time.perf_counter()
     # Everything is read and validated before anything is written.
-    result = ingest_files(list_csv_files(input_dir), schema)
+    result = ingest_files(list_input_files(input_dir), schema)
     store = MonitoringStore(store_url)
     with start_step_run() as active:
         finaldata, ingested = write_ingestion(result, output_dir)
@@ -50,7 +50,7 @@ def run(input_dir: Path, output_dir: Path, schema: DataSchema, store_url: str) -
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--input_dir", type=Path, required=True, help="folder of CSV files to ingest"
+        "--input_dir", required=True, help="folder of CSV files to ingest (or a comma list)"
     )
     parser.add_argument("--output_dir", type=Path, required=True, help="folder for finaldata.csv")
     add_schema_arguments(parser)

@@ -20,6 +20,7 @@ import apicalls  # the API client beside this script
 from utils.cli import add_schema_arguments, add_store_argument, run_entry_point, schema_from_args
 from utils.deployment import current_release, load_deployed_model
 from utils.errors import PipelineError
+from utils.files import atomic_copy
 from utils.ingestion import INGESTED_FILES_NAME, read_ingested_files
 from utils.report import ReportData, write_reports
 from utils.schema import DataSchema, read_dataset
@@ -34,6 +35,7 @@ DIAGNOSTICS_NAME = "diagnostics.json"
 # Written by the automation's score-drift check; its payload carries the threshold in force.
 SCORE_DRIFT_EVENT = "score_drift"
 API_START_TIMEOUT_S = 60
+ARCHIVE_DIR = "reports"
 
 
 def read_diagnostics(output_dir: Path) -> dict:
@@ -146,6 +148,16 @@ def call_the_api(settings: ApiSettings, dataset: Path, output: Path) -> Path:
     return output
 
 
+def archive_outputs(paths: dict[str, Path], output_dir: Path, version: object) -> Path:
+    """Keep this deployment's outputs beside the earlier ones (reports/v<version>/): the files
+    at the top of output_dir are always the latest."""
+    archive = output_dir / ARCHIVE_DIR / f"v{version}"
+    archive.mkdir(parents=True, exist_ok=True)
+    for path in paths.values():
+        atomic_copy(path, archive / path.name)
+    return archive
+
+
 def run(
     deployment_dir: Path,
     test_data: Path,
@@ -173,9 +185,11 @@ def run(
         paths["api_returns"] = call_the_api(
             settings, Path(test_data), Path(output_dir) / apicalls.RETURNS_NAME
         )
+        archive = archive_outputs(paths, Path(output_dir), report.model.get("version"))
         for path in paths.values():
             mlflow.log_artifact(str(path))
         mlflow.log_metric("duration_s", time.perf_counter() - started)
+    log.info("kept a copy for model version %s in %s", report.model.get("version"), archive)
     log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
 
 

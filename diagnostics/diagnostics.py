@@ -24,7 +24,7 @@ from utils.deployment import load_deployed_model
 from utils.diagnostics import dependency_table, missing_percent, summary_statistics, time_call
 from utils.errors import PipelineError
 from utils.files import atomic_write_text
-from utils.ingestion import FINALDATA_NAME, ingest_files, list_csv_files, write_ingestion
+from utils.ingestion import FINALDATA_NAME, ingest_files, list_input_files, write_ingestion
 from utils.schema import DataSchema, read_dataset
 from utils.store import MonitoringStore
 from utils.tracking import start_step_run
@@ -42,12 +42,14 @@ def step_timings(input_dir: Path, schema: DataSchema, params: ModelParams) -> di
     """
     with tempfile.TemporaryDirectory(prefix="diagnostics-") as scratch:
         scratch_dir = Path(scratch)
-        scratch_input = scratch_dir / "input"
-        shutil.copytree(input_dir, scratch_input)
+        copies = []
+        for number, folder in enumerate(str(input_dir).split(",")):
+            copies.append(scratch_dir / "input" / str(number))
+            shutil.copytree(folder.strip(), copies[-1])
         holder: dict[str, object] = {}
 
         def ingest() -> None:
-            holder["result"] = ingest_files(list_csv_files(scratch_input), schema)
+            holder["result"] = ingest_files(list_input_files(",".join(map(str, copies))), schema)
             write_ingestion(holder["result"], scratch_dir / "ingested")  # type: ignore[arg-type]
 
         def train() -> None:
@@ -117,7 +119,9 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--deployment_dir", type=Path, required=True, help="production folder")
     parser.add_argument("--finaldata", type=Path, required=True, help="ingested data CSV")
     parser.add_argument("--dataset", type=Path, required=True, help="CSV to predict on")
-    parser.add_argument("--input_dir", type=Path, required=True, help="raw CSV folder (timings)")
+    parser.add_argument(
+        "--input_dir", required=True, help="raw CSV folder(s), comma list (timings)"
+    )
     parser.add_argument(
         "--output_dir", type=Path, required=True, help="folder for diagnostics.json"
     )

@@ -62,6 +62,28 @@ class ApiSection:
 
 
 @dataclass
+class AutomationSection:
+    source_dir: str = MISSING
+    mode: str = MISSING
+    score_drift_method: str = MISSING
+    score_drift_k: float = MISSING
+    min_history: int = MISSING
+    retrain_on_data_drift: bool = MISSING
+    compare_on: str = MISSING
+    lock_file: str = MISSING
+    hash_cache: str = MISSING
+
+
+@dataclass
+class DriftSection:
+    small_sample_rows: int = MISSING
+    p_threshold: float = MISSING
+    distance_threshold: float = MISSING
+    drift_share: float = MISSING
+    correction: str = MISSING
+
+
+@dataclass
 class StoreSection:
     url: str | None = None
 
@@ -84,6 +106,8 @@ class PipelineConfig:
     model: ModelSection = MISSING
     store: StoreSection = MISSING
     api: ApiSection = MISSING
+    automation: AutomationSection = MISSING
+    drift: DriftSection = MISSING
     deployment: DeploymentSection = MISSING
     diagnostics: DiagnosticsSection = MISSING
 
@@ -108,6 +132,14 @@ class PipelineConfig:
             for name, value in vars(self.paths).items()
         }
 
+    def input_dirs(self, root: Path) -> list[Path]:
+        """``paths.input_dir`` may name several folders, comma-separated."""
+        return [
+            Path(os.path.abspath(Path(root) / part.strip()))
+            for part in self.paths.input_dir.split(",")
+            if part.strip()
+        ]
+
 
 def load_config(cfg: DictConfig) -> PipelineConfig:
     """Check ``cfg`` against the types above; a bad key or value is one PipelineError line."""
@@ -123,6 +155,18 @@ def load_config(cfg: DictConfig) -> PipelineConfig:
             f"config key main.env_manager: {config.main.env_manager!r} is not one of "
             f"{', '.join(ENV_MANAGERS)}"
         )
+    choices = {
+        "automation.mode": (config.automation.mode, ("append", "replace")),
+        "automation.score_drift_method": (
+            config.automation.score_drift_method,
+            ("raw", "parametric", "nonparametric"),
+        ),
+        "drift.correction": (config.drift.correction, ("holm", "bh", "none")),
+        "automation.compare_on": (config.automation.compare_on, ("test", "test_and_new")),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise PipelineError(f"config key {key}: {value!r} is not one of {', '.join(allowed)}")
     _ = config.schema  # the schema checks its own consistency
     return config
 

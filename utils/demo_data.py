@@ -1,8 +1,9 @@
 """Deterministic generator of data sets in the course's schema.
 
 Customers with low recent activity tend to leave (``exited`` = 1). A ``shift`` between 0 and 1
-turns that relationship around (1 reverses it fully), which is how the shipped ``sourcedata``
-differs from ``practicedata``: a model trained on the latter scores clearly worse on the former.
+moves that relationship toward another one, in which small companies leave whatever their
+activity (1: fully moved). That is how the shipped ``sourcedata`` differs from ``practicedata``:
+a model trained on the latter scores clearly worse on the former.
 
     python -m utils.demo_data demo --data-dir 01_data
     python -m utils.demo_data generate --out-dir /tmp/big --rows 10000000 --files 20
@@ -31,6 +32,8 @@ COLUMNS = [
 _ID_LETTERS = 6
 # Coefficients of the true model on standardised features, and its intercept.
 _WEIGHTS = np.array([-2.2, -0.8, 0.9])
+# The shifted relationship: activity no longer matters, company size does, the other way round.
+_SHIFTED_WEIGHTS = np.array([-0.3, 0.0, -3.0])
 _INTERCEPT = -0.3
 _CENTRES = np.array([220.0, 2400.0, 60.0])
 _SCALES = np.array([180.0, 1700.0, 80.0])
@@ -42,13 +45,13 @@ def _ids(rng: np.random.Generator, rows: int) -> np.ndarray:
 
 
 def generate_rows(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
-    """``rows`` distinct-by-construction customers; ``shift`` in [0, 1] flips the relationship."""
+    """``rows`` distinct-by-construction customers; ``shift`` in [0, 1] moves the relationship."""
     rng = np.random.default_rng(seed)
     lastmonth = rng.gamma(shape=1.5, scale=150.0, size=rows).round()
     lastyear = (lastmonth * 8 + rng.gamma(shape=2.0, scale=600.0, size=rows)).round()
     employees = np.maximum(rng.lognormal(mean=3.3, sigma=1.1, size=rows).round(), 1)
     standardised = (np.column_stack([lastmonth, lastyear, employees]) - _CENTRES) / _SCALES
-    weights = _WEIGHTS * (1.0 - 2.0 * shift)
+    weights = (1.0 - shift) * _WEIGHTS + shift * _SHIFTED_WEIGHTS
     probability = 1.0 / (1.0 + np.exp(-(_INTERCEPT + standardised @ weights)))
     exited = (rng.random(rows) < probability).astype(np.int64)
     return pd.DataFrame(
@@ -97,7 +100,7 @@ def write_demo(data_dir: Path, seed: int = 42) -> list[Path]:
     """The shipped demo: practicedata (with duplicates), shifted sourcedata, and testdata."""
     data_dir = Path(data_dir)
     practice = generate_files(600, 2, seed, duplicate_fraction=0.1)
-    source = generate_files(400, 2, seed + 100, shift=1.0)
+    source = generate_files(800, 2, seed + 100, shift=1.0)
     test = generate_rows(200, seed + 200)
     test_path = data_dir / "testdata" / "testdata.csv"
     atomic_write(test_path, lambda tmp: test.to_csv(tmp, index=False))
@@ -119,7 +122,7 @@ def _parse_args() -> argparse.Namespace:
     gen.add_argument("--rows", type=int, required=True, help="rows in all files together")
     gen.add_argument("--files", type=int, default=1, help="number of CSV files")
     gen.add_argument("--seed", type=int, default=0, help="random seed")
-    gen.add_argument("--shift", type=float, default=0.0, help="0 = course relation, 1 = reversed")
+    gen.add_argument("--shift", type=float, default=0.0, help="0 = course relation, 1 = shifted")
     gen.add_argument("--duplicates", type=float, default=0.0, help="fraction of duplicate rows")
     gen.add_argument("--prefix", default="dataset", help="file name prefix")
     return parser.parse_args()

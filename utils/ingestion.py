@@ -7,13 +7,14 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from utils.errors import PipelineError
 from utils.files import sha256_file
 from utils.schema import DataSchema, read_dataset
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,22 @@ def list_csv_files(input_dir: Path) -> list[Path]:
     return files
 
 
+def list_input_files(input_dirs: str | Path) -> list[Path]:
+    """The CSV files of one folder, or of a comma-separated list of folders, in that order."""
+    parts = [p.strip() for p in str(input_dirs).split(",") if p.strip()]
+    if not parts:
+        raise PipelineError("input_dir: no input folder given")
+    return [path for part in parts for path in list_csv_files(Path(part))]
+
+
 def deduplicate(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, list[int]]:
     """Concatenate ``frames`` and keep each distinct row once, at its first appearance.
 
     Returns the distinct rows and, per frame, how many of them that frame contributed.
     """
+    import numpy as np
+    import pandas as pd
+
     combined = pd.concat(frames, ignore_index=True)
     origin = np.repeat(np.arange(len(frames)), [len(frame) for frame in frames])
     first_seen = ~combined.duplicated(keep="first").to_numpy()

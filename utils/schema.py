@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from utils.errors import PipelineError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # A CSV's first line is its header, so the data row at index i sits on line i + 2.
 _HEADER_LINES = 1
@@ -49,6 +51,8 @@ def validate_frame(df: pd.DataFrame, schema: DataSchema, source: str) -> pd.Data
 
     Raises PipelineError naming ``source``, the column and the line of the first bad value.
     """
+    import pandas as pd
+
     missing = [col for col in schema.columns if col not in df.columns]
     if missing:
         raise PipelineError(
@@ -73,6 +77,8 @@ def validate_frame(df: pd.DataFrame, schema: DataSchema, source: str) -> pd.Data
 
 
 def _check_binary_target(df: pd.DataFrame, target: str, source: str) -> None:
+    import pandas as pd
+
     values = df[target]
     if values.isna().any():
         line, _ = _line_of(df, values.isna())
@@ -90,6 +96,9 @@ def _check_binary_target(df: pd.DataFrame, target: str, source: str) -> None:
 
 def read_dataset(path: Path, schema: DataSchema) -> pd.DataFrame:
     """Read one CSV file and validate it; every failure is a PipelineError naming the file."""
+    # pandas is imported on use: the automation's quick check must not pay for it.
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise PipelineError(f"{path}: data file not found")

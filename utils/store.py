@@ -516,6 +516,15 @@ class MonitoringStore:
         )
         return {row["file_name"]: row["sha256"] for row in rows}
 
+    def decided_files(self, kind: str = "automation") -> set[tuple[str, str]]:
+        """(name, sha256) of the files of every finished automation decision."""
+        rows = self._rows(select(events.c.payload).where(events.c.kind == kind))
+        return {
+            (f["name"], f["sha256"])
+            for row in rows
+            for f in (row["payload"] or {}).get("files", [])
+        }
+
     def count(self, kind: str | None = None) -> int:
         query = select(func.count()).select_from(events)
         if kind is not None:

@@ -10,13 +10,12 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from utils.errors import PipelineError
 from utils.files import atomic_write, atomic_write_text
 from utils.schema import DataSchema
 
 if TYPE_CHECKING:
+    import pandas as pd
     from sklearn.pipeline import Pipeline
 
 MODEL_NAME = "trainedmodel.pkl"

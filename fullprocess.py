@@ -1,0 +1,254 @@
+"""Automation for cron: new data -> score drift and data drift -> retrain -> redeploy.
+
+    python fullprocess.py                 # one check (cron every 10 minutes)
+    python fullprocess.py --dry-run       # say what would happen, change nothing
+    python fullprocess.py --force         # retrain and redeploy regardless
+    python fullprocess.py --every 600     # loop, for hosts without cron
+    python fullprocess.py automation.score_drift_method=parametric   # any config override
+
+Exit codes: 0 nothing new, no drift, kept the deployed model, or redeployed, and also "already
+running"; 2 bad input or configuration; 1 any other failure. The steps run through main.py's
+MLflow entry points, exactly as ./run_pipeline.sh runs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from utils.automation import HashCache, SourceFile, exclusive_lock, new_files, source_files
+from utils.cli import run_entry_point
+from utils.config import PipelineConfig, load_project_config
+
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("fullprocess")
+
+DECISION_EVENT = "automation"
+INGEST = ["data_ingestion"]
+RETRAIN = ["model_training", "model_scoring"]
+REDEPLOY = ["model_deployment", "diagnostics", "reporting"]
+
+
+def find_new_files(config: PipelineConfig, root: Path, store) -> list[SourceFile]:
+    """The cheap check: hashes of the source files against what is deployed and decided."""
+    from utils.ingestion import INGESTED_FILES_NAME, read_ingested_files
+
+    paths = config.resolved_paths(root)
+    cache = HashCache(root / config.automation.hash_cache)
+    sources = source_files(root / config.automation.source_dir, cache)
+    cache.save()
+    deployed = read_ingested_files(paths["deployment_dir"] / INGESTED_FILES_NAME)
+    return new_files(sources, deployed, store.ingested_file_hashes(), store.decided_files())
+
+
+def run_steps(root: Path, overrides: list[str], steps: list[str], input_dir: str) -> None:
+    """Run ``steps`` through main.py's pipeline (one MLflow parent run) with ``overrides``."""
+    import main
+    from utils.config import load_config
+
+    raw_overrides = [
+        *overrides,
+        f"main.steps='{','.join(steps)}'",
+        f"paths.input_dir='{input_dir}'",
+    ]
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(root), version_base=None):
+        raw = compose(config_name="config", overrides=raw_overrides)
+    main.run_pipeline(load_config(raw), raw, root)
+
+
+def process(
+    config: PipelineConfig, root: Path, overrides: list[str], dry_run: bool, force: bool
+) -> str:
+    """One automation run; returns the one-line summary of what happened."""
+    from utils.store import MonitoringStore, resolve_store_url, split_password
+
+    url, password = split_password(resolve_store_url(config.store.url, root))
+    if password is not None:
+        import os
+
+        os.environ["PGPASSWORD"] = password
+    store = MonitoringStore(url)
+    fresh = find_new_files(config, root, store)
+    source_dir = root / config.automation.source_dir
+    if not fresh and not force:
+        return f"no new data in {source_dir}"
+
+    # From here on the work is real: the heavy libraries are imported only now.
+    import pandas as pd
+
+    from utils.deployment import current_release, load_deployed_model
+    from utils.drift import data_drift, score_drift
+    from utils.schema import read_dataset
+    from utils.scoring import evaluate, read_score
+    from utils.training import MODEL_NAME, load_pickle
+
+    schema = config.schema
+    paths = config.resolved_paths(root)
+    input_dir = str(source_dir)
+    if config.automation.mode == "append":
+        input_dir = ",".join([*map(str, config.input_dirs(root)), str(source_dir)])
+    names = ", ".join(f.name for f in fresh) or "none"
+    files = [{"name": f.name, "sha256": f.sha256} for f in fresh]
+
+    if current_release(paths["deployment_dir"]) is None:
+        if dry_run:
+            return f"dry run: no model deployed yet; would run every step on {input_dir}"
+        run_steps(root, overrides, INGEST + RETRAIN + REDEPLOY, input_dir)
+        store.record_event(DECISION_EVENT, {"files": files, "outcome": "first deployment"})
+        return f"no model was deployed: trained and deployed on {input_dir}"
+
+    model, manifest = load_deployed_model(paths["deployment_dir"])
+    version = manifest.get("model_version")
+    deployed_f1 = float(manifest.get("f1") or 0.0)
+    retrain, reasons = force, ["forced"] if force else []
+    score_result = data_result = None
+    if fresh:
+        frames = [read_dataset(f.path, schema) for f in fresh]
+        new_data = pd.concat(frames, ignore_index=True).drop_duplicates()
+        metrics = evaluate(model, new_data, schema)
+        history = [d["f1"] for d in store.deployment_history() if d["f1"] is not None]
+        score_result = score_drift(
+            metrics["f1"],
+            deployed_f1,
+            history,
+            config.automation.score_drift_method,
+            config.automation.score_drift_k,
+            config.automation.min_history,
+        )
+        reference = read_dataset(paths["ingested_dir"] / "finaldata.csv", schema)
+        data_result = data_drift(
+            reference,
+            new_data,
+            list(schema.features),
+            config.drift.small_sample_rows,
+            config.drift.p_threshold,
+            config.drift.distance_threshold,
+            config.drift.drift_share,
+            config.drift.correction,
+        )
+        if score_result.drift:
+            retrain = True
+            reasons.append(
+                f"score drift: F1 {score_result.new_f1:.4f} < {score_result.threshold:.4f} "
+                f"({score_result.method})"
+            )
+        if data_result.dataset_drift and config.automation.retrain_on_data_drift:
+            retrain = True
+            reasons.append(f"data drift in {data_result.share_drifted:.0%} of the features")
+        if score_result.note:
+            log.info("%s", score_result.note)
+        for feature in data_result.features:
+            log.info(
+                "data drift %s: %s statistic %.4g%s -> %s",
+                feature.feature,
+                feature.test,
+                feature.statistic,
+                ""
+                if feature.p_value is None
+                else f" p {feature.p_value:.3g} (adjusted {feature.adjusted_p_value:.3g})",
+                "drift" if feature.drift else "no drift",
+            )
+
+    summary_of_checks = (
+        f"new files: {names}; "
+        + (
+            f"F1 on new data {score_result.new_f1:.4f} vs threshold {score_result.threshold:.4f}"
+            f" ({score_result.method}); "
+            if score_result
+            else ""
+        )
+        + (f"data drift in {data_result.share_drifted:.0%} of features; " if data_result else "")
+    )
+    if dry_run:
+        action = "retrain and redeploy" if retrain else "ingest only, keep model v" + str(version)
+        return f"dry run: {summary_of_checks}would {action}"
+
+    if score_result is not None:
+        store.record_scoring(f"new: {names}", metrics, model_version=str(version))
+        store.record_event("score_drift", score_result.as_dict(), model_version=str(version))
+        store.record_event("data_drift", data_result.as_dict(), model_version=str(version))
+
+    run_steps(root, overrides, INGEST, input_dir)
+    if not retrain:
+        store.record_event(DECISION_EVENT, {"files": files, "outcome": "no drift"}, str(version))
+        return f"{summary_of_checks}no drift: ingested, kept model v{version}"
+
+    run_steps(root, overrides, RETRAIN, input_dir)
+    new_f1 = read_score(paths["model_dir"] / "latestscore.txt")
+    comparison = read_dataset(paths["test_data"], schema)
+    if config.automation.compare_on == "test_and_new" and fresh:
+        comparison = pd.concat([comparison, new_data], ignore_index=True)
+    candidate_f1 = evaluate(load_pickle(paths["model_dir"] / MODEL_NAME), comparison, schema)["f1"]
+    incumbent_f1 = evaluate(model, comparison, schema)["f1"]
+    compared = f"on {config.automation.compare_on.replace('_', ' ')} data"
+    if candidate_f1 < incumbent_f1 and not force:
+        store.record_event(
+            DECISION_EVENT,
+            {
+                "files": files,
+                "outcome": "kept",
+                "candidate_f1": candidate_f1,
+                "deployed_f1": incumbent_f1,
+                "compared_on": config.automation.compare_on,
+            },
+            str(version),
+        )
+        return (
+            f"{summary_of_checks}retrained, but the new model scores {candidate_f1:.4f} < "
+            f"{incumbent_f1:.4f} {compared}: kept model v{version}"
+        )
+    reasons.append(f"new model F1 {candidate_f1:.4f} >= {incumbent_f1:.4f} {compared}")
+
+    run_steps(root, overrides, REDEPLOY, input_dir)
+    new_version = load_deployed_model(paths["deployment_dir"])[1].get("model_version")
+    store.record_event(
+        DECISION_EVENT,
+        {
+            "files": files,
+            "outcome": "redeployed",
+            "reasons": reasons,
+            "previous_version": version,
+            "new_test_f1": new_f1,
+        },
+        str(new_version),
+    )
+    return f"{summary_of_checks}{'; '.join(reasons)}: redeployed v{version} -> v{new_version}"
+
+
+def run_once(root: Path, overrides: list[str], dry_run: bool, force: bool) -> None:
+    config = load_project_config(root, overrides)
+    with exclusive_lock(root / config.automation.lock_file) as acquired:
+        if not acquired:
+            log.info("already running (lock %s held): nothing to do", config.automation.lock_file)
+            return
+        started = time.perf_counter()
+        summary = process(config, root, overrides, dry_run, force)
+        log.info("%s (%.1f s)", summary, time.perf_counter() - started)
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--dry-run", action="store_true", help="say what would happen, change nothing"
+    )
+    parser.add_argument("--force", action="store_true", help="retrain and redeploy regardless")
+    parser.add_argument("--every", type=float, default=None, help="repeat every SECONDS (no cron)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of config.yaml")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    args = _parse_args()
+
+    def work() -> None:
+        while True:
+            run_once(ROOT, args.overrides, args.dry_run, args.force)
+            if args.every is None:
+                return
+            time.sleep(args.every)
+
+    run_entry_point("fullprocess", work)

@@ -1,0 +1,114 @@
+"""The cheap part of the automation: which source files are new, and one run at a time.
+
+Nothing here imports MLflow, scikit-learn or pandas: cron calls this every few minutes and most
+calls end here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from utils.files import atomic_write_text, sha256_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+class HashCache:
+    """sha256 of files, recomputed only when a file's size or modification time changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.changed = False
+        try:
+            self.entries: dict[str, list] = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def sha256(self, file: Path) -> str:
+        stat = file.stat()
+        key = str(file.resolve())
+        cached = self.entries.get(key)
+        if cached and cached[0] == stat.st_size and cached[1] == stat.st_mtime_ns:
+            return cached[2]
+        digest = sha256_file(file)
+        self.entries[key] = [stat.st_size, stat.st_mtime_ns, digest]
+        self.changed = True
+        return digest
+
+    def save(self) -> None:
+        if self.changed:
+            atomic_write_text(self.path, json.dumps(self.entries))
+
+
+def source_files(source_dir: Path, cache: HashCache) -> list[SourceFile]:
+    """The CSV files of ``source_dir`` (sorted by name) with their hashes; none if it is absent."""
+    source_dir = Path(source_dir)
+    if not source_dir.is_dir():
+        return []
+    files = sorted(p for p in source_dir.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+    return [SourceFile(path, cache.sha256(path)) for path in files]
+
+
+def new_files(
+    sources: list[SourceFile],
+    deployed_names: list[str],
+    recorded_hashes: dict[str, str],
+    decided: set[tuple[str, str]],
+) -> list[SourceFile]:
+    """Files whose name the deployed model was not trained on, or whose content changed since.
+
+    ``decided`` holds the (name, sha256) pairs an earlier automation run finished with (new
+    data that did not lead to a redeployment); ``recorded_hashes`` the latest hash the store
+    recorded for each ingested file name (missing: the name alone decides).
+    """
+    fresh = []
+    deployed = set(deployed_names)
+    for source in sources:
+        if (source.name, source.sha256) in decided:
+            continue
+        if (
+            source.name in deployed
+            and recorded_hashes.get(source.name, source.sha256) == source.sha256
+        ):
+            continue
+        fresh.append(source)
+    return fresh
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[bool]:
+    """Yield True when this process holds the lock, False when another one does.
+
+    flock is released by the kernel when the holder dies, kill -9 included: no stale locks.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield True
+    finally:
+        os.close(fd)
