@@ -1,0 +1,213 @@
+"""The automation through the real pipeline, in copies of the project (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from conftest import load_script
+from utils.automation import exclusive_lock
+from utils.demo_data import generate_files, write_files
+from utils.deployment import current_release, verify_release
+from utils.files import sha256_file
+from utils.store import MonitoringStore
+
+pytestmark = pytest.mark.slow
+FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
+
+
+def env() -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
+    clean["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), clean.get("PATH", "")])
+    return clean
+
+
+def run(project: Path, script: str, *args: str, check: bool = True):
+    proc = subprocess.run(
+        [sys.executable, script, *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env(),
+        check=False,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def summary(proc) -> str:
+    lines = [line for line in proc.stderr.splitlines() if " INFO fullprocess: " in line]
+    return lines[-1] if lines else proc.stderr[-2000:]
+
+
+def champion(project: Path) -> str:
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    return str(client.get_model_version_by_alias("risk_model", "champion").version)
+
+
+def mlflow_run_count(project: Path) -> int:
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    return len(
+        client.search_runs(
+            [e.experiment_id for e in client.search_experiments()], max_results=10_000
+        )
+    )
+
+
+def assert_consistent(project: Path) -> None:
+    """Production complete and loadable; finaldata.csv holds the rows of the files it lists."""
+    production = project / "production_deployment"
+    release = current_release(production)
+    verify_release(release)
+    ingested = project / "01_data" / "ingesteddata"
+    listed = (ingested / "ingestedfiles.txt").read_text().split()
+    sources = [
+        p
+        for folder in ("practicedata", "sourcedata")
+        for p in sorted((project / "01_data" / folder).glob("*.csv"))
+        if p.name in listed
+    ]
+    raw = pd.concat([pd.read_csv(p) for p in sources], ignore_index=True).drop_duplicates()
+    final = pd.read_csv(ingested / "finaldata.csv")
+    assert len(final) == len(raw)
+
+
+def test_no_new_data_then_drift_redeploys_then_changed_content(project_copy, tmp_path):
+    run(project_copy, "main.py")
+    assert champion(project_copy) == "1"
+    runs_before = mlflow_run_count(project_copy)
+
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    quiet = run(project_copy, "fullprocess.py", f"automation.source_dir={empty}")
+    assert "no new data" in summary(quiet)
+    assert mlflow_run_count(project_copy) == runs_before, "nothing ran"
+
+    dry = run(project_copy, "fullprocess.py", "--dry-run")
+    assert "dry run:" in summary(dry) and "would retrain and redeploy" in summary(dry)
+    assert champion(project_copy) == "1" and mlflow_run_count(project_copy) == runs_before
+
+    drift = run(project_copy, "fullprocess.py")
+    assert "score drift" in summary(drift) and "redeployed v1 -> v2" in summary(drift)
+    assert champion(project_copy) == "2"
+    deployed = (project_copy / "production_deployment" / "ingestedfiles.txt").read_text().split()
+    assert {"dataset3.csv", "dataset4.csv"} <= set(deployed)
+    assert (project_copy / "models" / "reports" / "v1" / "confusionmatrix.png").is_file()
+    assert (project_copy / "models" / "reports" / "v2" / "apireturns.txt").is_file()
+    store = MonitoringStore(f"sqlite:///{project_copy / 'monitoring.db'}")
+    assert store.latest_event("score_drift")["payload"]["drift"] is True
+    assert store.latest_event("automation")["payload"]["outcome"] == "redeployed"
+    store.close()
+    app = load_script("06_reporting/app.py", "risk_app_fullprocess")
+    from utils.config import load_project_config
+    from utils.serving import ApiSettings
+
+    settings = ApiSettings.from_config(load_project_config(project_copy), project_copy, {})
+    client = app.create_app(settings).test_client()
+    assert client.get("/health").get_json()["model_version"] == 2
+
+    again = run(project_copy, "fullprocess.py")
+    assert "no new data" in summary(again)
+    assert_consistent(project_copy)
+
+    changed = project_copy / "01_data" / "sourcedata" / "dataset3.csv"
+    frame = pd.read_csv(changed)
+    frame.iloc[:-1].to_csv(changed, index=False)
+    found = run(project_copy, "fullprocess.py", "--dry-run")
+    assert "new files: dataset3.csv;" in summary(found)
+
+
+def test_new_data_from_the_same_distribution_is_ingested_without_redeploy(project_copy):
+    run(project_copy, "main.py")
+    fresh = project_copy / "01_data" / "fresh"
+    write_files(generate_files(600, 2, seed=10), fresh, "batch")
+    result = run(project_copy, "fullprocess.py", f"automation.source_dir={fresh}")
+    assert "no drift: ingested, kept model v1" in summary(result)
+    assert champion(project_copy) == "1"
+    listed = (project_copy / "01_data" / "ingesteddata" / "ingestedfiles.txt").read_text().split()
+    assert {"batch1.csv", "batch2.csv"} <= set(listed)
+    deployed = (project_copy / "production_deployment" / "ingestedfiles.txt").read_text().split()
+    assert deployed == ["dataset1.csv", "dataset2.csv"]
+    again = run(project_copy, "fullprocess.py", f"automation.source_dir={fresh}")
+    assert "no new data" in summary(again)
+
+
+def test_a_second_run_at_once_does_nothing(project_copy):
+    with exclusive_lock(project_copy / ".fullprocess.lock") as acquired:
+        assert acquired
+        second = run(project_copy, "fullprocess.py")
+    assert "already running" in second.stderr
+    assert not (project_copy / "production_deployment").exists()
+
+
+def processes_of(project: Path, marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmdline and str(project) in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def kill_during(project: Path, marker: str, *args: str) -> None:
+    """Start fullprocess and kill -9 it, and everything it started, once ``marker`` runs."""
+    process = subprocess.Popen(
+        [sys.executable, "fullprocess.py", *args],
+        cwd=project,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 600
+    while not processes_of(project, marker):
+        assert process.poll() is None, f"fullprocess ended before {marker} started"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    victims = processes_of(project, "") + [process.pid]
+    os.killpg(process.pid, signal.SIGKILL)
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait(timeout=60)
+
+
+def test_kill_9_during_training_and_deployment_then_recovery(project_copy):
+    run(project_copy, "main.py")
+    manifest_before = sha256_file(project_copy / "production_deployment" / "manifest.json")
+
+    kill_during(project_copy, "train.py")
+    assert_consistent(project_copy)
+    assert sha256_file(project_copy / "production_deployment" / "manifest.json") == manifest_before
+    assert champion(project_copy) == "1"
+
+    recovered = run(project_copy, "fullprocess.py")
+    assert "redeployed v1 -> v2" in summary(recovered)
+    assert_consistent(project_copy)
+
+    kill_during(project_copy, "deployment.py", "--force")
+    assert_consistent(project_copy)
+    manifest = json.loads((project_copy / "production_deployment" / "manifest.json").read_text())
+    assert str(manifest["model_version"]) in {"2", "3"}
+
+    forced = run(project_copy, "fullprocess.py", "--force")
+    assert "redeployed" in summary(forced)
+    assert_consistent(project_copy)
