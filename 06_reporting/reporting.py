@@ -34,6 +34,7 @@ log = logging.getLogger("reporting")
 DIAGNOSTICS_NAME = "diagnostics.json"
 # Written by the automation's score-drift check; its payload carries the threshold in force.
 SCORE_DRIFT_EVENT = "score_drift"
+DATA_DRIFT_EVENT = "data_drift"
 API_START_TIMEOUT_S = 60
 ARCHIVE_DIR = "reports"
 
@@ -64,6 +65,7 @@ def build_report(
     else:
         fpr, tpr, _ = roc_curve(truth, model.predict_proba(features)[:, 1])
     drift = store.latest_event(SCORE_DRIFT_EVENT)
+    latest_drift = store.latest_event(DATA_DRIFT_EVENT)
     return ReportData(
         model={
             "name": manifest.get("registered_model_name"),
@@ -88,6 +90,7 @@ def build_report(
         dependencies=diagnostics.get("dependencies", []),
         ingested_files=read_ingested_files(release / INGESTED_FILES_NAME),
         deployments=store.deployment_history(),
+        data_drift=(latest_drift or {}).get("payload"),
     )
 
 

@@ -45,6 +45,8 @@ class ReportData:
     dependencies: list[dict[str, Any]] = field(default_factory=list)
     ingested_files: list[str] = field(default_factory=list)
     deployments: list[dict[str, Any]] = field(default_factory=list)
+    # The latest data drift check of the automation (utils.drift.DataDrift.as_dict()), if any.
+    data_drift: dict[str, Any] | None = None
     generated_at: str = field(
         default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     )
@@ -111,6 +113,9 @@ def render_html(data: ReportData, images: dict[str, bytes]) -> str:
         outdated=[row for row in data.dependencies if row.get("outdated")],
         ingested_files=data.ingested_files,
         deployments=[{**d, "created_at": _when(d["created_at"])} for d in data.deployments],
+        data_drift=data.data_drift,
+        drift_caption=drift_caption(data.data_drift) if data.data_drift else "",
+        drift_rows=_drift_rows(data.data_drift) if data.data_drift else [],
         fmt=fmt,
     )
 
@@ -200,6 +205,7 @@ def render_pdf(data: ReportData, images: dict[str, bytes]) -> bytes:
                 picture("f1_history"),
             ]
         ),
+        *_drift_story(data.data_drift, heading, body, table),
         heading("Summary statistics of the ingested data"),
         table(
             [["Column", "Mean", "Median", "Std"]]
@@ -282,6 +288,47 @@ def render_pdf(data: ReportData, images: dict[str, bytes]) -> bytes:
     )
     doc.build(story)
     return buffer.getvalue()
+
+
+def _drift_rows(drift: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            f["feature"],
+            f["test"],
+            fmt(f["statistic"]),
+            fmt(f.get("p_value")),
+            fmt(f.get("adjusted_p_value")),
+            fmt(f["threshold"], 2),
+            "drift" if f["drift"] else "—",
+        ]
+        for f in drift["features"]
+    ]
+
+
+def drift_caption(drift: dict[str, Any]) -> str:
+    verdict = "drift" if drift["dataset_drift"] else "no drift"
+    return (
+        f"Latest check: {drift['current_rows']:,} new rows against {drift['reference_rows']:,} "
+        f"reference rows; {drift['share_drifted']:.0%} of the features drifted: data set "
+        f"{verdict}. Multiple-testing correction: {drift['correction']}."
+    )
+
+
+def _drift_story(drift, heading, body, table) -> list[Any]:
+    from reportlab.platypus import Paragraph
+
+    if not drift:
+        return []
+    return [
+        heading("Data drift"),
+        Paragraph(drift_caption(drift), body),
+        table(
+            [["Feature", "Test", "Statistic", "p", "Adjusted p", "Threshold", "Verdict"]]
+            + _drift_rows(drift),
+            [0.22, 0.16, 0.12, 0.12, 0.13, 0.12, 0.13],
+            numeric=(2, 3, 4, 5),
+        ),
+    ]
 
 
 def write_reports(data: ReportData, output_dir: Path) -> dict[str, Path]:

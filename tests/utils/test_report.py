@@ -59,6 +59,24 @@ def report_data():
         deployments=[
             {"created_at": start, "model_version": "3", "previous_version": "2", "f1": 0.8}
         ],
+        data_drift={
+            "features": [
+                {
+                    "feature": "a",
+                    "test": "ks",
+                    "statistic": 0.3,
+                    "p_value": 0.001,
+                    "adjusted_p_value": 0.002,
+                    "threshold": 0.05,
+                    "drift": True,
+                }
+            ],
+            "share_drifted": 1.0,
+            "dataset_drift": True,
+            "correction": "holm",
+            "reference_rows": 500,
+            "current_rows": 400,
+        },
     )
 
 
@@ -83,6 +101,7 @@ def test_html_is_self_contained_and_complete(report_data, tmp_path):
     assert "0.6500" in html and "parametric (mean - 2 std)" in html
     assert "12,345" in html and "dataset2.csv" in html and "3.2.0" in html
     assert "<script>alert(1)</script>" not in html, "data is escaped"
+    assert "Multiple-testing correction: holm" in html
 
 
 def test_pdf_and_confusion_matrix(report_data, tmp_path):
