@@ -276,3 +276,35 @@ def api_project(tmp_path: Path, schema: DataSchema):
         "tmp": tmp_path,
         "models": models,
     }
+
+
+def user_env(**extra: str) -> dict[str, str]:
+    """The environment of a user with the project's venv activated and no MLflow settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
+    env.pop("PIPELINE_DEBUG", None)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.update(extra)
+    return env
+
+
+def run_in(
+    project: Path,
+    *command: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` (a project script, or an executable path) in ``project``."""
+    program = [sys.executable, *command] if command[0].endswith(".py") else list(command)
+    proc = subprocess.run(
+        program,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or user_env(),
+        check=False,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc

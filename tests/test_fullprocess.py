@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import load_script
+from conftest import load_script, run_in, user_env
 from utils.automation import exclusive_lock
 from utils.demo_data import generate_files, write_files
 from utils.deployment import current_release, verify_release
@@ -25,25 +25,8 @@ pytestmark = pytest.mark.slow
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
 
 
-def env() -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
-    clean["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), clean.get("PATH", "")])
-    return clean
-
-
 def run(project: Path, script: str, *args: str, check: bool = True):
-    proc = subprocess.run(
-        [sys.executable, script, *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env(),
-        check=False,
-    )
-    if check:
-        assert proc.returncode == 0, proc.stderr[-4000:]
-    return proc
+    return run_in(project, script, *args, check=check)
 
 
 def summary(proc) -> str:
@@ -170,7 +153,7 @@ def kill_during(project: Path, marker: str, *args: str) -> None:
     process = subprocess.Popen(
         [sys.executable, "fullprocess.py", *args],
         cwd=project,
-        env=env(),
+        env=user_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from mlflow import MlflowClient
 from sklearn.metrics import f1_score
 
 import main
+from conftest import run_in, user_env
 from utils.demo_data import generate_rows, write_files
 from utils.files import sha256_file
 from utils.store import MonitoringStore
@@ -25,26 +25,8 @@ pytestmark = pytest.mark.slow
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
 
 
-def clean_env() -> dict[str, str]:
-    """The environment of a user with the project's venv activated and no MLflow settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
-    env.pop("PIPELINE_DEBUG", None)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env
-
-
 def run_pipeline(project: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "main.py", *overrides],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=clean_env(),
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return proc
+    return run_in(project, "main.py", *overrides)
 
 
 def client_for(project: Path) -> MlflowClient:
@@ -135,26 +117,18 @@ def test_demo_pipeline_twice_and_one_step_through_mlflow_run(project_copy):
     store.close()
 
     mlflow_cli = Path(sys.executable).parent / "mlflow"
-    proc = subprocess.run(
-        [
-            str(mlflow_cli),
-            "run",
-            ".",
-            "--env-manager",
-            "local",
-            "--experiment-name",
-            "risk_monitoring",
-            "-P",
-            "steps=data_ingestion,model_training",
-        ],
-        cwd=project_copy,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=clean_env(),
-        check=False,
+    run_in(
+        project_copy,
+        str(mlflow_cli),
+        "run",
+        ".",
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "risk_monitoring",
+        "-P",
+        "steps=data_ingestion,model_training",
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
     latest = pipeline_runs(client)[-3:]
     assert sorted(r.info.run_name for r in latest if "mlflow.parentRunId" in r.data.tags) == [
         "data_ingestion",
@@ -198,15 +172,7 @@ def test_failed_step_leaves_the_deployment_serving(project_copy, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "x.csv").write_text("corporation,lastmonth_activity\na,1\n")
-    proc = subprocess.run(
-        [sys.executable, "main.py", f"paths.input_dir={bad}"],
-        cwd=project_copy,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=clean_env(),
-        check=False,
-    )
+    proc = run_in(project_copy, "main.py", f"paths.input_dir={bad}", check=False)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert "x.csv: missing required column(s) 'lastyear_activity'" in proc.stderr
@@ -216,34 +182,22 @@ def test_failed_step_leaves_the_deployment_serving(project_copy, tmp_path):
 
 def test_a_step_folder_runs_on_its_own(project_copy):
     run_pipeline(project_copy, "main.steps=data_ingestion,model_training")
-    env = clean_env()
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{project_copy / 'mlflow.db'}"
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "run",
-            "03_scoring",
-            "--env-manager",
-            "local",
-            "-P",
-            f"model_dir={project_copy / 'models'}",
-            "-P",
-            f"test_data={project_copy / '01_data' / 'testdata' / 'testdata.csv'}",
-            "-P",
-            "target=exited",
-            "-P",
-            f"features={','.join(FEATURES)}",
-            "-P",
-            "id_columns=corporation",
-            "-P",
-            f"store_url=sqlite:///{project_copy / 'monitoring.db'}",
-        ],
-        cwd=project_copy,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        check=False,
+    parameters = {
+        "model_dir": project_copy / "models",
+        "test_data": project_copy / "01_data" / "testdata" / "testdata.csv",
+        "target": "exited",
+        "features": ",".join(FEATURES),
+        "id_columns": "corporation",
+        "store_url": f"sqlite:///{project_copy / 'monitoring.db'}",
+    }
+    run_in(
+        project_copy,
+        str(Path(sys.executable).parent / "mlflow"),
+        "run",
+        "03_scoring",
+        "--env-manager",
+        "local",
+        *[arg for name, value in parameters.items() for arg in ("-P", f"{name}={value}")],
+        env=user_env(MLFLOW_TRACKING_URI=f"sqlite:///{project_copy / 'mlflow.db'}"),
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
     assert float((project_copy / "models" / "latestscore.txt").read_text()) > 0.5
