@@ -94,6 +94,19 @@ def _check_binary_target(df: pd.DataFrame, target: str, source: str) -> None:
     df[target] = numeric.astype("int64")
 
 
+def _read_csv(path: Path) -> pd.DataFrame:
+    """pyarrow's multi-threaded parser; pandas' own one where it refuses the file, so that a
+    bad file gets pandas' message (which names the line) or is read the way pandas reads it."""
+    import pandas as pd
+
+    if path.stat().st_size == 0:
+        raise pd.errors.EmptyDataError("No columns to parse from file")
+    try:
+        return pd.read_csv(path, engine="pyarrow")
+    except Exception:  # pyarrow's ArrowInvalid and friends: let pandas judge the file
+        return pd.read_csv(path)
+
+
 def read_dataset(path: Path, schema: DataSchema) -> pd.DataFrame:
     """Read one CSV file and validate it; every failure is a PipelineError naming the file."""
     # pandas is imported on use: the automation's quick check must not pay for it.
@@ -103,7 +116,7 @@ def read_dataset(path: Path, schema: DataSchema) -> pd.DataFrame:
     if not path.is_file():
         raise PipelineError(f"{path}: data file not found")
     try:
-        df = pd.read_csv(path)
+        df = _read_csv(path)
     except pd.errors.EmptyDataError:
         raise PipelineError(f"{path}: file is empty (no header, no rows)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:

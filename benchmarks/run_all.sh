@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Run every benchmark at a size that finishes in a few minutes and write benchmarks/RESULTS.md.
+# Needs wrk (apt-get install wrk) for the API benchmark. Extra sizes: ROWS=10000000 ./run_all.sh
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/setup_env.sh" dev
+python="$root/.venv/bin/python"
+rows="${ROWS:-1000000}"
+out="$root/benchmarks/RESULTS.md"
+tmp="$(mktemp)"
+trap 'rm -f "$tmp"' EXIT
+
+run() {  # name, then the command; keeps the printed table and the JSON line
+  local name="$1"; shift
+  echo "running $name..." >&2
+  local output
+  output="$("$@" 2>/dev/null)"
+  printf '## %s\n\n`%s`\n\n```\n%s\n```\n\n' "$name" "${*#$root/}" "$output" >> "$tmp"
+}
+
+{
+  echo "# Benchmark results"
+  echo
+  echo "Written by \`benchmarks/run_all.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC')."
+  echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB memory,"
+  echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Python $("$python" -c 'import platform; print(platform.python_version())')."
+  echo
+} > "$tmp"
+run "API: ours (gunicorn) vs mlflow models serve" "$python" "$root/benchmarks/api.py" --seconds 10
+run "Data drift: ours vs Evidently DataDriftPreset" "$python" "$root/benchmarks/drift.py" --rows "$rows"
+run "Ingestion: naive pandas vs ours" "$python" "$root/benchmarks/ingestion.py" --rows "$rows" --files 20
+mv "$tmp" "$out"
+trap - EXIT
+echo "wrote $out" >&2
