@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,25 +10,21 @@ import pytest
 from mlflow import MlflowClient
 
 import main
+from conftest import run_in, user_env
 
 pytestmark = pytest.mark.slow
 
 
 def test_pipeline_with_uv_builds_an_environment_per_step(project_copy, tmp_path):
     env_root = tmp_path / "envs"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
     # A fresh root makes MLflow build every environment now instead of reusing a cached one.
-    env["MLFLOW_ENV_ROOT"] = str(env_root)
-    proc = subprocess.run(
-        [sys.executable, "main.py", "main.env_manager=uv"],
-        cwd=project_copy,
-        capture_output=True,
-        text=True,
+    run_in(
+        project_copy,
+        "main.py",
+        "main.env_manager=uv",
         timeout=1800,
-        env=env,
-        check=False,
+        env=user_env(MLFLOW_ENV_ROOT=str(env_root)),
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
 
     client = MlflowClient(tracking_uri=f"sqlite:///{project_copy / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("risk_monitoring")

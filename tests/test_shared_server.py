@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 import main
+from conftest import run_in, user_env
 from utils.store import MonitoringStore
 
 pytestmark = pytest.mark.slow
@@ -68,18 +68,12 @@ def tracking_server(postgres_url, tmp_path, free_port):
 def test_pipeline_against_a_shared_tracking_server_and_store(
     project_copy, tracking_server, second_postgres_url
 ):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
-    env["MLFLOW_TRACKING_URI"] = tracking_server
-    proc = subprocess.run(
-        [sys.executable, "main.py", f"store.url={second_postgres_url}"],
-        cwd=project_copy,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-        check=False,
+    run_in(
+        project_copy,
+        "main.py",
+        f"store.url={second_postgres_url}",
+        env=user_env(MLFLOW_TRACKING_URI=tracking_server),
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
     assert not (project_copy / "mlflow.db").exists(), "nothing tracked locally"
     assert not (project_copy / "monitoring.db").exists(), "nothing stored locally"
 
