@@ -21,6 +21,7 @@ from pathlib import Path
 from utils.automation import HashCache, SourceFile, exclusive_lock, new_files, source_files
 from utils.cli import run_entry_point
 from utils.config import PipelineConfig, load_project_config
+from utils.errors import PipelineError
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("fullprocess")
@@ -246,7 +247,13 @@ if __name__ == "__main__":
 
     def work() -> None:
         while True:
-            run_once(ROOT, args.overrides, args.dry_run, args.force)
+            try:
+                run_once(ROOT, args.overrides, args.dry_run, args.force)
+            except PipelineError as err:
+                if args.every is None:
+                    raise
+                # A loop standing in for cron keeps going, as cron would.
+                log.error("%s; trying again in %.0f s", err, args.every)
             if args.every is None:
                 return
             time.sleep(args.every)
