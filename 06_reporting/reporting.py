@@ -22,6 +22,7 @@ from utils.deployment import current_release, load_deployed_model
 from utils.errors import PipelineError
 from utils.files import atomic_copy
 from utils.ingestion import INGESTED_FILES_NAME, read_ingested_files
+from utils.processes import stop
 from utils.report import ReportData, write_reports
 from utils.schema import DataSchema, read_dataset
 from utils.scoring import evaluate
@@ -143,11 +144,7 @@ def call_the_api(settings: ApiSettings, dataset: Path, output: Path) -> Path:
                 request = apicalls.prediction_request(Path(settings.data_dir), dataset)
                 apicalls.write_answers(apicalls.call_all(url, request), output)
             finally:
-                server.terminate()
-                try:
-                    server.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    server.kill()
+                stop(server)
     return output
 
 

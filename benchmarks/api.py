@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))  # a script run from anywhere; the project is not 
 
 from utils.demo_data import generate_rows  # noqa: E402
 from utils.deployment import deploy  # noqa: E402
+from utils.processes import stop  # noqa: E402
 from utils.schema import DataSchema  # noqa: E402
 from utils.serving import ApiSettings  # noqa: E402
 from utils.training import ModelParams, save_model, train_model  # noqa: E402
@@ -215,8 +216,7 @@ def main() -> None:
                 kind: run_wrk(url, path, args.seconds, scratch) for kind, path in body_files.items()
             }
         finally:
-            process.terminate()
-            process.wait(timeout=60)
+            stop(process, grace_s=60)
 
     print(f"{'server':8} {'request':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for name, by_kind in results.items():

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 
 import main
 from conftest import run_in, user_env
+from utils.processes import stop
 from utils.store import MonitoringStore
 
 pytestmark = pytest.mark.slow
@@ -58,11 +59,7 @@ def tracking_server(postgres_url, tmp_path, free_port):
         wait_until_healthy(url, server)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
 
 
 def test_pipeline_against_a_shared_tracking_server_and_store(

@@ -14,6 +14,7 @@ import pytest
 
 from conftest import ROOT, load_script
 from utils.errors import PipelineError
+from utils.processes import stop
 
 pytestmark = pytest.mark.slow
 apicalls = load_script("06_reporting/apicalls.py", "risk_apicalls")
@@ -52,8 +53,7 @@ def server(api_project, free_port, tmp_path):
         assert time.monotonic() < deadline, "gunicorn did not start"
         time.sleep(0.2)
     yield url
-    process.terminate()
-    process.wait(timeout=30)
+    stop(process)
 
 
 def test_every_endpoint_answers_2xx_and_is_written(server, api_project, tmp_path):
