@@ -29,7 +29,7 @@ def run(input_dir: Path, output_dir: Path, schema: DataSchema, store_url: str) -
         store.record_ingestion(
             [asdict(record) for record in result.files],
             str(input_dir),
-            len(result.data),
+            result.rows,
             active.info.run_id,
         )
         rows_read = sum(record.rows_read for record in result.files)
@@ -37,14 +37,14 @@ def run(input_dir: Path, output_dir: Path, schema: DataSchema, store_url: str) -
             {
                 "files": len(result.files),
                 "rows_read": rows_read,
-                "rows_kept": len(result.data),
-                "rows_dropped": rows_read - len(result.data),
+                "rows_kept": result.rows,
+                "rows_dropped": rows_read - result.rows,
                 "duration_s": time.perf_counter() - started,
             }
         )
         mlflow.log_dict(result.summary(), "ingestion.json")
         mlflow.log_artifact(str(ingested))
-    log.info("wrote %s (%d rows) and %s", finaldata, len(result.data), ingested)
+    log.info("wrote %s (%d rows) and %s", finaldata, result.rows, ingested)
 
 
 def _parse_args() -> argparse.Namespace:

@@ -43,10 +43,14 @@ def current_release(deployment_dir: Path) -> Path | None:
     return deployment_dir.resolve()
 
 
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
 def _copy_fsynced(source: Path, target: Path) -> None:
     shutil.copyfile(source, target)
-    with open(target, "rb") as handle:
-        os.fsync(handle.fileno())
+    _fsync_file(target)
 
 
 def _adopt_plain_folder(deployment_dir: Path, releases: Path) -> None:
@@ -85,6 +89,8 @@ def deploy(
     try:
         for name, source in sources.items():
             if move:
+                # A rename is durable only once the renamed content is.
+                _fsync_file(Path(source))
                 os.replace(source, incoming / name)
             else:
                 _copy_fsynced(Path(source), incoming / name)

@@ -1,10 +1,25 @@
-"""Ingestion: read every CSV of a folder, validate, concatenate and drop duplicate rows."""
+"""Ingestion: read every CSV of a folder, validate, concatenate and drop duplicate rows.
+
+Well-formed files take a columnar path (Polars' multi-threaded CSV reader and writer, row
+hashes sorted to find duplicates); a file Polars refuses, or whose values break the contract,
+is read again by ``utils.schema.read_dataset``, which either names the file, line and column
+of the problem or accepts the file the way pandas reads it. So the contract is pandas' own and
+only its cost changes with the data's size.
+
+Order of ``finaldata.csv``: the files in the order given, each file's rows in file order, and
+of equal rows only the first. An empty cell or NaN is a missing value; other markers pandas
+knows (NA, NULL, ...) send the file to pandas' reader, which reads them as missing too, so
+only files that use them pay for it. Id columns are text, kept as written. Feature columns are
+written as integers when every value of the column is a whole number (none missing), as
+decimals otherwise.
+"""
 
 from __future__ import annotations
 
 import logging
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +29,8 @@ from utils.files import sha256_file
 from utils.schema import DataSchema, read_dataset
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import numpy as np
+    import polars as pl
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +39,10 @@ INGESTED_FILES_NAME = "ingestedfiles.txt"
 # Earlier ingestions kept beside the current one (they are small next to what they allow:
 # looking at the data an earlier model was trained on).
 KEEP_INGESTIONS = 2
+# Rows written per slice: bounds the extra memory of writing to one slice's kept rows.
+_WRITE_SLICE_ROWS = 1_000_000
+# Integers beyond 2**53 are not exact in a float64, so such a column stays decimal.
+_EXACT_FLOAT_INT = 2**53
 
 
 @dataclass(frozen=True)
@@ -39,11 +59,29 @@ class FileRecord:
 
 @dataclass(frozen=True)
 class IngestionResult:
-    data: pd.DataFrame
+    """Every row read (all files, concatenated) and which of them are kept.
+
+    The kept rows are not copied out: writing filters one slice at a time.
+    """
+
+    rows_read: pl.DataFrame
+    keep: np.ndarray
     files: list[FileRecord]
+    # Feature columns written as integers (see integer_columns).
+    integer_columns: tuple[str, ...] = ()
+
+    @property
+    def rows(self) -> int:
+        return int(self.keep.sum())
+
+    def distinct_rows(self) -> pl.DataFrame:
+        """The kept rows as one frame, in the order finaldata.csv has them."""
+        import polars as pl
+
+        return as_written(self.rows_read.filter(pl.Series(self.keep)), self.integer_columns)
 
     def summary(self) -> dict[str, object]:
-        return {"files": [asdict(record) for record in self.files], "rows": len(self.data)}
+        return {"files": [asdict(record) for record in self.files], "rows": self.rows}
 
 
 def list_csv_files(input_dir: Path) -> list[Path]:
@@ -65,37 +103,149 @@ def list_input_files(input_dirs: str | Path) -> list[Path]:
     return [path for part in parts for path in list_csv_files(Path(part))]
 
 
-def deduplicate(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, list[int]]:
-    """Concatenate ``frames`` and keep each distinct row once, at its first appearance.
+def _column_types(schema: DataSchema) -> dict[str, pl.DataType]:
+    """One type per column for every file, so that equal values compare equal across files."""
+    import polars as pl
 
-    Returns the distinct rows and, per frame, how many of them that frame contributed.
-    ``frames`` is emptied once concatenated, so that the pieces can be freed early.
+    types: dict[str, pl.DataType] = {col: pl.String() for col in schema.id_columns}
+    types.update({col: pl.Float64() for col in schema.features})
+    types[schema.target] = pl.Float64()
+    return types
+
+
+def _normalised(schema: DataSchema) -> list[pl.Expr]:
+    """Schema columns in schema order with schema types; NaN is missing and -0.0 is 0.0."""
+    import polars as pl
+
+    types = _column_types(schema)
+    return [
+        *(pl.col(col).cast(types[col]) for col in schema.id_columns),
+        *((pl.col(col).cast(pl.Float64).fill_nan(None) + 0.0) for col in schema.features),
+        pl.col(schema.target).cast(pl.Float64),
+    ]
+
+
+def _scan(path: Path, schema: DataSchema) -> pl.LazyFrame:
+    import polars as pl
+
+    return pl.scan_csv(path, schema_overrides=_column_types(schema)).select(_normalised(schema))
+
+
+def _collect_or_none(plan: pl.LazyFrame) -> pl.DataFrame | None:
+    import polars as pl
+
+    try:
+        return plan.collect(engine="streaming")
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - pandas judges the file
+        return None
+
+
+def _checked_target(frame: pl.DataFrame | None, schema: DataSchema) -> pl.DataFrame | None:
+    """``frame`` with an integer target if it has rows and its target is all 0 or 1."""
+    import polars as pl
+
+    if frame is None or frame.height == 0:
+        return None
+    target = frame.get_column(schema.target)
+    if target.null_count() or not target.is_in([0.0, 1.0]).all():
+        return None
+    return frame.with_columns(pl.col(schema.target).cast(pl.Int64))
+
+
+def _read_with_pandas(path: Path, schema: DataSchema) -> pl.DataFrame:
+    """Raises the precise message (file, line, column), or reads the file as pandas would."""
+    import polars as pl
+
+    checked = read_dataset(Path(path), schema)
+    for col in schema.id_columns:
+        checked[col] = checked[col].astype("string")
+    frame = pl.from_pandas(checked).select(_normalised(schema))
+    return frame.with_columns(pl.col(schema.target).cast(pl.Int64))
+
+
+def read_files(files: list[Path], schema: DataSchema) -> list[pl.DataFrame]:
+    """Read and validate ``files``; every failure is a PipelineError naming the file.
+
+    All files are parsed in one parallel Polars run; only if that fails is each file tried on
+    its own, to find the ones that need pandas.
+    """
+    import polars as pl
+
+    plans = [_scan(Path(path), schema) for path in files]
+    try:
+        frames = pl.collect_all(plans, engine="streaming")
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - retried file by file
+        frames = [_collect_or_none(plan) for plan in plans]
+    checked = [_checked_target(frame, schema) for frame in frames]
+    return [
+        frame if frame is not None else _read_with_pandas(Path(path), schema)
+        for path, frame in zip(files, checked, strict=True)
+    ]
+
+
+def read_validated(path: Path, schema: DataSchema) -> pl.DataFrame:
+    """Read and validate one file; every failure is a PipelineError naming the file."""
+    return read_files([path], schema)[0]
+
+
+def first_occurrences(data: pl.DataFrame) -> np.ndarray:
+    """A mask of the rows of ``data`` that equal no earlier row (NaN and null count as equal).
+
+    Rows are reduced to 64-bit hashes whose high bits, with the row position in the low bits,
+    are sorted in one multi-threaded sort: equal rows end up adjacent, earliest first. Only the
+    rows whose truncated hash repeats are compared in full, so the result is exact.
     """
     import numpy as np
-    import pandas as pd
+    import polars as pl
 
-    combined = pd.concat(frames, ignore_index=True)
-    origin = np.repeat(np.arange(len(frames)), [len(frame) for frame in frames])
-    frames.clear()
-    # Comparing whole rows is slow; comparing 64-bit row hashes is not. Equal rows have equal
-    # hashes, so only rows whose hash repeats need the exact comparison, which stays exact.
-    hashes = pd.util.hash_pandas_object(combined, index=False)
-    candidates = hashes.duplicated(keep=False).to_numpy()
-    first_seen = np.ones(len(combined), dtype=bool)
-    if candidates.any():
-        first_seen[candidates] = ~combined[candidates].duplicated(keep="first").to_numpy()
-    kept = np.bincount(origin[first_seen], minlength=len(frames))
-    return combined[first_seen].reset_index(drop=True), [int(n) for n in kept]
+    n = data.height
+    keep = np.zeros(n, dtype=bool)
+    if n == 0:
+        return keep
+    position_bits = max(1, (n - 1).bit_length())
+    shift = np.uint64(position_bits)
+    keys = data.select(pl.struct(pl.all()).hash()).to_series().to_numpy()
+    keys = (keys >> shift) << shift
+    keys |= np.arange(n, dtype=np.uint64)
+    # Polars sorts on every core; numpy's sort is single-threaded.
+    keys = pl.Series(keys).sort().to_numpy()
+    bucket = keys >> shift
+    positions = (keys & np.uint64((1 << position_bits) - 1)).astype(np.int64)
+    del keys
+    starts = np.empty(n, dtype=bool)
+    starts[0] = True
+    np.not_equal(bucket[1:], bucket[:-1], out=starts[1:])
+    del bucket
+    keep[positions[starts]] = True
+    # A bucket of one row is a distinct row; rows of larger buckets get the exact comparison.
+    alone = starts & np.append(starts[1:], True)
+    shared = np.sort(positions[~alone])
+    del positions, starts, alone
+    if shared.size:
+        exact = data[shared].select(pl.struct(pl.all()).is_first_distinct()).to_series()
+        keep[shared] = exact.to_numpy()
+    return keep
 
 
 def ingest_files(files: list[Path], schema: DataSchema) -> IngestionResult:
-    """Read and validate ``files`` and drop duplicate rows across all of them."""
-    frames = [read_dataset(path, schema) for path in files]
-    rows_read = [len(frame) for frame in frames]
-    data, kept = deduplicate(frames)
+    """Read and validate ``files`` and mark duplicate rows across all of them."""
+    import numpy as np
+    import polars as pl
+
+    # Hashing the files overlaps with parsing them (hashlib lets go of the GIL).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digests = pool.map(sha256_file, files)
+        frames = read_files(files, schema)
+        digests = list(digests)
+    rows_read = [frame.height for frame in frames]
+    data = pl.concat(frames, rechunk=False)
+    del frames
+    keep = first_occurrences(data)
+    origin = np.repeat(np.arange(len(files)), rows_read)
+    kept = np.bincount(origin[keep], minlength=len(files))
     records = [
-        FileRecord(path.name, sha256_file(path), read, rows_kept)
-        for path, read, rows_kept in zip(files, rows_read, kept, strict=True)
+        FileRecord(path.name, digest, read, int(rows_kept))
+        for path, digest, read, rows_kept in zip(files, digests, rows_read, kept, strict=True)
     ]
     for record in records:
         log.info(
@@ -105,16 +255,43 @@ def ingest_files(files: list[Path], schema: DataSchema) -> IngestionResult:
             record.rows_kept,
             record.rows_dropped,
         )
-    return IngestionResult(data, records)
+    return IngestionResult(data, keep, records, integer_columns(data, schema.features))
 
 
-def write_csv(data: pd.DataFrame, path: Path) -> None:
-    """pyarrow's CSV writer: several times faster than DataFrame.to_csv, same values."""
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
+def integer_columns(data: pl.DataFrame, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``columns`` whose values are all whole numbers (none missing), as pandas would
+    have read them had each file held only such values."""
+    import polars as pl
 
-    table = pa.Table.from_pandas(data, preserve_index=False)
-    pa_csv.write_csv(table, path, pa_csv.WriteOptions(quoting_style="needed"))
+    if not columns:
+        return ()
+    whole = data.select(
+        (
+            (pl.col(col).null_count() == 0)
+            & (pl.col(col) == pl.col(col).round()).all()
+            & (pl.col(col).abs().max().fill_null(0) < _EXACT_FLOAT_INT)
+        ).alias(col)
+        for col in columns
+    ).row(0)
+    return tuple(col for col, is_whole in zip(columns, whole, strict=True) if is_whole)
+
+
+def as_written(part: pl.DataFrame, integer_columns: tuple[str, ...]) -> pl.DataFrame:
+    import polars as pl
+
+    return part.with_columns(pl.col(integer_columns).cast(pl.Int64)) if integer_columns else part
+
+
+def write_distinct_csv(result: IngestionResult, path: Path) -> None:
+    """Write the kept rows to ``path``, one slice of the rows read at a time."""
+    import polars as pl
+
+    total = result.rows_read.height
+    with open(path, "wb") as handle:
+        for start in range(0, max(total, 1), _WRITE_SLICE_ROWS):
+            part = result.rows_read.slice(start, _WRITE_SLICE_ROWS)
+            part = part.filter(pl.Series(result.keep[start : start + _WRITE_SLICE_ROWS]))
+            as_written(part, result.integer_columns).write_csv(handle, include_header=start == 0)
 
 
 def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Path]:
@@ -130,7 +307,7 @@ def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Pa
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=output_dir.parent))
     try:
-        write_csv(result.data, staging / FINALDATA_NAME)
+        write_distinct_csv(result, staging / FINALDATA_NAME)
         names = "".join(f"{record.name}\n" for record in result.files)
         (staging / INGESTED_FILES_NAME).write_text(names, encoding="utf-8")
         deploy(
@@ -139,7 +316,7 @@ def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Pa
                 INGESTED_FILES_NAME: staging / INGESTED_FILES_NAME,
             },
             output_dir,
-            {"rows": len(result.data)},
+            {"rows": result.rows},
             keep=KEEP_INGESTIONS,
             move=True,
         )

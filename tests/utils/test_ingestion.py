@@ -1,9 +1,11 @@
+import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 
 from utils.errors import PipelineError
 from utils.ingestion import (
-    deduplicate,
+    first_occurrences,
     ingest_files,
     list_csv_files,
     read_ingested_files,
@@ -29,20 +31,42 @@ def test_folder_without_csv(tmp_path):
         list_csv_files(tmp_path / "empty")
 
 
-def test_deduplicate_keeps_first_and_counts_per_frame(tiny_frame):
-    first = tiny_frame.iloc[:4]
-    second = pd.concat([tiny_frame.iloc[2:6], tiny_frame.iloc[[5]]], ignore_index=True)
-    data, kept = deduplicate([first, second])
-    assert len(data) == 6
-    assert kept == [4, 2]
-    assert data["corporation"].tolist() == list("abcdef")
+def test_first_occurrences_keeps_the_first_of_equal_rows():
+    data = pl.DataFrame({"id": ["a", "b", "a", "c", "b", "a"], "x": [1.0, 2.0, 1.0, 3.0, 2.5, 1.0]})
+    assert first_occurrences(data).tolist() == [True, True, False, True, True, False]
+
+
+def test_first_occurrences_treats_missing_values_as_equal():
+    data = pl.DataFrame({"id": ["a", None, "a", None], "x": [None, 1.0, None, 1.0]})
+    assert first_occurrences(data).tolist() == [True, True, False, False]
+
+
+def test_first_occurrences_of_nothing():
+    assert first_occurrences(pl.DataFrame({"x": []}, schema={"x": pl.Float64})).size == 0
+
+
+def test_first_occurrences_is_exact_when_hashes_collide(monkeypatch):
+    """Every row in one hash bucket: the exact comparison alone must decide."""
+    data = pl.DataFrame({"id": list("abcabd"), "x": [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]})
+    real_hash = pl.Expr.hash
+    monkeypatch.setattr(pl.Expr, "hash", lambda self, *a, **k: real_hash(self, *a, **k) & 0)
+    assert first_occurrences(data).tolist() == [True, True, True, False, False, True]
+
+
+def test_first_occurrences_matches_pandas_on_many_rows():
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(
+        {"id": rng.choice(list("abcdefgh"), 5000), "x": rng.integers(0, 6, 5000).astype(float)}
+    )
+    expected = ~frame.duplicated(keep="first").to_numpy()
+    assert (first_occurrences(pl.from_pandas(frame)) == expected).all()
 
 
 def test_ingest_records_every_file(tmp_path, tiny_frame, write_csv, schema):
     a = write_csv("in/a.csv", tiny_frame.iloc[:4])
     b = write_csv("in/b.csv", tiny_frame.iloc[3:])
     result = ingest_files([a, b], schema)
-    assert len(result.data) == 6
+    assert result.rows == 6
     assert [(r.name, r.rows_read, r.rows_kept, r.rows_dropped) for r in result.files] == [
         ("a.csv", 4, 4, 0),
         ("b.csv", 3, 2, 1),
@@ -77,9 +101,9 @@ def test_course_practice_data(udacity_dir, schema, tmp_path):
     files = list_csv_files(udacity_dir / "practicedata")
     result = ingest_files(files, schema)
     raw = pd.concat([pd.read_csv(p) for p in files], ignore_index=True)
-    assert len(result.data) == len(raw.drop_duplicates())
-    assert len(result.data) < len(raw), "the course files share rows"
-    assert not result.data.duplicated().any()
+    assert result.rows == len(raw.drop_duplicates())
+    assert result.rows < len(raw), "the course files share rows"
+    assert not result.distinct_rows().is_duplicated().any()
     _, ingested = write_ingestion(result, tmp_path)
     assert read_ingested_files(ingested) == ["dataset1.csv", "dataset2.csv"]
 
@@ -97,3 +121,79 @@ def test_ingestion_outputs_change_together(tmp_path, tiny_frame, write_csv, sche
     # The earlier pair is intact in its own release.
     assert read_ingested_files(first_release / "ingestedfiles.txt") == ["a.csv"]
     assert len(pd.read_csv(first_release / "finaldata.csv")) == 3
+
+
+HEADER = "corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "a,1,2,3,1\nb,1,x7,3,0\n",
+            r"bad\.csv: column 'lastyear_activity' has non-numeric value 'x7' on line 3",
+        ),
+        ("a,1,2,3,1\nb,1,2,3,2\n", r"bad\.csv: column 'exited' \(target\) must be binary"),
+        ("a,1,2,3,1\nb,1,2,3,\n", r"bad\.csv: column 'exited' \(target\) is empty on line 3"),
+        ("", r"bad\.csv: has a header but no data rows"),
+        ("a,1,2,3,1\nb,1,2,3,0,9\n", r"bad\.csv: not a readable CSV file"),
+    ],
+)
+def test_a_bad_file_is_named_with_its_line_and_column(
+    tmp_path, write_csv, schema, tiny_frame, body, message
+):
+    good = write_csv("in/good.csv", tiny_frame)
+    bad = write_csv("in/bad.csv", HEADER + body)
+    with pytest.raises(PipelineError, match=message):
+        ingest_files([good, bad], schema)
+
+
+def test_an_empty_file_is_named(tmp_path, write_csv, schema):
+    with pytest.raises(PipelineError, match=r"empty\.csv: file is empty"):
+        ingest_files([write_csv("in/empty.csv", "")], schema)
+
+
+def test_pandas_missing_markers_read_as_missing(tmp_path, write_csv, schema):
+    marked = write_csv("in/a.csv", HEADER + "a,NA,2,3,1\nb,1,NULL,3,0\n")
+    blank = write_csv("in/b.csv", HEADER + "a,,2,3,1\nb,1,,3,0\nc,5,6,7,1\n")
+    result = ingest_files([marked, blank], schema)
+    assert [(r.rows_read, r.rows_kept) for r in result.files] == [(2, 2), (3, 1)]
+    assert result.distinct_rows().get_column("lastmonth_activity").to_list() == [None, 1.0, 5.0]
+
+
+def test_equal_values_written_differently_are_duplicates(tmp_path, write_csv, schema):
+    ints = write_csv("in/a.csv", HEADER + "a,1,2,3,1\n")
+    floats = write_csv("in/b.csv", HEADER + "a,1.0,2e0,3.00,1.0\nb,-0,0,0.5,0\n")
+    result = ingest_files([ints, floats], schema)
+    assert [r.rows_kept for r in result.files] == [1, 1]
+    assert result.distinct_rows().row(1) == ("b", 0, 0, 0.5, 0)
+
+
+def test_columns_are_reordered_and_extra_ones_dropped(tmp_path, write_csv, schema):
+    shuffled = write_csv(
+        "in/a.csv",
+        "exited,note,number_of_employees,corporation,lastyear_activity,"
+        "lastmonth_activity\n1,hi,3,007,2,1\n",
+    )
+    finaldata, _ = write_ingestion(ingest_files([shuffled], schema), tmp_path / "out")
+    assert finaldata.read_text() == HEADER + "007,1,2,3,1\n"
+
+
+def test_whole_numbers_are_written_as_integers_and_decimals_as_decimals(
+    tmp_path, write_csv, schema
+):
+    data = write_csv("in/a.csv", HEADER + "a,1.0,2.5,,1\nb,4,5,6,0\n")
+    finaldata, _ = write_ingestion(ingest_files([data], schema), tmp_path / "out")
+    assert finaldata.read_text() == HEADER + "a,1,2.5,,1\nb,4,5.0,6.0,0\n"
+
+
+def test_output_matches_pandas_on_generated_data(tmp_path, schema):
+    from utils.demo_data import generate_files, write_files
+
+    write_files(generate_files(20_000, 4, seed=3, duplicate_fraction=0.05), tmp_path / "in", "p")
+    files = list_csv_files(tmp_path / "in")
+    finaldata, _ = write_ingestion(ingest_files(files, schema), tmp_path / "out")
+    naive = pd.concat([pd.read_csv(p) for p in files], ignore_index=True).drop_duplicates()
+    ours = pd.read_csv(finaldata)
+    assert len(ours) < 20_000
+    pd.testing.assert_frame_equal(ours, naive[schema.columns].reset_index(drop=True))

@@ -79,7 +79,11 @@ def test_missing_metadata(tmp_path):
 
 
 def test_trains_on_course_data(udacity_dir, schema):
-    data = ingest_files(list_csv_files(udacity_dir / "practicedata"), schema).data
+    data = (
+        ingest_files(list_csv_files(udacity_dir / "practicedata"), schema)
+        .distinct_rows()
+        .to_pandas()
+    )
     model = train_model(data, schema, ModelParams())
     probabilities = model.predict_proba(data[list(schema.features)])[:, 1]
     assert probabilities.shape == (len(data),)
