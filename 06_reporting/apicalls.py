@@ -92,13 +92,25 @@ def write_answers(answers: list[Answer], path: Path) -> None:
         raise PipelineError(f"{path}: non-2xx answers: {'; '.join(failed)}")
 
 
-def prediction_request(data_dir: Path, dataset: Path) -> tuple[str, bytes]:
-    """Name the data set by filepath when it is in the data folder, else send it as CSV."""
-    try:
-        relative = Path(dataset).resolve().relative_to(Path(data_dir).resolve())
-    except ValueError:
-        return "text/csv", Path(dataset).read_bytes()
-    return "application/json", json.dumps({"filepath": relative.as_posix()}).encode()
+def prediction_request(data_dir: Path, dataset: Path, max_rows: int) -> tuple[str, bytes]:
+    """Name the data set by filepath when it is in the data folder and within the API's row
+    limit; else send its first ``max_rows`` rows as CSV (the call shows the endpoint works,
+    it is not how a large set is scored)."""
+    head = _head_lines(Path(dataset), max_rows + 1)
+    if len(head) <= max_rows + 1:
+        try:
+            relative = Path(dataset).resolve().relative_to(Path(data_dir).resolve())
+        except ValueError:
+            pass
+        else:
+            return "application/json", json.dumps({"filepath": relative.as_posix()}).encode()
+    return "text/csv", b"".join(head[: max_rows + 1])
+
+
+def _head_lines(path: Path, count: int) -> list[bytes]:
+    """The first ``count`` lines of ``path``, plus one more if there is one."""
+    with open(path, "rb") as handle:
+        return [line for _, line in zip(range(count + 1), handle, strict=False)]
 
 
 def _parse_args() -> argparse.Namespace:
@@ -125,7 +137,9 @@ if __name__ == "__main__":
         paths = config.resolved_paths(args.root)
         url = args.url or f"http://{config.api.host}:{config.api.port}"
         output = args.output or paths["model_dir"] / RETURNS_NAME
-        request = prediction_request(Path(args.root) / config.api.data_dir, paths["test_data"])
+        request = prediction_request(
+            Path(args.root) / config.api.data_dir, paths["test_data"], config.api.max_rows
+        )
         write_answers(call_all(url, request, os.environ.get(config.api.token_env)), output)
         log.info("all endpoints answered 2xx; wrote %s", output)
 

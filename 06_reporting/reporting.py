@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import socket
 import subprocess
 import sys
@@ -14,7 +13,6 @@ import time
 from pathlib import Path
 
 import mlflow
-from sklearn.metrics import confusion_matrix, roc_curve
 
 import apicalls  # the API client beside this script
 from utils.cli import add_schema_arguments, add_store_argument, run_entry_point, schema_from_args
@@ -25,7 +23,7 @@ from utils.ingestion import INGESTED_FILES_NAME, read_ingested_files
 from utils.processes import stop
 from utils.report import ReportData, write_reports
 from utils.schema import DataSchema, read_dataset
-from utils.scoring import evaluate
+from utils.scoring import predict_on, roc_points
 from utils.serving import ApiSettings
 from utils.store import MonitoringStore
 from utils.tracking import start_step_run
@@ -57,14 +55,14 @@ def build_report(
     model, manifest = load_deployed_model(deployment_dir)
     release = current_release(deployment_dir)
     data = read_dataset(test_data, schema)
-    features = data[list(schema.features)]
-    metrics = evaluate(model, data, schema)
+    evaluation = predict_on(model, data, schema)
+    del data
+    metrics = evaluation.metrics()
     diagnostics = read_diagnostics(output_dir)
-    truth = data[schema.target]
-    if math.isnan(metrics["roc_auc"]):
-        fpr, tpr = [0.0, 1.0], [0.0, 1.0]
+    if evaluation.two_classes:
+        fpr, tpr = roc_points(evaluation.truth, evaluation.probabilities)
     else:
-        fpr, tpr, _ = roc_curve(truth, model.predict_proba(features)[:, 1])
+        fpr, tpr = [0.0, 1.0], [0.0, 1.0]
     drift = store.latest_event(SCORE_DRIFT_EVENT)
     latest_drift = store.latest_event(DATA_DRIFT_EVENT)
     return ReportData(
@@ -77,9 +75,9 @@ def build_report(
             "features": manifest.get("features") or list(schema.features),
             "training_rows": manifest.get("training_rows"),
         },
-        metrics={**metrics, "dataset": Path(test_data).name, "rows": len(data)},
-        confusion=confusion_matrix(truth, model.predict(features), labels=[0, 1]),
-        roc=(list(fpr), list(tpr)),
+        metrics={**metrics, "dataset": Path(test_data).name, "rows": len(evaluation.truth)},
+        confusion=evaluation.confusion(),
+        roc=(fpr, tpr),
         f1_history=store.f1_history(),
         drift_threshold=drift["payload"].get("threshold") if drift else None,
         drift_method=drift["payload"].get("method", "") if drift else "",
@@ -141,7 +139,9 @@ def call_the_api(settings: ApiSettings, dataset: Path, output: Path) -> Path:
             )
             try:
                 wait_for_health(url, server, API_START_TIMEOUT_S)
-                request = apicalls.prediction_request(Path(settings.data_dir), dataset)
+                request = apicalls.prediction_request(
+                    Path(settings.data_dir), dataset, settings.max_rows
+                )
                 apicalls.write_answers(apicalls.call_all(url, request), output)
             finally:
                 stop(server)

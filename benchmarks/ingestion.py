@@ -18,10 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # a script run from anywhere; the project is not installed
-
-from utils.demo_data import generate_files, write_files  # noqa: E402
+from generated import CACHE, ROOT, dataset
 
 NAIVE = """
 import sys
@@ -67,15 +64,6 @@ def same_distinct_rows(first: Path, second: Path) -> bool:
     return len(a) == len(b) and (a.to_numpy() == b.to_numpy()).all()
 
 
-def dataset(rows: int, files: int, cache: Path) -> Path:
-    """Generated once per (rows, files) and kept for later runs."""
-    folder = cache / f"rows{rows}-files{files}"
-    if not (folder / ".complete").exists():
-        write_files(generate_files(rows, files, seed=0, duplicate_fraction=0.05), folder, "part")
-        (folder / ".complete").touch()
-    return folder
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in all files together")
@@ -83,7 +71,7 @@ def main() -> None:
     parser.add_argument(
         "--cache",
         type=Path,
-        default=Path(tempfile.gettempdir()) / "risk-bench",
+        default=CACHE,
         help="where generated data sets are kept between runs",
     )
     args = parser.parse_args()

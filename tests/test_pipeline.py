@@ -62,7 +62,10 @@ def assert_outputs(project: Path) -> dict:
     assert float((production / "latestscore.txt").read_text()) == score
 
     diagnostics = json.loads((project / "models" / "diagnostics.json").read_text())
-    assert len(diagnostics["predictions"]) == len(test)
+    predictions = pd.read_csv(project / "models" / diagnostics["predictions"]["file"])
+    assert predictions["corporation"].tolist() == test["corporation"].tolist()
+    assert predictions["prediction"].tolist() == model.predict(test[FEATURES]).tolist()
+    assert diagnostics["predictions"]["rows"] == len(test)
     assert set(diagnostics["timings_s"]) == {"data_ingestion", "model_training"}
     assert {row["package"] for row in diagnostics["dependencies"]} >= {"mlflow", "scikit-learn"}
     assert (project / "models" / "confusionmatrix.png").stat().st_size > 1000

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from utils.errors import PipelineError
 from utils.files import sha256_file
-from utils.schema import DataSchema, read_dataset
+from utils.schema import DataSchema, read_files
 
 if TYPE_CHECKING:
     import numpy as np
@@ -101,91 +101,6 @@ def list_input_files(input_dirs: str | Path) -> list[Path]:
     if not parts:
         raise PipelineError("input_dir: no input folder given")
     return [path for part in parts for path in list_csv_files(Path(part))]
-
-
-def _column_types(schema: DataSchema) -> dict[str, pl.DataType]:
-    """One type per column for every file, so that equal values compare equal across files."""
-    import polars as pl
-
-    types: dict[str, pl.DataType] = {col: pl.String() for col in schema.id_columns}
-    types.update({col: pl.Float64() for col in schema.features})
-    types[schema.target] = pl.Float64()
-    return types
-
-
-def _normalised(schema: DataSchema) -> list[pl.Expr]:
-    """Schema columns in schema order with schema types; NaN is missing and -0.0 is 0.0."""
-    import polars as pl
-
-    types = _column_types(schema)
-    return [
-        *(pl.col(col).cast(types[col]) for col in schema.id_columns),
-        *((pl.col(col).cast(pl.Float64).fill_nan(None) + 0.0) for col in schema.features),
-        pl.col(schema.target).cast(pl.Float64),
-    ]
-
-
-def _scan(path: Path, schema: DataSchema) -> pl.LazyFrame:
-    import polars as pl
-
-    return pl.scan_csv(path, schema_overrides=_column_types(schema)).select(_normalised(schema))
-
-
-def _collect_or_none(plan: pl.LazyFrame) -> pl.DataFrame | None:
-    import polars as pl
-
-    try:
-        return plan.collect(engine="streaming")
-    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - pandas judges the file
-        return None
-
-
-def _checked_target(frame: pl.DataFrame | None, schema: DataSchema) -> pl.DataFrame | None:
-    """``frame`` with an integer target if it has rows and its target is all 0 or 1."""
-    import polars as pl
-
-    if frame is None or frame.height == 0:
-        return None
-    target = frame.get_column(schema.target)
-    if target.null_count() or not target.is_in([0.0, 1.0]).all():
-        return None
-    return frame.with_columns(pl.col(schema.target).cast(pl.Int64))
-
-
-def _read_with_pandas(path: Path, schema: DataSchema) -> pl.DataFrame:
-    """Raises the precise message (file, line, column), or reads the file as pandas would."""
-    import polars as pl
-
-    checked = read_dataset(Path(path), schema)
-    for col in schema.id_columns:
-        checked[col] = checked[col].astype("string")
-    frame = pl.from_pandas(checked).select(_normalised(schema))
-    return frame.with_columns(pl.col(schema.target).cast(pl.Int64))
-
-
-def read_files(files: list[Path], schema: DataSchema) -> list[pl.DataFrame]:
-    """Read and validate ``files``; every failure is a PipelineError naming the file.
-
-    All files are parsed in one parallel Polars run; only if that fails is each file tried on
-    its own, to find the ones that need pandas.
-    """
-    import polars as pl
-
-    plans = [_scan(Path(path), schema) for path in files]
-    try:
-        frames = pl.collect_all(plans, engine="streaming")
-    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - retried file by file
-        frames = [_collect_or_none(plan) for plan in plans]
-    checked = [_checked_target(frame, schema) for frame in frames]
-    return [
-        frame if frame is not None else _read_with_pandas(Path(path), schema)
-        for path, frame in zip(files, checked, strict=True)
-    ]
-
-
-def read_validated(path: Path, schema: DataSchema) -> pl.DataFrame:
-    """Read and validate one file; every failure is a PipelineError naming the file."""
-    return read_files([path], schema)[0]
 
 
 def first_occurrences(data: pl.DataFrame) -> np.ndarray:

@@ -10,6 +10,7 @@ from utils.errors import PipelineError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import polars as pl
 
 # A CSV's first line is its header, so the data row at index i sits on line i + 2.
 _HEADER_LINES = 1
@@ -107,8 +108,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return pd.read_csv(path)
 
 
-def read_dataset(path: Path, schema: DataSchema) -> pd.DataFrame:
-    """Read one CSV file and validate it; every failure is a PipelineError naming the file."""
+def _read_with_pandas_parser(path: Path, schema: DataSchema) -> pd.DataFrame:
+    """Read one CSV file with pandas and validate it; failures name the file, line, column."""
     # pandas is imported on use: the automation's quick check must not pay for it.
     import pandas as pd
 
@@ -123,3 +124,93 @@ def read_dataset(path: Path, schema: DataSchema) -> pd.DataFrame:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise PipelineError(f"{path}: not a readable CSV file ({first_line})") from None
     return validate_frame(df, schema, str(path))
+
+
+def _column_types(schema: DataSchema) -> dict[str, pl.DataType]:
+    """One type per column for every file, so that equal values compare equal across files."""
+    import polars as pl
+
+    types: dict[str, pl.DataType] = {col: pl.String() for col in schema.id_columns}
+    types.update({col: pl.Float64() for col in schema.features})
+    types[schema.target] = pl.Float64()
+    return types
+
+
+def _normalised(schema: DataSchema) -> list[pl.Expr]:
+    """Schema columns in schema order with schema types; NaN is missing and -0.0 is 0.0."""
+    import polars as pl
+
+    types = _column_types(schema)
+    return [
+        *(pl.col(col).cast(types[col]) for col in schema.id_columns),
+        *((pl.col(col).cast(pl.Float64).fill_nan(None) + 0.0) for col in schema.features),
+        pl.col(schema.target).cast(pl.Float64),
+    ]
+
+
+def _scan(path: Path, schema: DataSchema) -> pl.LazyFrame:
+    import polars as pl
+
+    return pl.scan_csv(path, schema_overrides=_column_types(schema)).select(_normalised(schema))
+
+
+def _collect_or_none(plan: pl.LazyFrame) -> pl.DataFrame | None:
+    import polars as pl
+
+    try:
+        return plan.collect(engine="streaming")
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - pandas judges the file
+        return None
+
+
+def _checked_target(frame: pl.DataFrame | None, schema: DataSchema) -> pl.DataFrame | None:
+    """``frame`` with an integer target if it has rows and its target is all 0 or 1."""
+    import polars as pl
+
+    if frame is None or frame.height == 0:
+        return None
+    target = frame.get_column(schema.target)
+    if target.null_count() or not target.is_in([0.0, 1.0]).all():
+        return None
+    return frame.with_columns(pl.col(schema.target).cast(pl.Int64))
+
+
+def _read_with_pandas(path: Path, schema: DataSchema) -> pl.DataFrame:
+    """Raises the precise message (file, line, column), or reads the file as pandas would."""
+    import polars as pl
+
+    checked = _read_with_pandas_parser(Path(path), schema)
+    for col in schema.id_columns:
+        checked[col] = checked[col].astype("string")
+    frame = pl.from_pandas(checked).select(_normalised(schema))
+    return frame.with_columns(pl.col(schema.target).cast(pl.Int64))
+
+
+def read_files(files: list[Path], schema: DataSchema) -> list[pl.DataFrame]:
+    """Read and validate ``files``; every failure is a PipelineError naming the file.
+
+    All files are parsed in one parallel Polars run; only if that fails is each file tried on
+    its own, to find the ones that need pandas.
+    """
+    import polars as pl
+
+    plans = [_scan(Path(path), schema) for path in files]
+    try:
+        frames = pl.collect_all(plans, engine="streaming")
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - retried file by file
+        frames = [_collect_or_none(plan) for plan in plans]
+    checked = [_checked_target(frame, schema) for frame in frames]
+    return [
+        frame if frame is not None else _read_with_pandas(Path(path), schema)
+        for path, frame in zip(files, checked, strict=True)
+    ]
+
+
+def read_dataset(path: Path, schema: DataSchema) -> pd.DataFrame:
+    """Read one CSV file and validate it; every failure is a PipelineError naming the file.
+
+    Schema columns only, in schema order: ids as text, features as floats (NaN when
+    missing), the target as 0/1 integers.
+    """
+    # One contiguous block per column first: pandas then takes the numbers without copying.
+    return read_files([Path(path)], schema)[0].rechunk().to_pandas()

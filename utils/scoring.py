@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
 from utils.errors import PipelineError
 from utils.files import atomic_write_text
@@ -16,21 +16,90 @@ from utils.schema import DataSchema
 SCORE_NAME = "latestscore.txt"
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's predictions on a labelled data set, and what is measured from them."""
+
+    truth: np.ndarray
+    predicted: np.ndarray
+    probabilities: np.ndarray | None
+
+    @property
+    def two_classes(self) -> bool:
+        return self.probabilities is not None and len(np.unique(self.truth)) == 2
+
+    def metrics(self) -> dict[str, float]:
+        """F1, precision, recall and ROC AUC (NaN when the data holds one class only)."""
+        auc = roc_auc(self.truth, self.probabilities) if self.two_classes else math.nan
+        return {
+            **binary_metrics(self.truth, self.predicted),
+            "roc_auc": auc,
+            "rows": float(len(self.truth)),
+        }
+
+    def confusion(self) -> np.ndarray:
+        """[[TN, FP], [FN, TP]], as sklearn's confusion_matrix with labels [0, 1]."""
+        return confusion_counts(self.truth, self.predicted)
+
+
+def predict_on(model, data: pd.DataFrame, schema: DataSchema) -> Evaluation:
+    predicted, probabilities = predict_with_probabilities(model, data[list(schema.features)])
+    return Evaluation(data[schema.target].to_numpy(), predicted, probabilities)
+
+
 def evaluate(model, data: pd.DataFrame, schema: DataSchema) -> dict[str, float]:
     """F1, precision, recall and ROC AUC (NaN when the data holds one class only)."""
-    features = data[list(schema.features)]
-    truth = data[schema.target].to_numpy()
-    predicted = model.predict(features)
-    metrics = {
-        "f1": float(f1_score(truth, predicted, zero_division=0)),
-        "precision": float(precision_score(truth, predicted, zero_division=0)),
-        "recall": float(recall_score(truth, predicted, zero_division=0)),
-        "roc_auc": math.nan,
-        "rows": float(len(data)),
-    }
-    if len(np.unique(truth)) == 2 and hasattr(model, "predict_proba"):
-        metrics["roc_auc"] = float(roc_auc_score(truth, model.predict_proba(features)[:, 1]))
-    return metrics
+    return predict_on(model, data, schema).metrics()
+
+
+def predict_with_probabilities(
+    model, features: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predicted classes and class-1 probabilities (None if the model has none).
+
+    A Pipeline ending in a binary linear classifier is run once: its decision function gives
+    both, exactly as its predict (decision > 0) and predict_proba (the logistic of it) do.
+    """
+    from scipy.special import expit
+
+    last = model.steps[-1][1] if hasattr(model, "steps") else None
+    if last is not None and hasattr(last, "decision_function") and len(last.classes_) == 2:
+        decision = last.decision_function(model[:-1].transform(features))
+        return last.classes_[(decision > 0).astype(np.int64)], expit(decision)
+    probabilities = model.predict_proba(features)[:, 1] if hasattr(model, "predict_proba") else None
+    return model.predict(features), probabilities
+
+
+def confusion_counts(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """[[TN, FP], [FN, TP]] of 0/1 labels, counted in one pass."""
+    cells = np.asarray(truth, dtype=np.int64) * 2 + (np.asarray(predicted) == 1)
+    return np.bincount(cells, minlength=4).reshape(2, 2)
+
+
+def binary_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """F1, precision and recall of class 1, 0 where undefined (sklearn's zero_division=0)."""
+    (_, false_positive), (false_negative, true_positive) = confusion_counts(truth, predicted)
+    predicted_positive = int(true_positive + false_positive)
+    actual_positive = int(true_positive + false_negative)
+    true_positive = int(true_positive)
+    precision = true_positive / predicted_positive if predicted_positive else 0.0
+    recall = true_positive / actual_positive if actual_positive else 0.0
+    both = predicted_positive + actual_positive
+    f1 = 2 * true_positive / both if both else 0.0
+    return {"f1": f1, "precision": precision, "recall": recall}
+
+
+def roc_auc(truth: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve as the Mann-Whitney statistic: one (parallel) ranking of the
+    scores, ties sharing their average rank, instead of sklearn's curve of every threshold."""
+    import polars as pl
+
+    positive = np.asarray(truth) == 1
+    n_positive = int(positive.sum())
+    n_negative = len(positive) - n_positive
+    ranks = pl.Series(np.asarray(scores, dtype=np.float64)).rank("average").to_numpy()
+    rank_sum = float(ranks[positive].sum())
+    return (rank_sum - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative)
 
 
 def format_score(f1: float) -> str:
@@ -52,3 +121,29 @@ def read_score(path: Path) -> float:
         return float(text)
     except ValueError:
         raise PipelineError(f"{path}: expected a bare number, found {text[:40]!r}") from None
+
+
+def roc_points(
+    truth: np.ndarray, scores: np.ndarray, max_points: int = 2000
+) -> tuple[list[float], list[float]]:
+    """Vertices of the ROC curve (false and true positive rates), at most ``max_points`` of
+    them evenly spread along it: enough to draw, however many rows there are."""
+    import polars as pl
+
+    scores = np.asarray(scores, dtype=np.float64)
+    order = pl.Series(scores).arg_sort(descending=True).to_numpy()
+    ranked = scores[order]
+    true_positives = np.cumsum(np.asarray(truth)[order] == 1)
+    false_positives = np.arange(1, len(order) + 1) - true_positives
+    # A threshold ends where the next score is lower: the last row of each group of ties.
+    ends = np.append(np.flatnonzero(ranked[1:] != ranked[:-1]), len(ranked) - 1)
+    chosen = ends[
+        np.unique(np.linspace(0, len(ends) - 1, min(len(ends), max_points)).round()).astype(
+            np.int64
+        )
+    ]
+    n_positive = max(int(true_positives[-1]), 1)
+    n_negative = max(int(false_positives[-1]), 1)
+    fpr = [0.0, *(false_positives[chosen] / n_negative).tolist()]
+    tpr = [0.0, *(true_positives[chosen] / n_positive).tolist()]
+    return fpr, tpr

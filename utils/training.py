@@ -67,7 +67,32 @@ def train_model(data: pd.DataFrame, schema: DataSchema, params: ModelParams) -> 
     if params.C <= 0:
         raise PipelineError(f"model.C must be positive, got {params.C}")
     model = build_model(params)
-    model.fit(data[list(schema.features)], data[schema.target])
+    return fit_pipeline(model, data[list(schema.features)], data[schema.target])
+
+
+def fit_pipeline(model: Pipeline, features: pd.DataFrame, target: pd.Series) -> Pipeline:
+    """``model.fit(features, target)``, with the imputer's medians found by partitioning.
+
+    SimpleImputer finds medians by sorting a masked array (7 s of 14 at ten million rows);
+    ``np.nanmedian`` finds the same values in linear time. The imputer is then fitted on one
+    row holding those medians (NaN where a column has no value, so such a column is dropped
+    exactly as a full fit drops it) and the later steps are fitted on its output, as
+    Pipeline.fit would fit them.
+    """
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    impute = model.steps[0][1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice": such a median is NaN
+        medians = np.nanmedian(features.to_numpy(dtype=np.float64), axis=0)
+    impute.fit(pd.DataFrame([medians], columns=features.columns))
+    transformed = impute.transform(features)
+    for _, step in model.steps[1:-1]:
+        transformed = step.fit_transform(transformed)
+    model.steps[-1][1].fit(transformed, target)
     return model
 
 

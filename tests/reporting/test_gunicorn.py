@@ -58,7 +58,9 @@ def server(api_project, free_port, tmp_path):
 
 def test_every_endpoint_answers_2xx_and_is_written(server, api_project, tmp_path):
     settings = api_project["settings"]
-    request = apicalls.prediction_request(Path(settings.data_dir), Path(settings.test_data))
+    request = apicalls.prediction_request(
+        Path(settings.data_dir), Path(settings.test_data), settings.max_rows
+    )
     assert json.loads(request[1]) == {"filepath": "testdata/testdata.csv"}
     answers = apicalls.call_all(server, request)
     assert [a.status for a in answers] == [200] * 8

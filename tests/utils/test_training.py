@@ -1,6 +1,7 @@
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from utils.errors import PipelineError
@@ -8,6 +9,8 @@ from utils.ingestion import ingest_files, list_csv_files
 from utils.training import (
     METADATA_NAME,
     ModelParams,
+    build_model,
+    fit_pipeline,
     load_pickle,
     model_metadata,
     read_metadata,
@@ -28,6 +31,23 @@ def test_missing_feature_values_are_imputed(tiny_frame, schema):
     gap.loc[0, "lastmonth_activity"] = np.nan
     model = train_model(gap, schema, ModelParams())
     assert len(model.predict(gap[list(schema.features)])) == len(gap)
+
+
+@pytest.mark.filterwarnings("ignore:Skipping features without any observed values")
+@pytest.mark.parametrize("empty_column", [False, True])
+def test_fit_pipeline_matches_a_plain_pipeline_fit(schema, empty_column):
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(400, 3)), columns=list(schema.features))
+    frame = frame.mask(rng.random(frame.shape) < 0.1)
+    if empty_column:
+        frame["number_of_employees"] = np.nan
+    target = pd.Series((rng.random(400) < 0.4).astype(int))
+    ours = fit_pipeline(build_model(ModelParams()), frame, target)
+    plain = build_model(ModelParams()).fit(frame, target)
+    assert np.array_equal(ours[0].statistics_, plain[0].statistics_, equal_nan=True)
+    assert list(ours.feature_names_in_) == list(plain.feature_names_in_)
+    assert np.allclose(ours[-1].coef_, plain[-1].coef_)
+    assert np.allclose(ours.predict_proba(frame), plain.predict_proba(frame))
 
 
 def test_one_class_is_refused(tiny_frame, schema):

@@ -1,0 +1,34 @@
+"""What the API client sends for /prediction, by where the data set is and how large."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import load_script
+
+apicalls = load_script("06_reporting/apicalls.py", "risk_apicalls_unit")
+
+CSV = "a,b\n1,2\n3,4\n5,6\n"
+
+
+def test_a_small_file_in_the_data_folder_is_named(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "t.csv").write_text(CSV)
+    content_type, body = apicalls.prediction_request(tmp_path / "data", tmp_path / "data/t.csv", 3)
+    assert content_type == "application/json"
+    assert json.loads(body) == {"filepath": "t.csv"}
+
+
+def test_a_file_outside_the_data_folder_is_sent_whole(tmp_path):
+    (tmp_path / "t.csv").write_text(CSV)
+    assert apicalls.prediction_request(tmp_path / "data", tmp_path / "t.csv", 3) == (
+        "text/csv",
+        CSV.encode(),
+    )
+
+
+def test_a_file_over_the_row_limit_is_sent_cut_to_the_limit(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "t.csv").write_text(CSV)
+    content_type, body = apicalls.prediction_request(tmp_path / "data", tmp_path / "data/t.csv", 2)
+    assert (content_type, body) == ("text/csv", b"a,b\n1,2\n3,4\n")
