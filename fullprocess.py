@@ -180,7 +180,7 @@ def process(
 
     run_steps(root, overrides, RETRAIN, input_dir)
     new_f1 = read_score(paths["model_dir"] / "latestscore.txt")
-    comparison = read_dataset(paths["test_data"], schema)
+    comparison = read_dataset(paths["test_data"], schema, ids=False)
     if config.automation.compare_on == "test_and_new" and fresh:
         comparison = pd.concat([comparison, new_data], ignore_index=True)
     candidate_f1 = evaluate(load_pickle(paths["model_dir"] / MODEL_NAME), comparison, schema)["f1"]

@@ -36,7 +36,7 @@ def run(
     finaldata: Path, model_dir: Path, schema: DataSchema, params: ModelParams, store_url: str
 ) -> None:
     started = time.perf_counter()
-    data = read_dataset(finaldata, schema)
+    data = read_dataset(finaldata, schema, ids=False)
     model = train_model(data, schema, params)
     metadata = model_metadata(schema, params, len(data), sha256_file(finaldata))
     store = MonitoringStore(store_url)

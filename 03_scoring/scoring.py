@@ -23,7 +23,7 @@ log = logging.getLogger("model_scoring")
 def run(model_dir: Path, test_data: Path, schema: DataSchema, store_url: str) -> None:
     started = time.perf_counter()
     model = load_pickle(Path(model_dir) / MODEL_NAME)
-    metrics = evaluate(model, read_dataset(test_data, schema), schema)
+    metrics = evaluate(model, read_dataset(test_data, schema, ids=False), schema)
     model_uri = read_metadata(model_dir).get("mlflow_model_uri")
     store = MonitoringStore(store_url)
     with start_step_run() as active:

@@ -245,7 +245,7 @@ def create_app(settings: ApiSettings) -> Flask:
 
         schema = DataSchema(settings.target, tuple(settings.features), tuple(settings.id_columns))
         metrics = evaluate(
-            loaded.model.model, read_dataset(Path(settings.test_data), schema), schema
+            loaded.model.model, read_dataset(Path(settings.test_data), schema, ids=False), schema
         )
         return {
             k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in metrics.items()
@@ -286,7 +286,7 @@ def create_app(settings: ApiSettings) -> Flask:
                 "summarystats",
                 [finaldata],
                 lambda: summary_statistics(
-                    read_dataset(finaldata, schema), list(settings.id_columns)
+                    read_dataset(finaldata, schema, ids=False), list(settings.id_columns)
                 ),
             )
         except PipelineError as err:

@@ -54,7 +54,7 @@ def build_report(
 ) -> ReportData:
     model, manifest = load_deployed_model(deployment_dir)
     release = current_release(deployment_dir)
-    data = read_dataset(test_data, schema)
+    data = read_dataset(test_data, schema, ids=False)
     evaluation = predict_on(model, data, schema)
     del data
     metrics = evaluation.metrics()

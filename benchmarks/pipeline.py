@@ -2,12 +2,13 @@
 
     python benchmarks/pipeline.py --rows 1000000 3000000 10000000
 
-For each size the whole pipeline (main.py, all steps, local environment) runs in a copy of the
-project on generated data: ``--rows`` rows in 20 files with about 5 % duplicate rows to
-ingest, and a test set of as many rows to score. Each step's wall time is what main.py
-measured around its MLflow run (process start-up included). The last line is one JSON object
-with the seconds per step and size, the slowest step, and per step the growth exponent between
-the smallest and the largest size (1.0 is linear: ten times the rows, ten times the time).
+For each size the pipeline runs in a copy of the project on generated data: ``--rows`` rows in
+20 files with about 5 % duplicate rows to ingest, and a test set of as many rows to score. Each
+step runs from its own main.py call (local environment); its wall time is what main.py measured
+around its MLflow run (process start-up included) and its peak RSS is that of the step's
+processes. Then fullprocess.py checks a source folder whose files are all ingested: that check
+must not grow with the data. Printed: seconds per step and size, the extra seconds per extra
+million rows between sizes (equal figures: linear growth). The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import shutil
 import subprocess
 import sys
@@ -51,47 +51,69 @@ def project_copy(target: Path) -> Path:
     return target
 
 
-def step_seconds(tracking_uri: str) -> dict[str, float]:
-    """The wall time of each step, as the newest parent run recorded it."""
+def measured_run(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Run ``command``; its wall seconds and the peak RSS (MiB) of it or any of its children.
+
+    GNU time measures: a child forked from this (large) process would count this process's
+    pages in its own peak until it execs.
+    """
+    started = time.perf_counter()
+    done = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *command],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command[1:3])} failed:\n{done.stderr[-3000:]}")
+    return seconds, int(done.stderr.strip().splitlines()[-1]) / 1024
+
+
+def newest_step_duration(tracking_uri: str, step: str) -> float:
+    """The step's wall time as main.py measured it around its MLflow run."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("risk_monitoring")
-    runs = client.search_runs(
+    newest = client.search_runs(
         [experiment.experiment_id],
-        filter_string="metrics.duration_s_total > 0",
+        filter_string=f"metrics.duration_s_{step} > 0",
         order_by=["start_time DESC"],
         max_results=1,
     )
-    metrics = runs[0].data.metrics
-    return {step: metrics[f"duration_s_{step}"] for step in STEPS}
+    return newest[0].data.metrics[f"duration_s_{step}"]
 
 
-def run_pipeline(rows: int, files: int, cache: Path) -> dict[str, float]:
+def run_pipeline(rows: int, files: int, cache: Path) -> dict[str, dict[str, float]]:
+    """Every step in order, each from its own main.py call; then fullprocess with no new data."""
     input_dir = dataset(rows, files, cache)
-    test_dir = dataset(rows, 1, cache, seed=1, duplicate_fraction=0.0)
+    test_data = dataset(rows, 1, cache, seed=1, duplicate_fraction=0.0) / "part1.csv"
+    results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as scratch:
         project = project_copy(Path(scratch) / "project")
         tracking_uri = f"sqlite:///{Path(scratch) / 'mlflow.db'}"
-        started = time.perf_counter()
-        done = subprocess.run(
-            [
-                sys.executable,
-                "main.py",
-                f"paths.input_dir={input_dir}",
-                f"paths.test_data={test_dir / 'part1.csv'}",
-                f"main.tracking_uri={tracking_uri}",
-            ],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            sys.exit(f"pipeline failed at {rows:,} rows:\n{done.stderr[-3000:]}")
-        total = time.perf_counter() - started
-        seconds = step_seconds(tracking_uri)
-    return {**seconds, "total": total}
+        overrides = [
+            f"paths.input_dir={input_dir}",
+            f"paths.test_data={test_data}",
+            f"main.tracking_uri={tracking_uri}",
+        ]
+        for step in STEPS:
+            _, peak = measured_run(
+                [sys.executable, "main.py", f"main.steps={step}", *overrides], project
+            )
+            seconds = newest_step_duration(tracking_uri, step)
+            results[step] = {"seconds": seconds, "peak_mib": peak}
+            print(f"  {rows:,} rows: {step} {seconds:.1f} s, {peak:.0f} MiB", file=sys.stderr)
+        # Everything in the source folder is already ingested: the quick check must say so
+        # without reading finaldata.csv. The second call is the cron steady state (hashes cached).
+        check = [sys.executable, "fullprocess.py", f"automation.source_dir={input_dir}", *overrides]
+        measured_run(check, project)
+        seconds, peak = measured_run(check, project)
+        results["fullprocess_no_new_data"] = {"seconds": seconds, "peak_mib": peak}
+    return results
 
 
 def growth_exponent(small: tuple[int, float], large: tuple[int, float]) -> float:
@@ -112,33 +134,48 @@ def main() -> None:
 
     sizes = sorted(set(args.rows))
     results = {rows: run_pipeline(rows, args.files, args.cache) for rows in sizes}
-    columns = [*STEPS, "total"]
-    print(f"{'step':18}" + "".join(f"{rows:>14,}" for rows in sizes))
+    columns = [*STEPS, "fullprocess_no_new_data"]
+    print(f"{'seconds':24}" + "".join(f"{rows:>13,}" for rows in sizes) + "   peak MiB at largest")
     for column in columns:
-        print(f"{column:18}" + "".join(f"{results[rows][column]:13.1f}s" for rows in sizes))
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"largest process peak RSS: {peak_mib:.0f} MiB")
+        cells = "".join(f"{results[rows][column]['seconds']:12.1f}s" for rows in sizes)
+        print(f"{column:24}{cells}{results[sizes[-1]][column]['peak_mib']:12.0f}")
+    if len(sizes) > 1:
+        print("seconds per extra million rows, between successive sizes:")
+        for column in STEPS:
+            cells = "".join(
+                f"{per_million(results, small, large, column):12.2f} "
+                for small, large in zip(sizes, sizes[1:], strict=False)
+            )
+            print(f"  {column:22}{cells}")
     largest = results[sizes[-1]]
-    slowest = max(STEPS, key=lambda step: largest[step])
+    slowest = max(STEPS, key=lambda step: largest[step]["seconds"])
     summary: dict[str, object] = {
         "rows": sizes,
-        "seconds": {column: [round(results[r][column], 2) for r in sizes] for column in columns},
+        "seconds": {c: [round(results[r][c]["seconds"], 2) for r in sizes] for c in columns},
+        "peak_mib": {c: [round(results[r][c]["peak_mib"]) for r in sizes] for c in columns},
         "slowest_step": slowest,
-        "slowest_step_s": round(largest[slowest], 2),
-        "all_steps_under_60_s": all(largest[step] < 60 for step in STEPS),
-        "peak_rss_mib": round(peak_mib),
+        "slowest_step_s": round(largest[slowest]["seconds"], 2),
+        "all_steps_under_60_s": all(largest[step]["seconds"] < 60 for step in STEPS),
     }
     if len(sizes) > 1:
         summary["growth_exponent"] = {
-            column: round(
+            step: round(
                 growth_exponent(
-                    (sizes[0], results[sizes[0]][column]), (sizes[-1], largest[column])
+                    (sizes[0], results[sizes[0]][step]["seconds"]),
+                    (sizes[-1], largest[step]["seconds"]),
                 ),
                 2,
             )
-            for column in columns
+            for step in STEPS
         }
     print(json.dumps(summary))
+
+
+def per_million(results: dict, small: int, large: int, step: str) -> float:
+    """The step's extra seconds per extra million rows from ``small`` to ``large`` rows:
+    the same figure between every pair of sizes means the cost grows linearly."""
+    extra = results[large][step]["seconds"] - results[small][step]["seconds"]
+    return extra / ((large - small) / 1_000_000)
 
 
 if __name__ == "__main__":

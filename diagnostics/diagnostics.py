@@ -7,6 +7,7 @@ import json
 import logging
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mlflow
@@ -52,7 +53,7 @@ def step_timings(input_dir: str, schema: DataSchema, params: ModelParams) -> dic
 
         def train() -> None:
             finaldata = scratch_dir / "ingested" / FINALDATA_NAME
-            data = read_dataset(finaldata, schema)
+            data = read_dataset(finaldata, schema, ids=False)
             model = train_model(data, schema, params)
             save_model(model, model_metadata(schema, params, len(data), ""), scratch_dir / "model")
 
@@ -60,14 +61,15 @@ def step_timings(input_dir: str, schema: DataSchema, params: ModelParams) -> dic
 
 
 def write_predictions(
-    data: pd.DataFrame, predicted: np.ndarray, id_columns: tuple[str, ...], path: Path
+    ids: pd.DataFrame, predicted: np.ndarray, id_columns: tuple[str, ...], path: Path
 ) -> dict[str, object]:
     """The ids and predicted class of every row, as CSV; returns what diagnostics.json says of
     them (a list in the JSON file would be millions of lines at scale)."""
     import polars as pl
 
-    frame = pl.from_pandas(data[list(id_columns)]) if id_columns else pl.DataFrame()
-    frame = frame.with_columns(pl.Series("prediction", np.asarray(predicted, dtype=np.int64)))
+    frame = pl.DataFrame({"prediction": np.asarray(predicted, dtype=np.int64)})
+    if id_columns:
+        frame = pl.concat([pl.from_pandas(ids[list(id_columns)]), frame], how="horizontal")
     atomic_write(path, lambda tmp: frame.write_csv(tmp))
     counts = np.bincount(frame.get_column("prediction").to_numpy(), minlength=2)
     return {
@@ -91,23 +93,34 @@ def run(
 ) -> None:
     started = time.perf_counter()
     model, manifest = load_deployed_model(deployment_dir)
-    scoring_data = read_dataset(dataset, schema)
-    ingested = read_dataset(finaldata, schema)
     if not Path(requirements).is_file():
         raise PipelineError(f"{requirements}: requirements file not found")
     store = MonitoringStore(store_url)
-    predicted = model.predict(scoring_data[list(schema.features)])
+    # The index look-ups wait on the network, not the CPU: they run while the data is read.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        dependencies = pool.submit(dependency_table, requirements, latest_timeout_s)
+        scoring_data = read_dataset(dataset, schema)
+        predicted = model.predict(scoring_data[list(schema.features)])
+        ids = scoring_data[list(schema.id_columns)]
+        del scoring_data
+        ingested = read_dataset(finaldata, schema)
+        statistics = summary_statistics(ingested, [*schema.id_columns])
+        missing = missing_percent(ingested)
+        del ingested
+        timings = step_timings(input_dir, schema, params)
+        dependency_rows = dependencies.result()
+    # Written last, so that a failure above leaves the previous predictions in place.
     predictions = write_predictions(
-        scoring_data, predicted, schema.id_columns, Path(output_dir) / PREDICTIONS_NAME
+        ids, predicted, schema.id_columns, Path(output_dir) / PREDICTIONS_NAME
     )
     report = {
         "model_version": manifest.get("model_version"),
         "dataset": str(dataset),
         "predictions": predictions,
-        "summary_statistics": summary_statistics(ingested, [*schema.id_columns]),
-        "missing_percent": missing_percent(ingested),
-        "timings_s": step_timings(input_dir, schema, params),
-        "dependencies": dependency_table(requirements, latest_timeout_s),
+        "summary_statistics": statistics,
+        "missing_percent": missing,
+        "timings_s": timings,
+        "dependencies": dependency_rows,
     }
     outdated = [row for row in report["dependencies"] if row["outdated"]]
     with start_step_run() as active:

@@ -206,11 +206,35 @@ def read_files(files: list[Path], schema: DataSchema) -> list[pl.DataFrame]:
     ]
 
 
-def read_dataset(path: Path, schema: DataSchema) -> pd.DataFrame:
+def _header_names(path: Path) -> list[str]:
+    """The column names of a CSV file's header (empty if it cannot be read)."""
+    import polars as pl
+
+    try:
+        return pl.scan_csv(path, infer_schema=False).collect_schema().names()
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - the full read says why
+        return []
+
+
+def _to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
+    """Column by column, each Polars column freed once converted: one column's copy at a time
+    on top of the data, not a second copy of all of it."""
+    import pandas as pd
+
+    columns = {}
+    for name in list(frame.columns):
+        columns[name] = frame.drop_in_place(name).to_pandas()
+    return pd.DataFrame(columns, copy=False)
+
+
+def read_dataset(path: Path, schema: DataSchema, ids: bool = True) -> pd.DataFrame:
     """Read one CSV file and validate it; every failure is a PipelineError naming the file.
 
     Schema columns only, in schema order: ids as text, features as floats (NaN when
-    missing), the target as 0/1 integers.
+    missing), the target as 0/1 integers. Without ``ids`` the id columns must be present but
+    are not parsed (training and scoring do not use them).
     """
-    # One contiguous block per column first: pandas then takes the numbers without copying.
-    return read_files([Path(path)], schema)[0].rechunk().to_pandas()
+    wanted = schema
+    if not ids and set(schema.id_columns) <= set(_header_names(Path(path))):
+        wanted = DataSchema(schema.target, schema.features)
+    return _to_pandas(read_files([Path(path)], wanted)[0])

@@ -32,3 +32,8 @@ def test_step_timings_leave_the_input_untouched(tmp_path, tiny_frame, write_csv,
     assert all(seconds > 0 for seconds in timings.values())
     assert source.read_bytes() == before
     assert sorted(p.name for p in source.parent.iterdir()) == ["a.csv"]
+
+
+def test_predictions_without_id_columns(tmp_path, tiny_frame):
+    diagnostics.write_predictions(tiny_frame.iloc[:0, :0], np.array([1, 0]), (), tmp_path / "p.csv")
+    assert (tmp_path / "p.csv").read_text() == "prediction\n1\n0\n"

@@ -90,3 +90,23 @@ def test_reads_the_course_file(schema, udacity_dir):
     path = udacity_dir / "testdata" / "testdata.csv"
     frame = read_dataset(path, schema)
     assert len(frame) == len(pd.read_csv(path))
+
+
+def test_without_ids_the_id_columns_are_skipped(write_csv, schema, tiny_frame):
+    path = write_csv("t.csv", tiny_frame)
+    frame = read_dataset(path, schema, ids=False)
+    assert frame.columns.tolist() == [*schema.features, schema.target]
+    assert frame[schema.target].tolist() == tiny_frame[schema.target].tolist()
+
+
+def test_without_ids_a_missing_id_column_is_still_named(write_csv, schema, tiny_frame):
+    path = write_csv("t.csv", tiny_frame.drop(columns="corporation"))
+    with pytest.raises(PipelineError, match=r"t\.csv: missing required column\(s\) 'corporation'"):
+        read_dataset(path, schema, ids=False)
+
+
+def test_read_types_follow_the_contract(write_csv, schema, tiny_frame):
+    frame = read_dataset(write_csv("t.csv", tiny_frame), schema)
+    assert frame.columns.tolist() == schema.columns
+    assert [str(t) for t in frame.dtypes] == ["str", "float64", "float64", "float64", "int64"]
+    assert frame["lastmonth_activity"].tolist() == tiny_frame["lastmonth_activity"].tolist()
