@@ -1,21 +1,21 @@
 """Ingestion: read every CSV of a folder, validate, concatenate and drop duplicate rows.
 
-Well-formed files take a columnar path (Polars' multi-threaded CSV reader and writer, row
-hashes sorted to find duplicates); a file Polars refuses, or whose values break the contract,
-is read again by ``utils.schema.read_dataset``, which either names the file, line and column
-of the problem or accepts the file the way pandas reads it. So the contract is pandas' own and
-only its cost changes with the data's size.
+Files are read by ``utils.schema.read_files`` (Polars, with pandas judging any file Polars
+refuses, so the contract is pandas' own); duplicates are found from row hashes sorted on
+every core, with an exact comparison of the rows whose hashes meet; the kept rows are written
+by Polars' multi-threaded CSV writer.
 
 Order of ``finaldata.csv``: the files in the order given, each file's rows in file order, and
-of equal rows only the first. An empty cell or NaN is a missing value; other markers pandas
-knows (NA, NULL, ...) send the file to pandas' reader, which reads them as missing too, so
-only files that use them pay for it. Id columns are text, kept as written. Feature columns are
-written as integers when every value of the column is a whole number (none missing), as
-decimals otherwise.
+of equal rows only the first. Equal means equal values: 3, 3.0 and 3e0 are one value, and an
+empty cell, NaN and pandas' other markers (NA, NULL, ...) are all a missing value. Id columns
+are text, kept as written. A feature column is written as integers when all its values are
+whole numbers, as decimals otherwise; a missing value is an empty cell.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import shutil
 import tempfile
@@ -119,18 +119,20 @@ def first_occurrences(data: pl.DataFrame) -> np.ndarray:
         return keep
     position_bits = max(1, (n - 1).bit_length())
     shift = np.uint64(position_bits)
-    keys = data.select(pl.struct(pl.all()).hash()).to_series().to_numpy()
-    keys = (keys >> shift) << shift
+    keys = data.select(pl.struct(pl.all()).hash()).to_series().to_numpy(writable=True)
+    # Truncated hash in the high bits, row position in the low ones; in place, as at ten
+    # million rows each temporary array is 80 MB.
+    keys >>= shift
+    keys <<= shift
     keys |= np.arange(n, dtype=np.uint64)
     # Polars sorts on every core; numpy's sort is single-threaded.
     keys = pl.Series(keys).sort().to_numpy()
-    bucket = keys >> shift
-    positions = (keys & np.uint64((1 << position_bits) - 1)).astype(np.int64)
-    del keys
+    positions = (keys & np.uint64((1 << position_bits) - 1)).view(np.int64)
+    # A bucket starts where the high bits change.
     starts = np.empty(n, dtype=bool)
     starts[0] = True
-    np.not_equal(bucket[1:], bucket[:-1], out=starts[1:])
-    del bucket
+    np.greater_equal(keys[1:] ^ keys[:-1], np.uint64(1 << position_bits), out=starts[1:])
+    del keys
     keep[positions[starts]] = True
     # A bucket of one row is a distinct row; rows of larger buckets get the exact comparison.
     alone = starts & np.append(starts[1:], True)
@@ -174,21 +176,21 @@ def ingest_files(files: list[Path], schema: DataSchema) -> IngestionResult:
 
 
 def integer_columns(data: pl.DataFrame, columns: tuple[str, ...]) -> tuple[str, ...]:
-    """The ``columns`` whose values are all whole numbers (none missing), as pandas would
-    have read them had each file held only such values."""
+    """The ``columns`` whose values are all whole numbers (missing ones aside)."""
     import polars as pl
 
-    if not columns:
-        return ()
-    whole = data.select(
-        (
-            (pl.col(col).null_count() == 0)
-            & (pl.col(col) == pl.col(col).round()).all()
-            & (pl.col(col).abs().max().fill_null(0) < _EXACT_FLOAT_INT)
-        ).alias(col)
-        for col in columns
-    ).row(0)
-    return tuple(col for col, is_whole in zip(columns, whole, strict=True) if is_whole)
+    decimal = [col for col in columns if data.schema[col] != pl.Int64]
+    whole = {col for col in columns if col not in decimal}
+    if decimal:
+        checks = data.select(
+            (
+                (pl.col(col) == pl.col(col).round()).all()
+                & (pl.col(col).abs().max().fill_null(0) < _EXACT_FLOAT_INT)
+            ).alias(col)
+            for col in decimal
+        ).row(0)
+        whole |= {col for col, is_whole in zip(decimal, checks, strict=True) if is_whole}
+    return tuple(col for col in columns if col in whole)
 
 
 def as_written(part: pl.DataFrame, integer_columns: tuple[str, ...]) -> pl.DataFrame:
@@ -197,16 +199,28 @@ def as_written(part: pl.DataFrame, integer_columns: tuple[str, ...]) -> pl.DataF
     return part.with_columns(pl.col(integer_columns).cast(pl.Int64)) if integer_columns else part
 
 
-def write_distinct_csv(result: IngestionResult, path: Path) -> None:
-    """Write the kept rows to ``path``, one slice of the rows read at a time."""
+def write_distinct_csv(result: IngestionResult, path: Path) -> str:
+    """Write the kept rows to ``path``, one slice of the rows read at a time; return the
+    file's sha256, computed by a second thread while the next slice is formatted."""
     import polars as pl
 
+    digest = hashlib.sha256()
     total = result.rows_read.height
-    with open(path, "wb") as handle:
+    with open(path, "wb") as handle, ThreadPoolExecutor(max_workers=1) as hasher:
+        hashed = None
         for start in range(0, max(total, 1), _WRITE_SLICE_ROWS):
             part = result.rows_read.slice(start, _WRITE_SLICE_ROWS)
             part = part.filter(pl.Series(result.keep[start : start + _WRITE_SLICE_ROWS]))
-            as_written(part, result.integer_columns).write_csv(handle, include_header=start == 0)
+            buffer = io.BytesIO()
+            as_written(part, result.integer_columns).write_csv(buffer, include_header=start == 0)
+            text = buffer.getbuffer()
+            handle.write(text)
+            if hashed is not None:
+                hashed.result()  # one slice at a time, in order
+            hashed = hasher.submit(digest.update, text)
+        if hashed is not None:
+            hashed.result()
+    return digest.hexdigest()
 
 
 def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Path]:
@@ -222,7 +236,7 @@ def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Pa
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=output_dir.parent))
     try:
-        write_distinct_csv(result, staging / FINALDATA_NAME)
+        finaldata_sha256 = write_distinct_csv(result, staging / FINALDATA_NAME)
         names = "".join(f"{record.name}\n" for record in result.files)
         (staging / INGESTED_FILES_NAME).write_text(names, encoding="utf-8")
         deploy(
@@ -234,6 +248,7 @@ def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Pa
             {"rows": result.rows},
             keep=KEEP_INGESTIONS,
             move=True,
+            known_sha256={FINALDATA_NAME: finaldata_sha256},
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -179,12 +179,10 @@ def test_columns_are_reordered_and_extra_ones_dropped(tmp_path, write_csv, schem
     assert finaldata.read_text() == HEADER + "007,1,2,3,1\n"
 
 
-def test_whole_numbers_are_written_as_integers_and_decimals_as_decimals(
-    tmp_path, write_csv, schema
-):
+def test_whole_numbers_are_written_as_integers_and_others_as_decimals(tmp_path, write_csv, schema):
     data = write_csv("in/a.csv", HEADER + "a,1.0,2.5,,1\nb,4,5,6,0\n")
     finaldata, _ = write_ingestion(ingest_files([data], schema), tmp_path / "out")
-    assert finaldata.read_text() == HEADER + "a,1,2.5,,1\nb,4,5.0,6.0,0\n"
+    assert finaldata.read_text() == HEADER + "a,1,2.5,,1\nb,4,5.0,6,0\n"
 
 
 def test_output_matches_pandas_on_generated_data(tmp_path, schema):
@@ -197,3 +195,14 @@ def test_output_matches_pandas_on_generated_data(tmp_path, schema):
     ours = pd.read_csv(finaldata)
     assert len(ours) < 20_000
     pd.testing.assert_frame_equal(ours, naive[schema.columns].reset_index(drop=True))
+
+
+def test_the_release_manifest_holds_the_written_files_hash(tmp_path, tiny_frame, write_csv, schema):
+    from utils.deployment import read_manifest
+    from utils.files import sha256_file
+
+    finaldata, _ = write_ingestion(
+        ingest_files([write_csv("in/a.csv", tiny_frame)], schema), tmp_path / "out"
+    )
+    manifest = read_manifest(finaldata.resolve().parent)
+    assert manifest["files"]["finaldata.csv"] == sha256_file(finaldata)

@@ -108,5 +108,15 @@ def test_without_ids_a_missing_id_column_is_still_named(write_csv, schema, tiny_
 def test_read_types_follow_the_contract(write_csv, schema, tiny_frame):
     frame = read_dataset(write_csv("t.csv", tiny_frame), schema)
     assert frame.columns.tolist() == schema.columns
-    assert [str(t) for t in frame.dtypes] == ["str", "float64", "float64", "float64", "int64"]
+    assert [str(t) for t in frame.dtypes] == ["str", "int64", "int64", "int64", "int64"]
     assert frame["lastmonth_activity"].tolist() == tiny_frame["lastmonth_activity"].tolist()
+
+
+def test_decimals_or_missing_values_make_a_feature_float(write_csv, schema):
+    header = ",".join(schema.columns) + "\n"
+    frame = read_dataset(write_csv("t.csv", header + "a,1.5,,-0,1\nb,2,3,NaN,0\n"), schema)
+    assert [str(t) for t in frame.dtypes] == ["str", "float64", "float64", "float64", "int64"]
+    assert frame["lastmonth_activity"].tolist() == [1.5, 2.0]
+    assert frame["lastyear_activity"].isna().tolist() == [True, False]
+    assert str(frame["number_of_employees"][0]) == "0.0"  # not -0.0
+    assert frame["number_of_employees"].isna().tolist() == [False, True]
