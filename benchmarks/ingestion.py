@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in all files together")
     parser.add_argument("--files", type=int, default=20, help="number of CSV files")
     parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each way, taken in turns; medians shown"
+    )
+    parser.add_argument(
         "--cache",
         type=Path,
         default=CACHE,
@@ -77,13 +81,19 @@ def main() -> None:
     args = parser.parse_args()
 
     input_dir = dataset(args.rows, args.files, args.cache)
+    runs: dict[str, list[dict[str, float]]] = {"naive": [], "ours": []}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as scratch:
-        naive = measured(NAIVE, input_dir, Path(scratch) / "naive")
-        ours = measured(OURS, input_dir, Path(scratch) / "ours")
+        for number in range(args.repeat):
+            for name, code in (("naive", NAIVE), ("ours", OURS)):
+                runs[name].append(measured(code, input_dir, Path(scratch) / f"{name}{number}"))
         same = same_distinct_rows(
-            Path(scratch) / "naive" / "finaldata.csv", Path(scratch) / "ours" / "finaldata.csv"
+            Path(scratch) / "naive0" / "finaldata.csv", Path(scratch) / "ours0" / "finaldata.csv"
         )
-    print(f"{args.rows:,} rows in {args.files} files")
+    naive, ours = (
+        {key: statistics.median(run[key] for run in runs[name]) for key in runs[name][0]}
+        for name in ("naive", "ours")
+    )
+    print(f"{args.rows:,} rows in {args.files} files, median of {args.repeat} runs each")
     for name, result in (("naive", naive), ("ours", ours)):
         print(f"{name:6} {result['seconds']:7.2f} s {result['peak_rss_mib']:8.0f} MiB peak RSS")
     print(
@@ -98,6 +108,7 @@ def main() -> None:
                 "ours_peak_mib": round(ours["peak_rss_mib"]),
                 "rows": args.rows,
                 "files": args.files,
+                "runs": args.repeat,
             }
         )
     )

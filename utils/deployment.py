@@ -68,13 +68,11 @@ def deploy(
     info: dict[str, object],
     keep: int = 5,
     move: bool = False,
-    known_sha256: dict[str, str] | None = None,
 ) -> Path:
     """Publish ``sources`` (name -> file) as a new release; return the release folder.
 
     With ``move`` the sources are renamed into the release instead of copied (they must be on
-    the same file system, e.g. written beside ``deployment_dir``). ``known_sha256`` gives the
-    hashes of files whose writer computed them as it wrote (a large file is not read again).
+    the same file system, e.g. written beside ``deployment_dir``).
     """
     for name, source in sources.items():
         if not Path(source).is_file():
@@ -100,10 +98,7 @@ def deploy(
             "release": release_name,
             "deployed_at": stamp.isoformat(timespec="seconds"),
             **info,
-            "files": {
-                name: (known_sha256 or {}).get(name) or sha256_file(incoming / name)
-                for name in sources
-            },
+            "files": {name: sha256_file(incoming / name) for name in sources},
         }
         (incoming / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
         fsync_dir(incoming)

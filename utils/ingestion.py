@@ -14,8 +14,6 @@ whole numbers, as decimals otherwise; a missing value is an empty cell.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import logging
 import shutil
 import tempfile
@@ -199,28 +197,16 @@ def as_written(part: pl.DataFrame, integer_columns: tuple[str, ...]) -> pl.DataF
     return part.with_columns(pl.col(integer_columns).cast(pl.Int64)) if integer_columns else part
 
 
-def write_distinct_csv(result: IngestionResult, path: Path) -> str:
-    """Write the kept rows to ``path``, one slice of the rows read at a time; return the
-    file's sha256, computed by a second thread while the next slice is formatted."""
+def write_distinct_csv(result: IngestionResult, path: Path) -> None:
+    """Write the kept rows to ``path``, one slice of the rows read at a time."""
     import polars as pl
 
-    digest = hashlib.sha256()
     total = result.rows_read.height
-    with open(path, "wb") as handle, ThreadPoolExecutor(max_workers=1) as hasher:
-        hashed = None
+    with open(path, "wb") as handle:
         for start in range(0, max(total, 1), _WRITE_SLICE_ROWS):
             part = result.rows_read.slice(start, _WRITE_SLICE_ROWS)
             part = part.filter(pl.Series(result.keep[start : start + _WRITE_SLICE_ROWS]))
-            buffer = io.BytesIO()
-            as_written(part, result.integer_columns).write_csv(buffer, include_header=start == 0)
-            text = buffer.getbuffer()
-            handle.write(text)
-            if hashed is not None:
-                hashed.result()  # one slice at a time, in order
-            hashed = hasher.submit(digest.update, text)
-        if hashed is not None:
-            hashed.result()
-    return digest.hexdigest()
+            as_written(part, result.integer_columns).write_csv(handle, include_header=start == 0)
 
 
 def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Path]:
@@ -236,7 +222,7 @@ def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Pa
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=output_dir.parent))
     try:
-        finaldata_sha256 = write_distinct_csv(result, staging / FINALDATA_NAME)
+        write_distinct_csv(result, staging / FINALDATA_NAME)
         names = "".join(f"{record.name}\n" for record in result.files)
         (staging / INGESTED_FILES_NAME).write_text(names, encoding="utf-8")
         deploy(
@@ -248,7 +234,6 @@ def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Pa
             {"rows": result.rows},
             keep=KEEP_INGESTIONS,
             move=True,
-            known_sha256={FINALDATA_NAME: finaldata_sha256},
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
