@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from generated import ROOT
+from measure import run_measured
 
-ROOT = Path(__file__).resolve().parents[1]
 EVIDENTLY_VENV = ROOT / "benchmarks" / ".venv-evidently"
 EVIDENTLY_REQUIREMENTS = ["evidently==0.7.23", "pandas<3"]
 
@@ -73,20 +74,11 @@ def ensure_evidently() -> Path:
 
 
 def measured(command: list[str]) -> dict:
-    """Run ``command`` under /usr/bin/time; its JSON output plus wall seconds and peak RSS."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", *command],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-    )
-    wall = time.perf_counter() - started
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["process_seconds"] = wall
-    result["peak_rss_mib"] = int(done.stderr.strip().splitlines()[-1]) / 1024
+    """Run ``command``; its JSON output plus wall seconds and peak RSS."""
+    stdout, seconds, peak = run_measured(command)
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["process_seconds"] = seconds
+    result["peak_rss_mib"] = peak
     return result
 
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from generated import CACHE, ROOT, dataset
+from generated import CACHE, dataset
+from measure import run_measured
 
 NAIVE = """
 import sys
@@ -42,19 +41,8 @@ write_ingestion(ingest_files(list_input_files(sys.argv[1]), schema), Path(sys.ar
 
 def measured(code: str, input_dir: Path, output_dir: Path) -> dict[str, float]:
     output_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", sys.executable, "-c", code, str(input_dir), str(output_dir)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-    )
-    return {
-        "seconds": time.perf_counter() - started,
-        "peak_rss_mib": int(done.stderr.strip().splitlines()[-1]) / 1024,
-    }
+    _, seconds, peak = run_measured([sys.executable, "-c", code, str(input_dir), str(output_dir)])
+    return {"seconds": seconds, "peak_rss_mib": peak}
 
 
 def same_distinct_rows(first: Path, second: Path) -> bool:

@@ -20,19 +20,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from generated import CACHE, ROOT, dataset
+from measure import run_measured
 
-STEPS = [
-    "data_ingestion",
-    "model_training",
-    "model_scoring",
-    "model_deployment",
-    "diagnostics",
-    "reporting",
-]
+from main import _steps
+
+STEPS = _steps  # main.py's own list, in its order
 
 
 def project_copy(target: Path) -> Path:
@@ -49,27 +44,6 @@ def project_copy(target: Path) -> Path:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
     return target
-
-
-def measured_run(command: list[str], cwd: Path) -> tuple[float, float]:
-    """Run ``command``; its wall seconds and the peak RSS (MiB) of it or any of its children.
-
-    GNU time measures: a child forked from this (large) process would count this process's
-    pages in its own peak until it execs.
-    """
-    started = time.perf_counter()
-    done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", *command],
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(command[1:3])} failed:\n{done.stderr[-3000:]}")
-    return seconds, int(done.stderr.strip().splitlines()[-1]) / 1024
 
 
 def newest_step_duration(tracking_uri: str, step: str) -> float:
@@ -101,8 +75,8 @@ def run_pipeline(rows: int, files: int, cache: Path) -> dict[str, dict[str, floa
             f"main.tracking_uri={tracking_uri}",
         ]
         for step in STEPS:
-            _, peak = measured_run(
-                [sys.executable, "main.py", f"main.steps={step}", *overrides], project
+            *_, peak = run_measured(
+                [sys.executable, "main.py", f"main.steps={step}", *overrides], project, env=None
             )
             seconds = newest_step_duration(tracking_uri, step)
             results[step] = {"seconds": seconds, "peak_mib": peak}
@@ -110,8 +84,8 @@ def run_pipeline(rows: int, files: int, cache: Path) -> dict[str, dict[str, floa
         # Everything in the source folder is already ingested: the quick check must say so
         # without reading finaldata.csv. The second call is the cron steady state (hashes cached).
         check = [sys.executable, "fullprocess.py", f"automation.source_dir={input_dir}", *overrides]
-        measured_run(check, project)
-        seconds, peak = measured_run(check, project)
+        run_measured(check, project, env=None)
+        _, seconds, peak = run_measured(check, project, env=None)
         results["fullprocess_no_new_data"] = {"seconds": seconds, "peak_mib": peak}
     return results
 
