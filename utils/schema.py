@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,6 +74,13 @@ def validate_frame(df: pd.DataFrame, schema: DataSchema, source: str) -> pd.Data
                     f"on line {line}"
                 )
             out[col] = numeric
+        infinite = out[col].isin([math.inf, -math.inf])
+        if infinite.any():
+            line, index = _line_of(out, infinite)
+            raise PipelineError(
+                f"{source}: column {col!r} has infinite value {_shown(out[col][index])} on line "
+                f"{line}; features must be finite numbers"
+            )
     _check_binary_target(out, schema.target, source)
     return out
 
@@ -171,10 +179,13 @@ def _collect_or_none(plan: pl.LazyFrame) -> pl.DataFrame | None:
 
 
 def _checked_target(frame: pl.DataFrame | None, schema: DataSchema) -> pl.DataFrame | None:
-    """``frame`` with an integer target if it has rows and its target is all 0 or 1."""
+    """``frame`` with an integer target if it has rows, finite features and a 0/1 target."""
     import polars as pl
 
     if frame is None or frame.height == 0:
+        return None
+    decimal = [col for col in schema.features if frame.schema[col].is_float()]
+    if decimal and frame.select(pl.any_horizontal(pl.col(decimal).is_infinite().any())).item():
         return None
     target = frame.get_column(schema.target).cast(pl.Float64)
     if target.null_count() or not target.is_in([0.0, 1.0]).all():

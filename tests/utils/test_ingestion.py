@@ -137,6 +137,18 @@ HEADER = "corporation,lastmonth_activity,lastyear_activity,number_of_employees,e
         ("a,1,2,3,1\nb,1,2,3,\n", r"bad\.csv: column 'exited' \(target\) is empty on line 3"),
         ("", r"bad\.csv: has a header but no data rows"),
         ("a,1,2,3,1\nb,1,2,3,0,9\n", r"bad\.csv: not a readable CSV file"),
+        (
+            "a,1,2,3,1\nb,1,inf,3,0\n",
+            r"bad\.csv: column 'lastyear_activity' has infinite value inf on line 3",
+        ),
+        (
+            "a,1.5,2,3,1\nb,-Infinity,2,3,0\n",
+            r"bad\.csv: column 'lastmonth_activity' has infinite value -inf on line 3",
+        ),
+        (
+            "a,1,2,3,1\nb,1,2,1e999,0\n",
+            r"bad\.csv: column 'number_of_employees' has infinite value inf on line 3",
+        ),
     ],
 )
 def test_a_bad_file_is_named_with_its_line_and_column(
