@@ -121,16 +121,7 @@ def process(
             config.automation.min_history,
         )
         reference = read_dataset(paths["ingested_dir"] / "finaldata.csv", schema)
-        data_result = data_drift(
-            reference,
-            new_data,
-            list(schema.features),
-            config.drift.small_sample_rows,
-            config.drift.p_threshold,
-            config.drift.distance_threshold,
-            config.drift.drift_share,
-            config.drift.correction,
-        )
+        data_result = data_drift(reference, new_data, list(schema.features), **vars(config.drift))
         if score_result.drift:
             retrain = True
             reasons.append(
@@ -139,31 +130,24 @@ def process(
             )
         if data_result.dataset_drift and config.automation.retrain_on_data_drift:
             retrain = True
-            reasons.append(f"data drift in {data_result.share_drifted:.0%} of the features")
+            reasons.append(data_result.summary())
         if score_result.note:
             log.info("%s", score_result.note)
         for feature in data_result.features:
             log.info(
-                "data drift %s: %s statistic %.4g%s -> %s",
-                feature.feature,
-                feature.test,
-                feature.statistic,
-                ""
-                if feature.p_value is None
-                else f" p {feature.p_value:.3g} (adjusted {feature.adjusted_p_value:.3g})",
-                "drift" if feature.drift else "no drift",
+                "data drift %s",
+                feature.describe(data_result.p_threshold, data_result.min_effect),
             )
+        for note in data_result.notes:
+            log.warning("data drift: %s", note)
 
-    summary_of_checks = (
-        f"new files: {names}; "
-        + (
-            f"F1 on new data {score_result.new_f1:.4f} vs threshold {score_result.threshold:.4f}"
-            f" ({score_result.method}); "
-            if score_result
-            else ""
+    summary_of_checks = f"new files: {names}; "
+    if score_result:
+        summary_of_checks += (
+            f"{'score drift' if score_result.drift else 'no score drift'} (F1 on new data "
+            f"{score_result.new_f1:.4f}, threshold {score_result.threshold:.4f}, "
+            f"{score_result.method}); {data_result.summary()}; "
         )
-        + (f"data drift in {data_result.share_drifted:.0%} of features; " if data_result else "")
-    )
     if dry_run:
         action = "retrain and redeploy" if retrain else "ingest only, keep model v" + str(version)
         return f"dry run: {summary_of_checks}would {action}"
@@ -176,7 +160,7 @@ def process(
     run_steps(root, overrides, INGEST, input_dir)
     if not retrain:
         store.record_event(DECISION_EVENT, {"files": files, "outcome": "no drift"}, str(version))
-        return f"{summary_of_checks}no drift: ingested, kept model v{version}"
+        return f"{summary_of_checks}ingested, kept model v{version}"
 
     run_steps(root, overrides, RETRAIN, input_dir)
     new_f1 = read_score(paths["model_dir"] / "latestscore.txt")

@@ -82,7 +82,12 @@ def test_no_new_data_then_drift_redeploys_then_changed_content(project_copy, tmp
     assert champion(project_copy) == "1" and mlflow_run_count(project_copy) == runs_before
 
     drift = run(project_copy, "fullprocess.py")
-    assert "score drift" in summary(drift) and "redeployed v1 -> v2" in summary(drift)
+    assert "score drift (F1 on new data" in summary(drift)
+    assert "redeployed v1 -> v2" in summary(drift)
+    # Each feature's test, corrected p-value and effect size are in the log.
+    for feature in FEATURES:
+        assert f"data drift {feature} (numeric): ks " in drift.stderr
+    assert "corrected" in drift.stderr and " std (" in drift.stderr
     assert champion(project_copy) == "2"
     deployed = (project_copy / "production_deployment" / "ingestedfiles.txt").read_text().split()
     assert {"dataset3.csv", "dataset4.csv"} <= set(deployed)
@@ -116,7 +121,9 @@ def test_new_data_from_the_same_distribution_is_ingested_without_redeploy(projec
     fresh = project_copy / "01_data" / "fresh"
     write_files(generate_files(600, 2, seed=10), fresh, "batch")
     result = run(project_copy, "fullprocess.py", f"automation.source_dir={fresh}")
-    assert "no drift: ingested, kept model v1" in summary(result)
+    assert "no score drift" in summary(result)
+    assert "no data drift (0 of 3 features drifted, 1 needed)" in summary(result)
+    assert "ingested, kept model v1" in summary(result)
     assert champion(project_copy) == "1"
     listed = (project_copy / "01_data" / "ingesteddata" / "ingestedfiles.txt").read_text().split()
     assert {"batch1.csv", "batch2.csv"} <= set(listed)

@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from utils.drift_rules import check_drift_settings
 from utils.errors import PipelineError
 from utils.schema import DataSchema
 from utils.training import ModelParams
@@ -76,11 +77,12 @@ class AutomationSection:
 
 @dataclass
 class DriftSection:
-    small_sample_rows: int = MISSING
     p_threshold: float = MISSING
-    distance_threshold: float = MISSING
-    drift_share: float = MISSING
     correction: str = MISSING
+    min_effect: float = MISSING
+    min_rows: int = MISSING
+    drift_share: float = MISSING
+    drift_count: int | None = None
 
 
 @dataclass
@@ -161,12 +163,15 @@ def load_config(cfg: DictConfig) -> PipelineConfig:
             config.automation.score_drift_method,
             ("raw", "parametric", "nonparametric"),
         ),
-        "drift.correction": (config.drift.correction, ("holm", "bh", "none")),
         "automation.compare_on": (config.automation.compare_on, ("test", "test_and_new")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise PipelineError(f"config key {key}: {value!r} is not one of {', '.join(allowed)}")
+    try:
+        check_drift_settings(**vars(config.drift))
+    except ValueError as err:
+        raise PipelineError(f"config key drift.{err}") from None
     _ = config.schema  # the schema checks its own consistency
     return config
 

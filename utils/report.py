@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import numpy as np
 
@@ -116,6 +117,8 @@ def render_html(data: ReportData, images: dict[str, bytes]) -> str:
         data_drift=data.data_drift,
         drift_caption=drift_caption(data.data_drift) if data.data_drift else "",
         drift_rows=_drift_rows(data.data_drift) if data.data_drift else [],
+        drift_columns=DRIFT_COLUMNS,
+        drift_numeric_columns=_DRIFT_NUMERIC_COLUMNS,
         fmt=fmt,
     )
 
@@ -141,7 +144,8 @@ def render_pdf(data: ReportData, images: dict[str, bytes]) -> bytes:
     width = A4[0] - 3 * cm
 
     def table(rows: list[list[Any]], widths: list[float], numeric: tuple[int, ...] = ()) -> Table:
-        cells = [[Paragraph(str(c), small) for c in row] for row in rows]
+        # Cells are data, not reportlab markup: a name like a<b&c.csv must print as written.
+        cells = [[Paragraph(escape(str(c)), small) for c in row] for row in rows]
         styled = Table(cells, colWidths=[w * width for w in widths], repeatRows=1)
         commands = [
             ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#d9e2ec")),
@@ -290,27 +294,67 @@ def render_pdf(data: ReportData, images: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+# The data-drift table's columns, the same in the HTML and the PDF.
+DRIFT_COLUMNS = [
+    "Feature",
+    "Kind",
+    "Test",
+    "Statistic",
+    "p",
+    "Corrected p",
+    "Effect (std)",
+    "Verdict",
+]
+_DRIFT_NUMERIC_COLUMNS = (3, 4, 5, 6)
+
+
+def fmt_p(value: Any) -> str:
+    """A p-value: four decimals, and "< 0.0001" rather than a row of zeros."""
+    if isinstance(value, float | np.floating) and 0 <= value < 0.0001:
+        return "< 0.0001"
+    return fmt(value)
+
+
+def _verdict(feature: dict[str, Any]) -> str:
+    if feature.get("drift"):
+        return "drift"
+    if feature.get("test") == "none":
+        return f"not tested: {feature.get('note', '')}"
+    return "no drift"
+
+
 def _drift_rows(drift: dict[str, Any]) -> list[list[str]]:
+    # .get: checks stored by earlier versions have no kind or effect size.
     return [
         [
             f["feature"],
+            f.get("kind", ""),
             f["test"],
-            fmt(f["statistic"]),
-            fmt(f.get("p_value")),
-            fmt(f.get("adjusted_p_value")),
-            fmt(f["threshold"], 2),
-            "drift" if f["drift"] else "—",
+            fmt(f.get("statistic")),
+            fmt_p(f.get("p_value")),
+            fmt_p(f.get("adjusted_p_value")),
+            fmt(f.get("effect_size"), 3),
+            _verdict(f),
         ]
         for f in drift["features"]
     ]
 
 
 def drift_caption(drift: dict[str, Any]) -> str:
-    verdict = "drift" if drift["dataset_drift"] else "no drift"
+    verdict = "data drift" if drift["dataset_drift"] else "no data drift"
+    rule = ""
+    if "min_effect" in drift:
+        rule = (
+            f" A feature drifts when its corrected p-value is below {drift['p_threshold']:g} "
+            f"and its effect is at least {drift['min_effect']:g} reference standard deviations;"
+            f" {drift['drifted']} of {drift['tested']} tested features drifted, "
+            f"{drift['needed']} needed for data drift."
+        )
+    notes = " ".join(f"{note}." for note in drift.get("notes", []))
     return (
         f"Latest check: {drift['current_rows']:,} new rows against {drift['reference_rows']:,} "
-        f"reference rows; {drift['share_drifted']:.0%} of the features drifted: data set "
-        f"{verdict}. Multiple-testing correction: {drift['correction']}."
+        f"reference rows: {verdict}.{rule} Multiple-testing correction: {drift['correction']}."
+        + (f" {notes}" if notes else "")
     )
 
 
@@ -321,12 +365,11 @@ def _drift_story(drift, heading, body, table) -> list[Any]:
         return []
     return [
         heading("Data drift"),
-        Paragraph(drift_caption(drift), body),
+        Paragraph(escape(drift_caption(drift)), body),
         table(
-            [["Feature", "Test", "Statistic", "p", "Adjusted p", "Threshold", "Verdict"]]
-            + _drift_rows(drift),
-            [0.22, 0.16, 0.12, 0.12, 0.13, 0.12, 0.13],
-            numeric=(2, 3, 4, 5),
+            [DRIFT_COLUMNS] + _drift_rows(drift),
+            [0.17, 0.1, 0.15, 0.1, 0.1, 0.1, 0.1, 0.18],
+            numeric=_DRIFT_NUMERIC_COLUMNS,
         ),
     ]
 

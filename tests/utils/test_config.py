@@ -42,6 +42,22 @@ def test_wrong_type_names_the_key(override, key):
         load_config(compose_config(override))
 
 
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("drift.min_effect=-1", "drift.min_effect"),
+        ("drift.p_threshold=1.5", "drift.p_threshold"),
+        ("drift.correction=bonferroni", "drift.correction"),
+        ("drift.drift_share=0", "drift.drift_share"),
+        ("drift.drift_count=0", "drift.drift_count"),
+        ("drift.min_rows=0", "drift.min_rows"),
+    ],
+)
+def test_drift_settings_out_of_range_name_the_key(override, key):
+    with pytest.raises(PipelineError, match=rf"^config key {key}: "):
+        load_config(compose_config(override))
+
+
 def test_unknown_env_manager():
     with pytest.raises(PipelineError, match="main.env_manager: 'docker' is not one of"):
         load_config(compose_config("main.env_manager=docker"))

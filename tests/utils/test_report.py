@@ -2,9 +2,19 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from utils.report import ReportData, fmt, write_reports
+from utils.drift import data_drift
+from utils.report import ReportData, fmt, fmt_p, write_reports
+
+
+def drift_payload() -> dict:
+    """A real check: "a" moved by one std, "b" too short to test, "c<&>" unchanged."""
+    grid = np.linspace(-2, 2, 400)
+    reference = pd.DataFrame({"a": grid, "b": grid, "c<&>": grid})
+    current = pd.DataFrame({"a": grid + 1.0, "b": [np.nan] * 395 + [0.0] * 5, "c<&>": grid})
+    return data_drift(reference, current, ["a", "b", "c<&>"]).as_dict()
 
 
 @pytest.fixture
@@ -59,24 +69,7 @@ def report_data():
         deployments=[
             {"created_at": start, "model_version": "3", "previous_version": "2", "f1": 0.8}
         ],
-        data_drift={
-            "features": [
-                {
-                    "feature": "a",
-                    "test": "ks",
-                    "statistic": 0.3,
-                    "p_value": 0.001,
-                    "adjusted_p_value": 0.002,
-                    "threshold": 0.05,
-                    "drift": True,
-                }
-            ],
-            "share_drifted": 1.0,
-            "dataset_drift": True,
-            "correction": "holm",
-            "reference_rows": 500,
-            "current_rows": 400,
-        },
+        data_drift=drift_payload(),
     )
 
 
@@ -104,6 +97,37 @@ def test_html_is_self_contained_and_complete(report_data, tmp_path):
     assert "Multiple-testing correction: holm" in html
 
 
+def test_drift_table_shows_significance_effect_and_verdict_of_each_feature(report_data, tmp_path):
+    html = write_reports(report_data, tmp_path)["html"].read_text()
+    section = html[html.index(">Data drift<") : html.index(">Summary statistics")]
+    for column in ["Kind", "Corrected p", "Effect (std)"]:
+        assert f"<th>{column}</th>" in section
+    assert "&lt; 0.0001" in section, "a tiny p-value is shown as such, not as 0.0000"
+    assert "c&lt;&amp;&gt;" in section and "c<&>" not in section
+    assert "not tested: too few rows to tell" in section
+    assert "1 of 2 tested features drifted, 1 needed for data drift" in section
+    assert "b: too few rows to tell" in section
+    a_row = section[section.index("<td>a</td>") :].split("</tr>")[0]
+    assert "<td>ks</td>" in a_row and '<td class="warn">drift<' in a_row
+
+
+def test_a_drift_check_stored_by_an_earlier_version_still_renders(report_data, tmp_path):
+    report_data.data_drift = {
+        "features": [
+            {"feature": "a", "test": "ks", "statistic": 0.3, "p_value": 0.001,
+             "adjusted_p_value": 0.002, "threshold": 0.05, "drift": True}
+        ],
+        "share_drifted": 1.0,
+        "dataset_drift": True,
+        "correction": "holm",
+        "reference_rows": 500,
+        "current_rows": 400,
+    }  # fmt: skip
+    paths = write_reports(report_data, tmp_path)
+    assert "<td>a</td>" in paths["html"].read_text()
+    assert paths["pdf"].read_bytes().startswith(b"%PDF-")
+
+
 def test_pdf_and_confusion_matrix(report_data, tmp_path):
     paths = write_reports(report_data, tmp_path)
     pdf = paths["pdf"].read_bytes()
@@ -125,3 +149,6 @@ def test_fmt():
     assert fmt(1234.5) == "1,234.5000"
     assert fmt(np.float64(0.5), 2) == "0.50"
     assert fmt("v2") == "v2"
+    assert fmt_p(1e-9) == "< 0.0001"
+    assert fmt_p(0.01234) == "0.0123"
+    assert fmt_p(None) == "—"
