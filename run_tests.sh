@@ -4,6 +4,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 "$root/setup_env.sh" dev
 cd "$root"
+# PostgreSQL and wrk from Debian when this user may install them; else their tests skip.
+"$root/setup_tools.sh" || echo "run_tests.sh: could not install PostgreSQL/wrk (needs root or sudo); their tests will be skipped" >&2
 # The store's PostgreSQL tests need a server: start a throwaway one on loopback when PostgreSQL
 # is installed (CI installs it; elsewhere those tests skip without it).
 if [ -z "${TEST_POSTGRES_URL:-}" ]; then

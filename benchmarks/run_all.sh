@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Run every benchmark at a size that finishes in a few minutes and write benchmarks/RESULTS.md.
-# Needs wrk (apt-get install wrk) for the API benchmark. Sizes: ROWS (drift, default 1,000,000)
+# Installs what it needs (the venv; wrk from Debian for the API benchmark). Sizes: ROWS (drift, default 1,000,000)
 # and BIG_ROWS (ingestion, and the largest pipeline run, default 10,000,000). Generated data
 # sets are kept in $TMPDIR/risk-bench, so only the first run pays for making them.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/setup_env.sh" dev
+"$root/setup_tools.sh"
 python="$root/.venv/bin/python"
 rows="${ROWS:-1000000}"
 big_rows="${BIG_ROWS:-10000000}"
@@ -31,6 +32,7 @@ run() {  # name, then the command; keeps the printed table and the JSON line
 } > "$tmp"
 run "API: ours (gunicorn) vs mlflow models serve" "$python" "$root/benchmarks/api.py" --seconds 10
 run "Data drift: ours vs Evidently DataDriftPreset" "$python" "$root/benchmarks/drift.py" --rows "$rows"
+run "Data drift quality: false alarms and detection at every size" "$python" "$root/benchmarks/drift_quality.py"
 run "Ingestion: naive pandas vs ours" "$python" "$root/benchmarks/ingestion.py" --rows "$big_rows" --files 20
 run "Pipeline: every step at growing sizes" "$python" "$root/benchmarks/pipeline.py" --rows "$((big_rows / 10))" "$((big_rows * 3 / 10))" "$big_rows"
 mv "$tmp" "$out"

@@ -1,0 +1,71 @@
+"""Every benchmark at a tiny size, so that none of them rots: each runs to the end and prints
+its JSON summary with the keys its issue names. Figures are not checked: speed and quality are
+measured by running the benchmarks themselves, never asserted in tests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_benchmark(name: str, *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / name), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_drift_quality(tmp_path):
+    summary = run_benchmark(
+        "drift_quality.py", "--trials", "2", "--big-trials", "2", "--max-rows", "20000"
+    )
+    for key in [
+        "max_familywise_false_alarm",
+        "min_detection_0_2_sigma_10k",
+        "max_flag_rate_0_05_sigma_100k",
+        "trials",
+    ]:
+        assert key in summary
+    assert summary["trials"] == 2
+
+
+def test_drift_against_evidently():
+    summary = run_benchmark("drift.py", "--rows", "3000", "--columns", "4", "--shifted", "2")
+    assert {"speedup", "same_verdicts", "differing_columns", "fullprocess_no_new_data_s"} <= set(
+        summary
+    )
+
+
+def test_ingestion(tmp_path):
+    summary = run_benchmark(
+        "ingestion.py", "--rows", "4000", "--files", "2", "--repeat", "1", "--cache", str(tmp_path)
+    )
+    assert summary["same_rows"] is True
+    assert {"speedup", "memory_ratio"} <= set(summary)
+
+
+def test_pipeline(tmp_path):
+    summary = run_benchmark(
+        "pipeline.py", "--rows", "2000", "--files", "2", "--cache", str(tmp_path)
+    )
+    assert summary["rows"] == [2000]
+    assert "fullprocess_no_new_data" in summary["seconds"]
+
+
+@pytest.mark.skipif(not shutil.which("wrk"), reason="wrk is not installed (apt-get install wrk)")
+def test_api():
+    summary = run_benchmark("api.py", "--seconds", "1")
+    assert {"single_row_ratio", "batch_ratio", "p99_ms"} <= set(summary)
