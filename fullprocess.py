@@ -124,13 +124,10 @@ def process(
         data_result = data_drift(reference, new_data, list(schema.features), **vars(config.drift))
         if score_result.drift:
             retrain = True
-            reasons.append(
-                f"score drift: F1 {score_result.new_f1:.4f} < {score_result.threshold:.4f} "
-                f"({score_result.method})"
-            )
+            reasons.append("score drift")
         if data_result.dataset_drift and config.automation.retrain_on_data_drift:
             retrain = True
-            reasons.append(data_result.summary())
+            reasons.append("data drift")
         if score_result.note:
             log.info("%s", score_result.note)
         for feature in data_result.features:
@@ -186,7 +183,7 @@ def process(
             f"{summary_of_checks}retrained, but the new model scores {candidate_f1:.4f} < "
             f"{incumbent_f1:.4f} {compared}: kept model v{version}"
         )
-    reasons.append(f"new model F1 {candidate_f1:.4f} >= {incumbent_f1:.4f} {compared}")
+    comparison_text = f"new model F1 {candidate_f1:.4f} >= {incumbent_f1:.4f} {compared}"
 
     run_steps(root, overrides, REDEPLOY, input_dir)
     new_version = load_deployed_model(paths["deployment_dir"])[1].get("model_version")
@@ -196,12 +193,16 @@ def process(
             "files": files,
             "outcome": "redeployed",
             "reasons": reasons,
+            "comparison": comparison_text,
             "previous_version": version,
             "new_test_f1": new_f1,
         },
         str(new_version),
     )
-    return f"{summary_of_checks}{'; '.join(reasons)}: redeployed v{version} -> v{new_version}"
+    return (
+        f"{summary_of_checks}retrained on {' and '.join(reasons)}; {comparison_text}: "
+        f"redeployed v{version} -> v{new_version}"
+    )
 
 
 def run_once(root: Path, overrides: list[str], dry_run: bool, force: bool) -> None:
