@@ -30,6 +30,8 @@ from utils.serving import (
     ApiSettings,
     CompiledModel,
     RequestError,
+    parse_json,
+    read_body,
     rows_from_csv,
     rows_from_json,
 )
@@ -140,7 +142,9 @@ def openapi_spec(settings: ApiSettings) -> dict[str, Any]:
 def create_app(settings: ApiSettings) -> Flask:
     """The Flask app for ``settings``; nothing is loaded until the first request needs it."""
     app = Flask("risk_api")
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # One byte over the limit, so that read_body sees a chunked body that is too long whole
+    # instead of werkzeug cutting it silently at the limit.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     model = DeployedModel(Path(settings.deployment_dir), settings.features)
     app.extensions["deployed_model"] = model
     cache = FileCache()
@@ -202,14 +206,17 @@ def create_app(settings: ApiSettings) -> Flask:
             raise RequestError(404, "not found", f"no data file {name!r} in the data folder")
         if real.stat().st_size > settings.max_body_bytes:
             raise RequestError(413, "file too large", f"{name!r} is over the size limit")
-        text = real.read_text(encoding="utf-8", errors="replace")
+        try:
+            text = real.read_text(encoding="utf-8", errors="replace")
+        except OSError as err:
+            raise RequestError(400, "unreadable file", f"{name!r}: {err.strerror}") from None
         return rows_from_csv(text, settings.features, allowed, settings.max_rows)
 
     @app.post("/prediction")
     def prediction() -> Response:
         loaded = loaded_or_503()
         content_type = (request.mimetype or "").lower()
-        body = request.get_data(cache=False)
+        body = read_body(request.stream, settings.max_body_bytes)
         if not body:
             raise RequestError(400, "empty body", "send JSON rows, a CSV body or a filepath")
         if content_type == "text/csv":
@@ -220,10 +227,7 @@ def create_app(settings: ApiSettings) -> Flask:
                 settings.max_rows,
             )
         elif content_type == "application/json":
-            try:
-                payload = json.loads(body)
-            except (ValueError, UnicodeDecodeError) as err:
-                raise RequestError(400, "malformed JSON", str(err)) from None
+            payload = parse_json(body)
             if isinstance(payload, dict) and set(payload) == {"filepath"}:
                 matrix = rows_from_filepath(payload["filepath"])
             else:

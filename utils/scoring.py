@@ -29,12 +29,13 @@ class Evaluation:
         return self.probabilities is not None and len(np.unique(self.truth)) == 2
 
     def metrics(self) -> dict[str, float]:
-        """F1, precision, recall and ROC AUC (NaN when the data holds one class only)."""
+        """F1, precision, recall and ROC AUC (NaN when the data holds one class only), and the
+        number of rows (an int: 200 rows, not 200.0)."""
         auc = roc_auc(self.truth, self.probabilities) if self.two_classes else math.nan
         return {
             **binary_metrics(self.truth, self.predicted),
             "roc_auc": auc,
-            "rows": float(len(self.truth)),
+            "rows": len(self.truth),
         }
 
     def confusion(self) -> np.ndarray:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 
 class RequestError(Exception):
@@ -41,7 +42,10 @@ def _number(value: Any, row: int, column: str) -> float:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _bad(f"row {row}, column {column!r}: expected a number, got {value!r:.40}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise _bad(f"row {row}, column {column!r}: number out of range") from None
     if not math.isfinite(number):
         raise _bad(f"row {row}, column {column!r}: value must be finite, got {value!r}")
     return number
@@ -61,11 +65,57 @@ def _fast_matrix(rows: list[list[Any]], width: int) -> np.ndarray | None:
         return None
     if not {type(value) for row in rows for value in row} <= _PLAIN_NUMBERS:
         return None
-    matrix = np.array(rows, dtype=np.float64).reshape(len(rows), width)
+    try:
+        matrix = np.array(rows, dtype=np.float64).reshape(len(rows), width)
+    except OverflowError:  # an integer beyond float range: the slow path names it
+        return None
     return matrix if np.isfinite(matrix).all() else None
 
 
+def read_body(stream: Any, limit: int) -> bytes:
+    """The whole request body, or a 413 when it is longer than ``limit`` bytes, whether its
+    length was declared (Content-Length) or not (chunked transfer)."""
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = stream.read(min(1 << 16, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise RequestError(
+            413, "request too large", f"request body over the limit of {limit} bytes"
+        )
+    return b"".join(chunks)
+
+
+def _distinct_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        raise _bad(f"duplicate key(s) in one JSON object: {', '.join(map(repr, repeated))}")
+    return dict(pairs)
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON document of a request body; any malformation is a 400 naming it.
+
+    Duplicate keys in one object are refused rather than silently letting the last one win.
+    """
+    try:
+        return json.loads(body, object_pairs_hook=_distinct_keys)
+    except RequestError:
+        raise
+    except RecursionError:
+        raise RequestError(400, "malformed JSON", "nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise RequestError(400, "malformed JSON", str(err)[:200]) from None
+
+
 def _check_columns(columns: Sequence[str], features: Sequence[str], allowed: set[str]) -> None:
+    repeated = sorted({c for c in columns if list(columns).count(c) > 1})
+    if repeated:
+        raise _bad(f"column(s) named more than once: {', '.join(map(str, repeated))}")
     missing = [f for f in features if f not in columns]
     if missing:
         raise _bad(f"missing column(s): {', '.join(missing)}")
@@ -170,21 +220,26 @@ def rows_from_csv(
 ) -> np.ndarray:
     """A CSV body with a header row; empty cells are missing values."""
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header:
-        raise _bad("empty CSV body")
-    header = [h.strip() for h in header]
-    _check_columns(header, features, allowed)
-    positions = [header.index(f) for f in features]
-    rows = []
-    for line_number, row in enumerate(reader, start=2):
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise _bad(f"CSV line {line_number}: expected {len(header)} fields, got {len(row)}")
-        rows.append((line_number, row))
-        if len(rows) > max_rows:
-            break
+    try:
+        header = next(reader, None)
+        if not header:
+            raise _bad("empty CSV body")
+        header = [h.strip() for h in header]
+        _check_columns(header, features, allowed)
+        positions = [header.index(f) for f in features]
+        rows = []
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise _bad(
+                    f"CSV line {reader.line_num}: expected {len(header)} fields, got {len(row)}"
+                )
+            rows.append((reader.line_num, row))
+            if len(rows) > max_rows:
+                break
+    except csv.Error as err:  # a field over the csv module's size limit, a NUL byte, ...
+        raise _bad(f"CSV line {reader.line_num}: {err}") from None
     _check_count(len(rows), max_rows)
     matrix = np.empty((len(rows), len(features)), dtype=np.float64)
     for i, (line_number, row) in enumerate(rows):
@@ -248,7 +303,8 @@ class CompiledModel:
         fill, weights, _, intercept = self.fast  # type: ignore[misc]
         if np.isnan(matrix).any():
             matrix = np.where(np.isnan(matrix), fill, matrix)
-        return 1.0 / (1.0 + np.exp(-(matrix @ weights + intercept)))
+        # expit: the logistic without exp's overflow warning for very large inputs.
+        return expit(matrix @ weights + intercept)
 
     def _sklearn_proba(self, matrix: np.ndarray) -> np.ndarray:
         import pandas as pd
