@@ -72,6 +72,8 @@ def run(
                 "f1": score,
                 "trained_at": metadata.get("trained_at"),
                 "features": metadata.get("features"),
+                "target": metadata.get("target"),
+                "id_columns": metadata.get("id_columns"),
                 "training_rows": metadata.get("training_rows"),
             },
             keep=keep,

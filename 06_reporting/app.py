@@ -24,7 +24,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.security import safe_join
 
-from utils.deployment import load_release_model
+from utils.deployment import load_release_model, releases_dir
 from utils.errors import PipelineError
 from utils.serving import (
     ApiSettings,
@@ -57,20 +57,47 @@ class Loaded:
     model: CompiledModel
     manifest: dict[str, Any]
     release: Path
+    # Columns a request may send: the model's features, its ids and its target.
+    allowed: frozenset[str]
+
+    @property
+    def features(self) -> list[str]:
+        return self.model.features
+
+    @property
+    def version(self) -> Any:
+        return self.manifest.get("model_version")
+
+
+@dataclass(frozen=True)
+class Refused:
+    release: str
+    reason: str
 
 
 class DeployedModel:
-    """The deployed model, reloaded when the deployment link moves; a bad release is refused
-    and the last good model keeps serving."""
+    """The deployed model, reloaded when the deployment link moves.
 
-    def __init__(self, deployment_dir: Path, features: list[str]) -> None:
+    A release that fails to load (tampered, incomplete, unreadable) is refused: a worker that
+    already serves a model keeps it, and a worker started in that state serves the newest good
+    release older than the refused one, so that every worker serves the same version and says
+    the same thing on /health.
+    """
+
+    def __init__(self, deployment_dir: Path, settings: ApiSettings) -> None:
         self.deployment_dir = Path(deployment_dir)
-        self.features = features
+        # The configured schema, for manifests written before they recorded the model's own.
+        self.settings = settings
         self._target: str | None = None
         self._loaded: Loaded | None = None
+        self._refused: Refused | None = None
         self._lock = threading.Lock()
 
     def current(self) -> Loaded | None:
+        return self.state()[0]
+
+    def state(self) -> tuple[Loaded | None, Refused | None]:
+        """The model served, and the release the deployment link names if it was refused."""
         try:
             target = os.readlink(self.deployment_dir)
         except OSError:
@@ -78,27 +105,57 @@ class DeployedModel:
         if target != self._target:
             with self._lock:
                 if target != self._target:
-                    self._load(target)
-        return self._loaded
+                    self._switch(target)
+        return self._loaded, self._refused
 
-    def _load(self, target: str | None) -> None:
+    def _switch(self, target: str | None) -> None:
         self._target = target
         if target is None:
+            self._refused = None
             return
         release = (self.deployment_dir.parent / target).resolve()
         try:
-            model, manifest = load_release_model(release)
-        except (PipelineError, OSError, ValueError) as err:
+            self._loaded, self._refused = self._load(release), None
+        except Exception as err:  # noqa: BLE001 - whatever the cause, the release is refused
+            self._refused = Refused(release.name, str(err) or type(err).__name__)
+            if self._loaded is None:
+                self._loaded = self._last_good(release)
             log.error(
-                "refusing release %s: %s; still serving %s",
+                "refusing release %s: %s; serving %s",
                 release.name,
-                err,
+                self._refused.reason,
                 self._loaded.release.name if self._loaded else "nothing",
             )
             return
-        sample = np.random.default_rng(0).gamma(2.0, 100.0, size=(64, len(self.features)))
-        self._loaded = Loaded(CompiledModel(model, self.features, sample), manifest, release)
-        log.info("serving model version %s from %s", manifest.get("model_version"), release.name)
+        log.info("serving model version %s from %s", self._loaded.version, release.name)
+
+    def _load(self, release: Path) -> Loaded:
+        model, manifest = load_release_model(release)
+        features = list(manifest.get("features") or self.settings.features)
+        ids = manifest.get("id_columns")
+        target = manifest.get("target") or self.settings.target
+        allowed = frozenset(
+            {*features, *(self.settings.id_columns if ids is None else ids), target}
+        )
+        sample = np.random.default_rng(0).gamma(2.0, 100.0, size=(64, len(features)))
+        return Loaded(CompiledModel(model, features, sample), manifest, release, allowed)
+
+    def _last_good(self, refused: Path) -> Loaded | None:
+        """The newest release older than ``refused`` that loads (then any newer one)."""
+        names = sorted(
+            (p.name for p in releases_dir(self.deployment_dir).iterdir() if p.is_dir()),
+            reverse=True,
+        )
+        candidates = [n for n in names if not n.startswith(".") and n != refused.name]
+        ordered = [n for n in candidates if n < refused.name] + [
+            n for n in candidates if n > refused.name
+        ]
+        for name in ordered:
+            try:
+                return self._load(refused.parent / name)
+            except Exception:  # noqa: BLE001, S112 - try the next older release
+                continue
+        return None
 
 
 class FileCache:
@@ -133,10 +190,10 @@ def error_response(status: int, error: str, detail: str) -> Response:
     return json_response({"error": error, "detail": detail}, status)
 
 
-def openapi_spec(settings: ApiSettings) -> dict[str, Any]:
+def openapi_spec(settings: ApiSettings, features: list[str] | None = None) -> dict[str, Any]:
     from utils.openapi import build_spec
 
-    return build_spec(settings.features, settings.max_rows)
+    return build_spec(features or settings.features, settings.max_rows)
 
 
 def create_app(settings: ApiSettings) -> Flask:
@@ -145,10 +202,9 @@ def create_app(settings: ApiSettings) -> Flask:
     # One byte over the limit, so that read_body sees a chunked body that is too long whole
     # instead of werkzeug cutting it silently at the limit.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
-    model = DeployedModel(Path(settings.deployment_dir), settings.features)
+    model = DeployedModel(Path(settings.deployment_dir), settings)
     app.extensions["deployed_model"] = model
     cache = FileCache()
-    allowed = {*settings.features, *settings.id_columns, settings.target}
     data_dir = Path(settings.data_dir)
 
     def loaded_or_503() -> Loaded:
@@ -193,7 +249,7 @@ def create_app(settings: ApiSettings) -> Flask:
             }
         )
 
-    def rows_from_filepath(name: Any) -> np.ndarray:
+    def rows_from_filepath(name: Any, loaded: Loaded) -> np.ndarray:
         if not isinstance(name, str) or not name or "\x00" in name:
             raise RequestError(400, "invalid filepath", "filepath must be a non-empty string")
         joined = safe_join(str(data_dir), name)
@@ -210,7 +266,7 @@ def create_app(settings: ApiSettings) -> Flask:
             text = real.read_text(encoding="utf-8", errors="replace")
         except OSError as err:
             raise RequestError(400, "unreadable file", f"{name!r}: {err.strerror}") from None
-        return rows_from_csv(text, settings.features, allowed, settings.max_rows)
+        return rows_from_csv(text, loaded.features, loaded.allowed, settings.max_rows)
 
     @app.post("/prediction")
     def prediction() -> Response:
@@ -222,16 +278,16 @@ def create_app(settings: ApiSettings) -> Flask:
         if content_type == "text/csv":
             matrix = rows_from_csv(
                 body.decode("utf-8", errors="replace"),
-                settings.features,
-                allowed,
+                loaded.features,
+                loaded.allowed,
                 settings.max_rows,
             )
         elif content_type == "application/json":
             payload = parse_json(body)
             if isinstance(payload, dict) and set(payload) == {"filepath"}:
-                matrix = rows_from_filepath(payload["filepath"])
+                matrix = rows_from_filepath(payload["filepath"], loaded)
             else:
-                matrix = rows_from_json(payload, settings.features, allowed, settings.max_rows)
+                matrix = rows_from_json(payload, loaded.features, loaded.allowed, settings.max_rows)
         else:
             raise RequestError(415, "unsupported media type", "send application/json or text/csv")
         predictions, probabilities = loaded.model.predict(matrix)
@@ -317,12 +373,21 @@ def create_app(settings: ApiSettings) -> Flask:
 
     @app.get("/health")
     def health() -> Response:
-        loaded = model.current()
+        loaded, refused = model.state()
         if loaded is None:
-            return error_response(503, "no model", "no deployed model is loaded yet")
-        return json_response(
-            {"status": "ok", "model_version": loaded.manifest.get("model_version")}
-        )
+            detail = "no deployed model is loaded yet"
+            if refused is not None:
+                detail = f"release {refused.release} refused ({refused.reason}); no good release"
+            return error_response(503, "no model", detail)
+        body = {"status": "ok", "model_version": loaded.version, "release": loaded.release.name}
+        if refused is not None:
+            # Still serving, so still 200; a monitor reads the status.
+            body.update(
+                status="degraded",
+                refused_release=refused.release,
+                refused_because=refused.reason,
+            )
+        return json_response(body)
 
     @app.get("/model")
     def model_info() -> Response:
@@ -334,7 +399,7 @@ def create_app(settings: ApiSettings) -> Flask:
                 "version": manifest.get("model_version"),
                 "trained_at": manifest.get("trained_at"),
                 "deployed_at": manifest.get("deployed_at"),
-                "features": manifest.get("features") or settings.features,
+                "features": loaded.features,
                 "f1": manifest.get("f1"),
                 "release": manifest.get("release"),
             }
@@ -342,7 +407,8 @@ def create_app(settings: ApiSettings) -> Flask:
 
     @app.get("/openapi.json")
     def openapi() -> Response:
-        return json_response(openapi_spec(settings))
+        loaded = model.current()
+        return json_response(openapi_spec(settings, loaded.features if loaded else None))
 
     return app
 

@@ -152,9 +152,22 @@ def build_spec(features: list[str], max_rows: int) -> dict[str, Any]:
             },
             "/health": {
                 "get": {
-                    "summary": "Liveness with the model version",
+                    "summary": "Liveness with the model version; degraded when the newest "
+                    "release was refused and the last good one still serves",
                     "responses": {
-                        "200": _json({"type": "object"}),
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "status": {"enum": ["ok", "degraded"]},
+                                    "model_version": {},
+                                    "release": {"type": "string"},
+                                    "refused_release": {"type": "string"},
+                                    "refused_because": {"type": "string"},
+                                },
+                                "required": ["status", "model_version", "release"],
+                            }
+                        ),
                         "503": _error("no model loaded"),
                     },
                 }

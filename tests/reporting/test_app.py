@@ -1,5 +1,6 @@
 import json
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -87,7 +88,8 @@ def test_summarystats(client, api_project):
 
 def test_diagnostics_health_model_openapi(client):
     assert client.get("/diagnostics").get_json()["timings_s"] == {"data_ingestion": 0.1}
-    assert client.get("/health").get_json() == {"status": "ok", "model_version": "1"}
+    health = client.get("/health").get_json()
+    assert (health["status"], health["model_version"]) == ("ok", "1") and health["release"]
     model = client.get("/model").get_json()
     assert model["version"] == "1" and model["features"] == FEATURES
     spec = client.get("/openapi.json").get_json()
@@ -251,6 +253,87 @@ def test_new_deployment_is_picked_up_and_a_tampered_one_refused(client, api_proj
     (release / "trainedmodel.pkl").write_bytes(b"evil")
     assert client.get("/health").get_json()["model_version"] == "2", "keeps the last good model"
     assert post_json(client, [[1, 2, 3]]).get_json()["model_version"] == "2"
+
+
+def test_a_refused_release_is_degraded_health_and_fresh_workers_serve_the_last_good(
+    client, api_project, tmp_path
+):
+    api_project["redeploy"]("2")
+    assert client.get("/health").get_json()["status"] == "ok"
+    good = client.get("/health").get_json()["release"]
+    refused = api_project["redeploy"]("3")
+    (refused / "trainedmodel.pkl").write_bytes(b"evil")  # tampered after deployment
+    old_worker = client.get("/health")
+    fresh_worker = app_module.create_app(api_project["settings"]).test_client().get("/health")
+    for response in (old_worker, fresh_worker):
+        assert response.status_code == 200
+        assert response.get_json() == {
+            "status": "degraded",
+            "model_version": "2",
+            "release": good,
+            "refused_release": refused.name,
+            "refused_because": response.get_json()["refused_because"],
+        }
+        assert "sha256 does not match" in response.get_json()["refused_because"]
+    api_project["redeploy"]("4")
+    assert client.get("/health").get_json()["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda release: (release / "manifest.json").write_text("{not json"),
+        lambda release: (release / "manifest.json").unlink(),
+        lambda release: (release / "trainedmodel.pkl").unlink(),
+    ],
+    ids=["corrupt-manifest", "no-manifest", "no-model"],
+)
+def test_any_broken_release_is_refused_not_a_crash(api_project, damage):
+    api_project["redeploy"]("2")
+    damage(api_project["redeploy"]("3"))
+    fresh = app_module.create_app(api_project["settings"]).test_client()
+    body = fresh.get("/health").get_json()
+    assert (body["status"], body["model_version"]) == ("degraded", "2")
+    assert post_json(fresh, [[1, 2, 3]]).get_json()["model_version"] == "2"
+
+
+def test_only_a_refused_release_is_503_naming_it(api_project):
+    release = api_project["redeploy"]("2")
+    for other in release.parent.iterdir():
+        if other != release:
+            __import__("shutil").rmtree(other)
+    (release / "trainedmodel.pkl").write_bytes(b"evil")
+    response = app_module.create_app(api_project["settings"]).test_client().get("/health")
+    assert_json_error(response, 503, f"release {release.name} refused")
+
+
+def test_the_model_is_served_with_the_schema_it_was_trained_on(api_project, tmp_path):
+    """A model trained on other columns (by config overrides) is served with its own features,
+    whatever config.yaml says, because the manifest records them."""
+    from utils.deployment import deploy
+    from utils.schema import DataSchema
+    from utils.training import ModelParams, save_model, train_model
+
+    other = DataSchema("churned", ("visits", "seats"), ("customer",))
+    train = api_project["train"].rename(
+        columns={"lastmonth_activity": "visits", "number_of_employees": "seats",
+                 "exited": "churned", "corporation": "customer"}
+    )  # fmt: skip
+    save_model(train_model(train, other, ModelParams()), {}, tmp_path / "other")
+    settings = api_project["settings"]
+    deploy(
+        {"trainedmodel.pkl": tmp_path / "other" / "trainedmodel.pkl"},
+        Path(settings.deployment_dir),
+        {"model_version": "7", "features": ["visits", "seats"], "target": "churned",
+         "id_columns": ["customer"]},
+    )  # fmt: skip
+    client = app_module.create_app(settings).test_client()
+    body = post_json(client, [{"customer": "c1", "visits": 3, "seats": 10}]).get_json()
+    assert body["model_version"] == "7" and len(body["predictions"]) == 1
+    assert_json_error(post_json(client, [[1, 2, 3]]), 400, "expected 2 values (visits, seats)")
+    assert client.get("/model").get_json()["features"] == ["visits", "seats"]
+    spec = client.get("/openapi.json").get_json()
+    assert "visits" in json.dumps(spec) and "lastmonth_activity" not in json.dumps(spec)
 
 
 def test_no_model_is_503(api_project):
