@@ -419,16 +419,39 @@ def warmed(app: Flask) -> Flask:
     return app
 
 
+# serve.sh's Hydra overrides reach the gunicorn workers through this variable (JSON list).
+OVERRIDES_ENV = "RISK_API_OVERRIDES"
+
+
 def create_app_from_project(root: str) -> Flask:
-    """For gunicorn: ``'app:create_app_from_project("/path/to/project")'``."""
+    """For gunicorn: ``'app:create_app_from_project("/path/to/project")'``, with the Hydra
+    overrides of ``RISK_API_OVERRIDES``."""
     from utils.config import load_project_config
     from utils.logs import configure_logging
 
     configure_logging()
-    config = load_project_config(Path(root))
+    overrides = json.loads(os.environ.get(OVERRIDES_ENV) or "[]")
+    config = load_project_config(Path(root), overrides)
     return warmed(
         create_app(ApiSettings.from_config(config, Path(root).resolve(), dict(os.environ)))
     )
+
+
+def serve_with_gunicorn(root: Path, overrides: list[str], port: int | None) -> None:
+    """Check the configuration, then become gunicorn serving it (./serve.sh)."""
+    from utils.config import load_project_config
+    from utils.processes import gunicorn_command
+
+    config = load_project_config(root, overrides)
+    port = port or int(os.environ.get("PORT") or config.api.port)
+    workers = int(os.environ.get("API_WORKERS") or config.api.workers)
+    command = gunicorn_command(
+        f"app:create_app_from_project({str(root)!r})", f"{config.api.host}:{port}", workers
+    )
+    command[-1:-1] = ["--access-logfile", "-"]
+    log.info("serving on http://%s:%s with %s workers", config.api.host, port, workers)
+    os.environ[OVERRIDES_ENV] = json.dumps(overrides)
+    os.execv(command[0], command)
 
 
 def create_app_from_file(path: str) -> Flask:
@@ -450,12 +473,17 @@ if __name__ == "__main__":
     )
     parser.add_argument("--port", type=int, default=None, help="port (default: PORT or config)")
     parser.add_argument("--debug", action="store_true", help="Flask debug mode (development only)")
+    parser.add_argument(
+        "--gunicorn", action="store_true", help="serve with gunicorn (what ./serve.sh runs)"
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. api.max_rows=100")
     args = parser.parse_args()
 
     def serve() -> None:
         from utils.config import load_project_config
 
+        if args.gunicorn:
+            serve_with_gunicorn(Path(args.root).resolve(), args.overrides, args.port)
         config = load_project_config(Path(args.root), args.overrides)
         port = args.port or int(os.environ.get("PORT") or config.api.port)
         settings = ApiSettings.from_config(config, Path(args.root).resolve(), dict(os.environ))

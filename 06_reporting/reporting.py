@@ -7,7 +7,6 @@ import json
 import logging
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from utils.deployment import current_release, load_deployed_model
 from utils.errors import PipelineError
 from utils.files import atomic_copy
 from utils.ingestion import INGESTED_FILES_NAME, read_ingested_files
-from utils.processes import stop
+from utils.processes import gunicorn_command, stop
 from utils.report import ReportData, write_reports
 from utils.schema import DataSchema, read_dataset
 from utils.scoring import predict_on, roc_points
@@ -122,18 +121,9 @@ def call_the_api(settings: ApiSettings, dataset: Path, output: Path) -> Path:
         url = f"http://127.0.0.1:{port}"
         with open(Path(scratch) / "server.log", "wb") as server_log:
             server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "--chdir",
-                    str(Path(__file__).resolve().parent),
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    "--workers",
-                    "1",
-                    f"app:create_app_from_file({str(settings_file)!r})",
-                ],
+                gunicorn_command(
+                    f"app:create_app_from_file({str(settings_file)!r})", f"127.0.0.1:{port}", 1
+                ),
                 stdout=server_log,
                 stderr=subprocess.STDOUT,
             )

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))  # a script run from anywhere; the project is not 
 
 from utils.demo_data import generate_rows  # noqa: E402
 from utils.deployment import deploy  # noqa: E402
-from utils.processes import stop  # noqa: E402
+from utils.processes import gunicorn_command, stop  # noqa: E402
 from utils.schema import DataSchema  # noqa: E402
 from utils.serving import ApiSettings  # noqa: E402
 from utils.training import ModelParams, save_model, train_model  # noqa: E402
@@ -169,18 +169,11 @@ def main() -> None:
     ours_port, theirs_port = free_port(), free_port()
     servers = {
         "ours": (
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--chdir",
-                str(ROOT / "06_reporting"),
-                "--bind",
-                f"127.0.0.1:{ours_port}",
-                "--workers",
-                str(args.workers),
+            gunicorn_command(
                 f"app:create_app_from_file({str(settings_file)!r})",
-            ],
+                f"127.0.0.1:{ours_port}",
+                args.workers,
+            ),
             f"http://127.0.0.1:{ours_port}/prediction",
         ),
         "mlflow": (

@@ -176,10 +176,24 @@ def load_config(cfg: DictConfig) -> PipelineConfig:
     return config
 
 
+def _hydra_reason(err: Exception) -> str:
+    """Hydra's message in one line, without its pointer to the documentation."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("See https://")]
+    if lines and lines[0].startswith("Could not override"):
+        return f"{lines[0].rstrip('.')}: no such key in config.yaml"
+    return "; ".join(lines) or type(err).__name__
+
+
 def load_project_config(root: Path, overrides: list[str] | None = None) -> PipelineConfig:
     """config.yaml of the project at ``root`` with Hydra overrides, for entry points that are
     not Hydra apps themselves (the API, the automation)."""
     from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
 
     with initialize_config_dir(config_dir=str(Path(root).resolve()), version_base=None):
-        return load_config(compose(config_name="config", overrides=list(overrides or [])))
+        try:
+            raw = compose(config_name="config", overrides=list(overrides or []))
+        except (HydraException, OmegaConfBaseException) as err:
+            raise PipelineError(f"config override: {_hydra_reason(err)}") from None
+        return load_config(raw)

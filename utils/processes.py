@@ -13,3 +13,26 @@ def stop(process: subprocess.Popen, grace_s: float = 30.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def gunicorn_command(app: str, bind: str, workers: int) -> list[str]:
+    """The command that serves the scoring API ``app`` (a gunicorn app spec of
+    06_reporting/app.py) with the project's gunicorn settings (utils/gunicorn_conf.py)."""
+    import sys
+    from pathlib import Path
+
+    reporting = Path(__file__).resolve().parents[1] / "06_reporting"
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        "python:utils.gunicorn_conf",
+        "--chdir",
+        str(reporting),
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        app,
+    ]

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT, load_script
 from utils.errors import PipelineError
-from utils.processes import stop
+from utils.processes import gunicorn_command, stop
 
 pytestmark = pytest.mark.slow
 apicalls = load_script("06_reporting/apicalls.py", "risk_apicalls")
@@ -26,18 +26,9 @@ def server(api_project, free_port, tmp_path):
     settings_file.write_text(api_project["settings"].to_json())
     url = f"http://127.0.0.1:{free_port}"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--chdir",
-            str(ROOT / "06_reporting"),
-            "--bind",
-            f"127.0.0.1:{free_port}",
-            "--workers",
-            "2",
-            f"app:create_app_from_file({str(settings_file)!r})",
-        ],
+        gunicorn_command(
+            f"app:create_app_from_file({str(settings_file)!r})", f"127.0.0.1:{free_port}", 2
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -135,7 +126,7 @@ def test_redeploy_while_serving_fails_no_request(server, api_project):
     assert after.body["model_version"] == "4"
 
 
-def test_schemathesis_finds_no_server_error(server):
+def test_schemathesis_finds_no_server_error(server, tmp_path):
     proc = subprocess.run(
         [
             str(Path(sys.executable).parent / "schemathesis"),
@@ -153,5 +144,124 @@ def test_schemathesis_finds_no_server_error(server):
         text=True,
         timeout=600,
         check=False,
+        cwd=tmp_path,  # its .schemathesis cache stays out of the project
     )
     assert proc.returncode == 0, proc.stdout[-6000:]
+
+
+def raw_request(url: str, data: bytes, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    """Send ``data`` as it is on one connection; the status, headers and body answered."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+def test_slow_clients_do_not_starve_the_others(server):
+    """Half-sent requests (head unfinished, body unfinished) on more connections than there are
+    workers: /health still answers at once, and each stalled head is closed after keepalive."""
+    import socket
+
+    host, port = server.removeprefix("http://").split(":")
+    stalled = []
+    for number in range(8):
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        if number % 2:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+        else:
+            sock.sendall(
+                b"POST /prediction HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n[[1,"  # the body never ends
+            )
+        stalled.append(sock)
+    try:
+        time.sleep(0.5)
+        for _ in range(5):
+            answer = apicalls.call(server, "GET", "/health", timeout=1)
+            assert answer.status == 200
+        assert apicalls.call(server, "GET", "/", timeout=1).status == 200
+        # A head still unfinished after keepalive (5 s) is closed by the server.
+        stalled[1].settimeout(15)
+        assert stalled[1].recv(100) == b""
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_a_chunked_body_over_the_limit_is_413_under_gunicorn(server, api_project):
+    limit = api_project["settings"].max_body_bytes
+    rows = "[" + ",".join(["[1,2,3]"] * (limit // 8 + 10)) + "]"
+    chunks = [rows[i : i + 8192].encode() for i in range(0, len(rows), 8192)]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+    head = (
+        b"POST /prediction HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    status, headers, answer = raw_request(server, head + body)
+    assert status == 413 and headers["content-type"] == "application/json"
+    assert "over the limit" in json.loads(answer)["detail"]
+    small = b"[[1,2,3]]"
+    ok_body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(small), small)
+    status, _, answer = raw_request(server, head + ok_body)
+    assert status == 200 and len(json.loads(answer)["predictions"]) == 1
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad\x01Header: 1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
+        b"BREW / HTCPCP/1.0\r\n\r\n",
+    ],
+    ids=["5k-url", "bad-header-bytes", "huge-header", "bad-protocol"],
+)
+def test_requests_gunicorn_refuses_itself_are_answered_in_json(server, request_bytes):
+    status, headers, body = raw_request(server, request_bytes)
+    assert 400 <= status < 500
+    assert headers["content-type"] == "application/json"
+    assert set(json.loads(body)) == {"error", "detail"}
+
+
+def test_sigterm_stops_the_server_promptly(api_project, free_port, tmp_path):
+    """graceful_timeout bounds the stop even with an idle keep-alive connection open."""
+    import signal
+    import socket
+
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(api_project["settings"].to_json())
+    process = subprocess.Popen(
+        gunicorn_command(
+            f"app:create_app_from_file({str(settings_file)!r})", f"127.0.0.1:{free_port}", 2
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{free_port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if apicalls.call(url, "GET", "/health", timeout=2).status == 200:
+                break
+        except PipelineError:
+            assert time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.2)
+    idle = socket.create_connection(("127.0.0.1", free_port))
+    idle.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    idle.recv(65536)
+    process.send_signal(signal.SIGTERM)
+    try:
+        # Within graceful_timeout (3 s) and start-up slack; it took 10-15 s with sync workers.
+        assert process.wait(timeout=8) == 0
+    finally:
+        idle.close()
+        if process.poll() is None:
+            process.kill()
