@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.files import atomic_write_text, sha256_file
+from utils.files import atomic_write_text, csv_files_in, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,7 @@ def source_files(source_dir: Path, cache: HashCache) -> list[SourceFile]:
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
         return []
-    files = sorted(p for p in source_dir.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
-    return [SourceFile(path, cache.sha256(path)) for path in files]
+    return [SourceFile(path, cache.sha256(path)) for path in csv_files_in(source_dir)]
 
 
 def new_files(

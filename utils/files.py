@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from utils.errors import PipelineError
+
 _CHUNK = 1 << 20
 # mkstemp creates files readable by the owner only; outputs get the usual umask-based mode.
 _UMASK = os.umask(0)
@@ -78,3 +80,41 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
 
 def atomic_copy(source: Path, target: Path) -> None:
     atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
+
+
+# Compressed data is not read: said once in the log, so that a .csv.gz is not silently missed.
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zip", ".zst")
+
+
+def csv_files_in(folder: Path) -> list[Path]:
+    """The CSV files of ``folder`` that the pipeline reads, sorted by name.
+
+    Read: regular files named ``*.csv`` (any case), not hidden. A symbolic link is followed
+    only to a file inside the same folder. Anything else named ``*.csv`` (a folder, a link
+    leaving the folder or pointing nowhere, a device) is an error naming it, not a silent skip;
+    compressed files (``*.csv.gz`` ...) are not read, and a warning says so. Standard library
+    only: the automation's quick check uses this too.
+    """
+    import logging
+
+    folder = Path(folder)
+    inside = folder.resolve()
+    files = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        name = entry.name.lower()
+        if entry.name.startswith("."):
+            continue
+        if name.endswith(_COMPRESSED) and ".csv" in name:
+            logging.getLogger(__name__).warning(
+                "%s: compressed files are not read; decompress it into the folder", entry
+            )
+            continue
+        if not name.endswith(".csv"):
+            continue
+        if entry.is_symlink() and not entry.resolve().is_relative_to(inside):
+            raise PipelineError(f"{entry}: a symbolic link out of {folder} is not read")
+        if not entry.is_file():
+            kind = "a folder" if entry.is_dir() else "not a regular file"
+            raise PipelineError(f"{entry}: named like a CSV file but {kind}")
+        files.append(entry)
+    return files

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from utils.errors import PipelineError
-from utils.files import sha256_file
+from utils.files import csv_files_in, sha256_file
 from utils.schema import DataSchema, read_files
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def list_csv_files(input_dir: Path) -> list[Path]:
     input_dir = Path(input_dir)
     if not input_dir.is_dir():
         raise PipelineError(f"{input_dir}: input folder not found")
-    files = sorted(p for p in input_dir.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+    files = csv_files_in(input_dir)
     if not files:
         raise PipelineError(f"{input_dir}: no *.csv files in the input folder")
     return files

@@ -116,6 +116,53 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return pd.read_csv(path)
 
 
+def _not_utf8(path: Path) -> str | None:
+    """Where ``path`` stops being UTF-8 text: its line and byte (None if it is UTF-8)."""
+    import codecs
+
+    with open(path, "rb") as handle:
+        if handle.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return "is UTF-16 text; save it as UTF-8"
+        handle.seek(0)
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return (
+                    f"line {number} is not UTF-8 text (byte 0x{line[err.start]:02x}, as Latin-1 "
+                    f"or Windows-1252 files have); save the file as UTF-8"
+                )
+    return None
+
+
+def _structure_problem(path: Path) -> str | None:
+    """The first line that is not UTF-8 or whose field count differs from the header's.
+
+    pandas reads a row with more fields than the header by taking the first column as an
+    index, which shifts every value one column over, so the row count is checked first.
+    """
+    import csv
+    import sys
+
+    encoding = _not_utf8(path)
+    if encoding:
+        return encoding
+    csv.field_size_limit(sys.maxsize)
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader, None) or []
+            for row in reader:
+                if row and len(row) != len(header):
+                    return (
+                        f"line {reader.line_num} has {len(row)} fields, the header has "
+                        f"{len(header)}"
+                    )
+        except csv.Error as err:
+            return f"not a readable CSV file (line {reader.line_num}: {err})"
+    return None
+
+
 def _read_with_pandas_parser(path: Path, schema: DataSchema) -> pd.DataFrame:
     """Read one CSV file with pandas and validate it; failures name the file, line, column."""
     # pandas is imported on use: the automation's quick check must not pay for it.
@@ -124,6 +171,9 @@ def _read_with_pandas_parser(path: Path, schema: DataSchema) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise PipelineError(f"{path}: data file not found")
+    problem = _structure_problem(path)
+    if problem:
+        raise PipelineError(f"{path}: {problem}")
     try:
         df = _read_csv(path)
     except pd.errors.EmptyDataError:

@@ -20,6 +20,45 @@ def test_lists_csv_files_sorted_and_ignores_others(tmp_path, tiny_frame, write_c
     assert [p.name for p in list_csv_files(tmp_path / "in")] == ["a.csv", "b.csv"]
 
 
+def test_what_is_read_links_hidden_and_compressed_files(tmp_path, tiny_frame, write_csv, caplog):
+    import os
+
+    write_csv("in/a.csv", tiny_frame)
+    write_csv("in/.partial.csv", tiny_frame)
+    write_csv("in/old.csv.gz", "not read")
+    os.symlink("a.csv", tmp_path / "in" / "same.csv")  # a link inside the folder is read
+    assert [p.name for p in list_csv_files(tmp_path / "in")] == ["a.csv", "same.csv"]
+    assert "old.csv.gz: compressed files are not read" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: (d / "dir.csv").mkdir(), r"dir\.csv: named like a CSV file but a folder"),
+        (
+            lambda d: __import__("os").symlink("/etc/passwd", d / "out.csv"),
+            r"out\.csv: a symbolic link out of .* is not read",
+        ),
+        (
+            lambda d: __import__("os").symlink("../elsewhere/x.csv", d / "up.csv"),
+            r"up\.csv: a symbolic link out of",
+        ),
+        (
+            lambda d: __import__("os").symlink("gone.csv", d / "broken.csv"),
+            r"broken\.csv: named like a CSV file but not a regular file",
+        ),
+    ],
+    ids=["folder", "link-to-etc", "link-up", "broken-link"],
+)
+def test_anything_else_named_csv_is_an_error_not_a_skip(
+    tmp_path, tiny_frame, write_csv, make, message
+):
+    write_csv("in/a.csv", tiny_frame)
+    make(tmp_path / "in")
+    with pytest.raises(PipelineError, match=message):
+        list_csv_files(tmp_path / "in")
+
+
 def test_missing_folder(tmp_path):
     with pytest.raises(PipelineError, match=r"nowhere: input folder not found"):
         list_csv_files(tmp_path / "nowhere")
@@ -126,6 +165,13 @@ def test_ingestion_outputs_change_together(tmp_path, tiny_frame, write_csv, sche
 HEADER = "corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited\n"
 
 
+def test_utf16_files_are_named_as_such(tmp_path, tiny_frame, schema):
+    path = tmp_path / "wide.csv"
+    path.write_bytes(tiny_frame.to_csv(index=False).encode("utf-16"))
+    with pytest.raises(PipelineError, match=r"wide\.csv: is UTF-16 text; save it as UTF-8"):
+        ingest_files([path], schema)
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -136,7 +182,10 @@ HEADER = "corporation,lastmonth_activity,lastyear_activity,number_of_employees,e
         ("a,1,2,3,1\nb,1,2,3,2\n", r"bad\.csv: column 'exited' \(target\) must be binary"),
         ("a,1,2,3,1\nb,1,2,3,\n", r"bad\.csv: column 'exited' \(target\) is empty on line 3"),
         ("", r"bad\.csv: has a header but no data rows"),
-        ("a,1,2,3,1\nb,1,2,3,0,9\n", r"bad\.csv: not a readable CSV file"),
+        ("a,1,2,3,1\nb,1,2,3,0,9\n", r"bad\.csv: line 3 has 6 fields, the header has 5"),
+        ("a,1,2,3,1,9\nb,1,2,3,0,9\n", r"bad\.csv: line 2 has 6 fields, the header has 5"),
+        ("a,1,2,3,1\nb,1,2\n", r"bad\.csv: line 3 has 3 fields, the header has 5"),
+        ("caf\xe9,1,2,3,1\n", r"bad\.csv: line 2 is not UTF-8 text \(byte 0xe9"),
         (
             "a,1,2,3,1\nb,1,inf,3,0\n",
             r"bad\.csv: column 'lastyear_activity' has infinite value inf on line 3",
@@ -155,7 +204,8 @@ def test_a_bad_file_is_named_with_its_line_and_column(
     tmp_path, write_csv, schema, tiny_frame, body, message
 ):
     good = write_csv("in/good.csv", tiny_frame)
-    bad = write_csv("in/bad.csv", HEADER + body)
+    bad = tmp_path / "in" / "bad.csv"
+    bad.write_bytes((HEADER + body).encode("latin-1"))
     with pytest.raises(PipelineError, match=message):
         ingest_files([good, bad], schema)
 
