@@ -3,16 +3,33 @@ tests and the API benchmark (``gunicorn --config python:utils.gunicorn_conf``).
 
 Why gevent: a sync worker serves one connection at a time, so two clients that send half a
 request and wait held both workers and /health went silent for 38 s. Under gevent every
-connection is a greenlet: a slow or idle client costs a few kilobytes, never a worker.
+connection is a greenlet: a slow or idle client costs a few kilobytes, never a worker, and a
+connection gets at most utils.gunicorn_worker.CONNECTION_TIMEOUT_S seconds in all.
+
+Why no keep-alive by default (measured with benchmarks/api.py, 2 workers, concurrency 8, on
+2 cores): a keep-alive connection stays with the worker that accepted it, so a worker that
+the scheduler pauses holds up all of its clients: 5,000 requests/s but a p99 of 7-10 ms. A
+connection per request goes to whichever worker is free: 2,900 requests/s (18 times `mlflow
+models serve`) at a p99 of 4.8 ms, against 3,500 and 2.9 ms for sync workers, which a few
+slow clients stop. Clients that prefer keep-alive: GUNICORN_CMD_ARGS="--keep-alive 5".
 """
 
 worker_class = "utils.gunicorn_worker.JsonErrorWorker"
 # Open connections per worker, slow ones included.
 worker_connections = 1000
-# A client has this many seconds to send each request's line and headers (gevent times the
-# read), and an idle keep-alive connection is closed after it: half-open requests expire.
-keepalive = 5
+# Seconds an idle keep-alive connection is kept, and that a client has to send each later
+# request's head; 0: one request per connection.
+keepalive = 0
 # A worker silent this long is restarted.
 timeout = 30
 # On SIGTERM, requests in flight get this long; then the workers exit (idle: at once).
 graceful_timeout = 3
+
+
+def post_worker_init(worker) -> None:
+    """After the app and model are loaded: keep their objects out of the garbage collector's
+    work, so that a collection during a request scans only what requests made."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
