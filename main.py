@@ -36,6 +36,15 @@ _step_folders = {
     "reporting": "06_reporting",
 }
 
+# The configured inputs each step reads: all must exist before the first step runs, so that a
+# wrong path stops the pipeline before it changes anything.
+_step_inputs = {
+    "data_ingestion": ("input_dir",),
+    "model_scoring": ("test_data",),
+    "diagnostics": ("input_dir", "test_data", "requirements"),
+    "reporting": ("test_data",),
+}
+
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("main")
 
@@ -52,6 +61,21 @@ def select_steps(spec: str) -> list[str]:
             f"valid: all, {', '.join(_steps)}"
         )
     return [name for name in _steps if name in wanted]
+
+
+def check_inputs(config: PipelineConfig, steps: list[str], root: Path) -> None:
+    """PipelineError naming the first configured input that the chosen steps need and lack."""
+    paths = config.resolved_paths(root)
+    for step in steps:
+        for key in _step_inputs.get(step, ()):
+            wanted = config.input_dirs(root) if key == "input_dir" else [paths[key]]
+            for path in wanted:
+                exists = path.is_dir() if key == "input_dir" else path.is_file()
+                if not exists:
+                    kind = "folder" if key == "input_dir" else "file"
+                    raise PipelineError(
+                        f"config key paths.{key}: {path}: no such {kind} (needed by {step})"
+                    )
 
 
 def step_parameters(
@@ -153,6 +177,7 @@ def experiment_id(name: str, uri: str, root: Path) -> str:
 
 def run_pipeline(config: PipelineConfig, raw: DictConfig, root: Path = ROOT) -> None:
     steps = select_steps(config.main.steps)
+    check_inputs(config, steps, root)
     uri, store_url = prepare_environment(config, root)
     parameters = step_parameters(config, root, store_url)
 
@@ -216,6 +241,18 @@ def go(cfg: DictConfig) -> None:
     run_entry_point("main", lambda: run_pipeline(load_config(cfg), cfg))
 
 
+def check_overrides(argv: list[str]) -> None:
+    """Compose config.yaml with the command line's overrides before Hydra runs: an unknown key
+    or a bad value is then one line and exit 2, not Hydra's six lines and exit 1."""
+    overrides = [arg for arg in argv[1:] if not arg.startswith("-")]
+    if len(overrides) != len(argv) - 1:
+        return  # Hydra's own flags (--cfg, --help, --multirun ...): Hydra decides
+    from utils.config import load_project_config
+
+    run_entry_point("main", lambda: load_project_config(ROOT, overrides))
+
+
 if __name__ == "__main__":
     sys.argv = quote_step_list(sys.argv)
+    check_overrides(sys.argv)
     go()

@@ -97,3 +97,39 @@ def test_comma_lists_are_quoted_for_hydra():
     ]
     assert main.quote_step_list(["main.steps='a,b'"]) == ["main.steps='a,b'"]
     assert main.quote_step_list(["main.steps=all"]) == ["main.steps=all"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        (["model.c=1"], ["model.c", "no such key"]),
+        (["nonsense"], ["config override", "nonsense"]),
+        (["model.max_iter=0"], ["config key model.max_iter: 0 must be at least 1"]),
+        (["model.C=-1"], ["config key model.C"]),
+        (["paths.test_data=missing.csv"], ["paths.test_data", "no such file (needed by"]),
+        (["paths.input_dir=nowhere"], ["paths.input_dir", "no such folder"]),
+    ],
+)
+def test_configuration_is_checked_before_anything_runs(
+    tmp_path, assert_one_line_error, overrides, fragments
+):
+    """One line, exit 2, and no run, store, model or ingested data touched."""
+    mlflow_db, store_db = tmp_path / "mlflow.db", tmp_path / "monitoring.db"
+    proc = run_main(
+        tmp_path,
+        f"main.tracking_uri=sqlite:///{mlflow_db}",
+        f"store.url=sqlite:///{store_db}",
+        f"paths.model_dir={tmp_path / 'models'}",
+        f"paths.ingested_dir={tmp_path / 'ingested'}",
+        *overrides,
+    )
+    assert proc.returncode == 2
+    assert_one_line_error(proc, *fragments)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing was written"
+
+
+def test_inputs_of_steps_not_run_are_not_required(tmp_path):
+    cfg = config("paths.test_data=/nope.csv")
+    main.check_inputs(cfg, ["data_ingestion", "model_training"], ROOT)
+    with pytest.raises(PipelineError, match="paths.test_data: /nope.csv: no such file"):
+        main.check_inputs(cfg, ["model_training", "model_scoring"], ROOT)

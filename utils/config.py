@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,45 @@ class PipelineConfig:
         ]
 
 
+# scikit-learn's LogisticRegression solvers (checked here, before any step runs).
+SOLVERS = ("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga")
+
+
+def _value_at(config: PipelineConfig, key: str) -> object:
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
+
+
+def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
+    """(key, holds, what it must be) for every value with a range or a set of choices."""
+
+    def one_of(key: str, allowed: tuple[str, ...]) -> tuple[str, bool, str]:
+        return key, _value_at(config, key) in allowed, f"one of {', '.join(allowed)}"
+
+    m, a, auto = config.model, config.api, config.automation
+    features = list(config.data.features)
+    return [
+        one_of("main.env_manager", ENV_MANAGERS),
+        one_of("automation.mode", ("append", "replace")),
+        one_of("automation.score_drift_method", ("raw", "parametric", "nonparametric")),
+        one_of("automation.compare_on", ("test", "test_and_new")),
+        one_of("model.solver", SOLVERS),
+        ("model.C", m.C > 0 and math.isfinite(m.C), "a positive number"),
+        ("model.max_iter", m.max_iter >= 1, "at least 1"),
+        ("model.random_state", m.random_state >= 0, "at least 0"),
+        ("data.target", bool(config.data.target.strip()), "a column name"),
+        ("data.features", len(set(features)) == len(features), "distinct column names"),
+        ("api.port", 0 < a.port < 65536, "a TCP port (1-65535)"),
+        ("api.workers", a.workers >= 1, "at least 1"),
+        ("api.max_rows", a.max_rows >= 1, "at least 1"),
+        ("api.max_body_mb", 0 < a.max_body_mb < 1024, "more than 0 and under 1024"),
+        ("automation.score_drift_k", auto.score_drift_k > 0, "a positive number"),
+        ("automation.min_history", auto.min_history >= 1, "at least 1"),
+        ("deployment.keep_releases", config.deployment.keep_releases >= 1, "at least 1"),
+        ("diagnostics.latest_timeout_s", config.diagnostics.latest_timeout_s > 0, "positive"),
+    ]
+
+
 def load_config(cfg: DictConfig) -> PipelineConfig:
     """Check ``cfg`` against the types above; a bad key or value is one PipelineError line."""
     try:
@@ -152,22 +192,10 @@ def load_config(cfg: DictConfig) -> PipelineConfig:
         key = getattr(err, "full_key", None) or "?"
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise PipelineError(f"config key {key}: {reason}") from None
-    if config.main.env_manager not in ENV_MANAGERS:
-        raise PipelineError(
-            f"config key main.env_manager: {config.main.env_manager!r} is not one of "
-            f"{', '.join(ENV_MANAGERS)}"
-        )
-    choices = {
-        "automation.mode": (config.automation.mode, ("append", "replace")),
-        "automation.score_drift_method": (
-            config.automation.score_drift_method,
-            ("raw", "parametric", "nonparametric"),
-        ),
-        "automation.compare_on": (config.automation.compare_on, ("test", "test_and_new")),
-    }
-    for key, (value, allowed) in choices.items():
-        if value not in allowed:
-            raise PipelineError(f"config key {key}: {value!r} is not one of {', '.join(allowed)}")
+    for key, ok, wanted in _value_rules(config):
+        if not ok:
+            value = _value_at(config, key)
+            raise PipelineError(f"config key {key}: {value!r} must be {wanted}")
     try:
         check_drift_settings(**vars(config.drift))
     except ValueError as err:

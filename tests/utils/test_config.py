@@ -59,8 +59,38 @@ def test_drift_settings_out_of_range_name_the_key(override, key):
 
 
 def test_unknown_env_manager():
-    with pytest.raises(PipelineError, match="main.env_manager: 'docker' is not one of"):
+    with pytest.raises(PipelineError, match="main.env_manager: 'docker' must be one of"):
         load_config(compose_config("main.env_manager=docker"))
+
+
+# Every rule of utils.config._value_rules, each broken once.
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("model.C=-1", "model.C"),
+        ("model.C=0", "model.C"),
+        ("model.max_iter=0", "model.max_iter"),
+        ("model.random_state=-3", "model.random_state"),
+        ("model.solver=magic", "model.solver"),
+        ("data.target=' '", "data.target"),
+        ("data.features=[a,a]", "data.features"),
+        ("api.port=0", "api.port"),
+        ("api.port=70000", "api.port"),
+        ("api.workers=0", "api.workers"),
+        ("api.max_rows=0", "api.max_rows"),
+        ("api.max_body_mb=0", "api.max_body_mb"),
+        ("automation.mode=merge", "automation.mode"),
+        ("automation.score_drift_method=vibes", "automation.score_drift_method"),
+        ("automation.compare_on=train", "automation.compare_on"),
+        ("automation.score_drift_k=0", "automation.score_drift_k"),
+        ("automation.min_history=0", "automation.min_history"),
+        ("deployment.keep_releases=0", "deployment.keep_releases"),
+        ("diagnostics.latest_timeout_s=-1", "diagnostics.latest_timeout_s"),
+    ],
+)
+def test_nonsense_values_are_refused_naming_the_key(override, key):
+    with pytest.raises(PipelineError, match=rf"^config key {key}: .* must be "):
+        load_config(compose_config(override))
 
 
 def test_inconsistent_schema_is_refused():
