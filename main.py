@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from utils.cli import run_entry_point
 from utils.config import PipelineConfig, load_config
 from utils.errors import PipelineError
+from utils.secrets import mask_data
 
 _steps = [
     "data_ingestion",
@@ -196,7 +197,7 @@ def run_pipeline(config: PipelineConfig, raw: DictConfig, root: Path = ROOT) -> 
     started = time.perf_counter()
     with parent:
         mlflow.log_params({"steps": ",".join(steps), "env_manager": config.main.env_manager})
-        mlflow.log_dict(OmegaConf.to_container(raw, resolve=True), "config.yaml")
+        mlflow.log_dict(mask_data(OmegaConf.to_container(raw, resolve=True)), "config.yaml")
         for step in steps:
             step_started = time.perf_counter()
             log.info("step %s: starting (env manager %s)", step, config.main.env_manager)

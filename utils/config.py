@@ -201,7 +201,18 @@ def load_config(cfg: DictConfig) -> PipelineConfig:
     except ValueError as err:
         raise PipelineError(f"config key drift.{err}") from None
     _ = config.schema  # the schema checks its own consistency
+    _register_secrets(config)
     return config
+
+
+def _register_secrets(config: PipelineConfig) -> None:
+    """Every secret the configuration leads to, masked from here on (utils.secrets)."""
+    from utils.secrets import register_secret, url_password
+
+    register_secret(url_password(config.store.url))
+    register_secret(url_password(config.main.tracking_uri))
+    register_secret(url_password(os.environ.get("MLFLOW_TRACKING_URI")))
+    register_secret(os.environ.get(config.api.token_env))
 
 
 def _hydra_reason(err: Exception) -> str:

@@ -37,6 +37,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from utils.errors import PipelineError
+from utils.secrets import mask_data
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +267,8 @@ class MonitoringStore:
                 created_at=at,
                 model_version=None if model_version is None else str(model_version),
                 mlflow_run_id=mlflow_run_id,
-                payload=_clean(payload),
+                # Whatever a payload carries (a URL, a command line), no secret is stored.
+                payload=mask_data(_clean(payload)),
             )
         ).inserted_primary_key[0]
         return event_id, at
