@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -183,7 +184,6 @@ def run_pipeline(config: PipelineConfig, raw: DictConfig, root: Path = ROOT) -> 
     parameters = step_parameters(config, root, store_url)
 
     import mlflow
-    from mlflow.exceptions import ExecutionException
 
     mlflow.set_tracking_uri(uri)
     # Launched by `mlflow run .`: that run is the parent, in the experiment it was started in.
@@ -196,30 +196,85 @@ def run_pipeline(config: PipelineConfig, raw: DictConfig, root: Path = ROOT) -> 
         parent = mlflow.start_run(experiment_id=experiment, run_name="pipeline")
     started = time.perf_counter()
     with parent:
-        mlflow.log_params({"steps": ",".join(steps), "env_manager": config.main.env_manager})
+        # The spec as given ("all" under `mlflow run .`, which logged it already) and the steps
+        # it means: logging the expanded list as "steps" would contradict the outer run.
+        mlflow.log_params(
+            {
+                "steps": config.main.steps,
+                "steps_run": ",".join(steps),
+                "env_manager": config.main.env_manager,
+            }
+        )
         mlflow.log_dict(mask_data(OmegaConf.to_container(raw, resolve=True)), "config.yaml")
-        for step in steps:
-            step_started = time.perf_counter()
-            log.info("step %s: starting (env manager %s)", step, config.main.env_manager)
-            try:
-                mlflow.run(
-                    str(root / _step_folders[step]),
-                    entry_point="main",
-                    parameters=parameters[step],
-                    env_manager=config.main.env_manager,
-                    experiment_id=experiment,
-                    run_name=step,
-                    synchronous=True,
-                )
-            except ExecutionException:
-                raise PipelineError(
-                    f"step {step} failed (its error is above); later steps were not run"
-                ) from None
-            duration = time.perf_counter() - step_started
-            mlflow.log_metric(f"duration_s_{step}", duration)
-            log.info("step %s: done in %.1f s", step, duration)
+        try:
+            run_steps(steps, root, parameters, config.main.env_manager, experiment)
+        except BaseException as err:
+            # Every run ends FINISHED, FAILED or KILLED, never left RUNNING: a step whose
+            # environment failed to build, or a pipeline stopped by a signal.
+            status = "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED"
+            end_unfinished_children(parent.info.run_id, experiment, status)
+            mlflow.end_run(status=status)
+            raise
         mlflow.log_metric("duration_s_total", time.perf_counter() - started)
     log.info("pipeline done in %.1f s; tracking store: %s", time.perf_counter() - started, uri)
+
+
+def run_steps(
+    steps: list[str],
+    root: Path,
+    parameters: dict[str, dict[str, object]],
+    env_manager: str,
+    experiment: str,
+) -> None:
+    """Each step as its own MLflow project run, under the active (parent) run."""
+    import mlflow
+    from mlflow.exceptions import ExecutionException
+    from mlflow.utils.process import ShellCommandException
+
+    for step in steps:
+        step_started = time.perf_counter()
+        log.info("step %s: starting (env manager %s)", step, env_manager)
+        try:
+            mlflow.run(
+                str(root / _step_folders[step]),
+                entry_point="main",
+                parameters=parameters[step],
+                env_manager=env_manager,
+                experiment_id=experiment,
+                run_name=step,
+                synchronous=True,
+            )
+        except ExecutionException:
+            raise PipelineError(
+                f"step {step} failed (its error is above); later steps were not run"
+            ) from None
+        except (ShellCommandException, subprocess.CalledProcessError) as err:
+            # MLflow could not build the step's environment (its installer's output is above).
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise PipelineError(
+                f"step {step} failed: its {env_manager} environment could not be built "
+                f"({first_line}); later steps were not run"
+            ) from None
+        duration = time.perf_counter() - step_started
+        mlflow.log_metric(f"duration_s_{step}", duration)
+        log.info("step %s: done in %.1f s", step, duration)
+
+
+def end_unfinished_children(parent_run_id: str, experiment: str, status: str) -> list[str]:
+    """End the step runs of ``parent_run_id`` still RUNNING with ``status``; their ids."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    unfinished = client.search_runs(
+        [experiment],
+        filter_string=(
+            f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING'"
+        ),
+    )
+    for run in unfinished:
+        client.set_terminated(run.info.run_id, status)
+        log.info("step run %s ended as %s", run.info.run_name, status)
+    return [run.info.run_id for run in unfinished]
 
 
 def quote_step_list(argv: list[str]) -> list[str]:

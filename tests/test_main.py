@@ -133,3 +133,80 @@ def test_inputs_of_steps_not_run_are_not_required(tmp_path):
     main.check_inputs(cfg, ["data_ingestion", "model_training"], ROOT)
     with pytest.raises(PipelineError, match="paths.test_data: /nope.csv: no such file"):
         main.check_inputs(cfg, ["model_training", "model_scoring"], ROOT)
+
+
+def test_unfinished_step_runs_are_ended(tmp_path, monkeypatch):
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient()
+    experiment = client.create_experiment("e")
+    parent = client.create_run(experiment)
+    child = client.create_run(experiment, tags={"mlflow.parentRunId": parent.info.run_id})
+    done = client.create_run(experiment, tags={"mlflow.parentRunId": parent.info.run_id})
+    client.set_terminated(done.info.run_id, "FINISHED")
+    other = client.create_run(experiment)
+    ended = main.end_unfinished_children(parent.info.run_id, experiment, "KILLED")
+    assert ended == [child.info.run_id]
+    assert client.get_run(child.info.run_id).info.status == "KILLED"
+    assert client.get_run(done.info.run_id).info.status == "FINISHED"
+    assert client.get_run(other.info.run_id).info.status == "RUNNING"
+    mlflow.set_tracking_uri(None)
+
+
+def run_statuses(project) -> dict[str, str]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return {r.info.run_name: r.info.status for r in client.search_runs(experiments)}
+
+
+@pytest.mark.slow
+def test_a_pipeline_stopped_by_sigterm_leaves_no_run_running(project_copy):
+    import signal
+    import time
+
+    from conftest import user_env
+
+    process = subprocess.Popen(
+        [sys.executable, "main.py", "main.steps=data_ingestion,model_training"],
+        cwd=project_copy,
+        env=user_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = ""
+    deadline = time.monotonic() + 120
+    while "step model_training: starting" not in seen and time.monotonic() < deadline:
+        seen += process.stderr.readline()
+    process.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=120)[1]
+    assert process.returncode == 130, seen + rest
+    assert "stopped by SIGTERM" in rest and "Traceback" not in rest
+    statuses = run_statuses(project_copy)
+    assert statuses["pipeline"] == "KILLED"
+    assert "RUNNING" not in statuses.values(), statuses
+
+
+@pytest.mark.slow
+def test_a_step_whose_environment_fails_to_build_ends_failed(project_copy):
+    from conftest import run_in
+
+    conda = project_copy / "02_training" / "conda.yml"
+    conda.write_text(conda.read_text() + "      - no-such-package-risk-monitoring==0.0.1\n")
+    proc = run_in(
+        project_copy,
+        "main.py",
+        "main.steps=model_training",
+        "main.env_manager=uv",
+        check=False,
+        timeout=600,
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "step model_training failed" in proc.stderr
+    statuses = run_statuses(project_copy)
+    assert statuses["pipeline"] == "FAILED"
+    assert "RUNNING" not in statuses.values(), statuses

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Callable
 
@@ -14,6 +15,12 @@ from utils.training import ModelParams
 
 EXIT_BAD_INPUT = 2
 EXIT_UNEXPECTED = 1
+# The shell's convention for "stopped by a signal": 128 + SIGINT.
+EXIT_INTERRUPTED = 130
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def split_list(value: str) -> list[str]:
@@ -25,8 +32,15 @@ def run_entry_point(name: str, work: Callable[[], object]) -> None:
     """Run ``work`` with logging configured; turn failures into one line and an exit code."""
     configure_logging()
     log = logging.getLogger(name)
+    # SIGTERM (kill, systemd, a CI timeout) unwinds like Ctrl-C: runs are ended, locks freed.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         work()
+    except KeyboardInterrupt as err:
+        if debug_requested():
+            raise
+        log.error("stopped by %s", err or "SIGINT")
+        sys.exit(EXIT_INTERRUPTED)
     except PipelineError as err:
         if debug_requested():
             raise
