@@ -1,0 +1,59 @@
+"""README's command blocks that run the pipeline, run as written in a copy of the project, so
+that they cannot rot (slow)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT, run_in, user_env
+
+pytestmark = pytest.mark.slow
+
+
+def bash_blocks(section: str) -> list[str]:
+    """The ```bash blocks of README's ``## section``."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"## {section}\n")
+    end = text.find("\n## ", start + 1)
+    return re.findall(r"```bash\n(.*?)```", text[start : end if end > 0 else None], re.S)
+
+
+def test_running_parts_of_it_works_as_written(project_copy, tmp_path):
+    blocks = bash_blocks("Running parts of it")
+    assert (
+        len(blocks) == 2 and "mlflow run ." in blocks[0] and "mlflow run 02_training" in blocks[1]
+    )
+    feed = tmp_path / "feed"
+    shutil.copytree(project_copy / "01_data" / "sourcedata", feed)
+    # The blocks assume an ingested data set, as after ./run_pipeline.sh.
+    run_in(project_copy, "main.py", "main.steps=data_ingestion")
+    env = user_env()
+    for block in blocks:
+        script = block.replace("/data/feed", str(feed))
+        script = script.replace("source .venv/bin/activate", "true")
+        proc = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=project_copy,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        assert proc.returncode == 0, f"{script}\n{proc.stderr[-4000:]}"
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project_copy / 'mlflow.db'}")
+    names = {e.name for e in client.search_experiments()}
+    experiment = client.get_experiment_by_name("risk_monitoring")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    assert "RUNNING" not in {r.info.status for r in runs}
+    assert any(r.data.params.get("C") == "0.1" for r in runs), "hydra_options reached the steps"
+    assert all(
+        not client.search_runs([e.experiment_id]) for e in client.search_experiments()
+        if e.name == "Default"
+    ), f"every run lands in risk_monitoring, experiments: {names}"  # fmt: skip
