@@ -16,9 +16,17 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from utils.automation import HashCache, SourceFile, exclusive_lock, new_files, source_files
+from utils.automation import (
+    HashCache,
+    Journal,
+    SourceFile,
+    exclusive_lock,
+    new_files,
+    source_files,
+)
 from utils.cli import run_entry_point
 from utils.config import PipelineConfig, load_project_config
 from utils.errors import PipelineError
@@ -42,6 +50,22 @@ def find_new_files(config: PipelineConfig, root: Path, store) -> list[SourceFile
     cache.save()
     deployed = read_ingested_files(paths["deployment_dir"] / INGESTED_FILES_NAME)
     return new_files(sources, deployed, store.ingested_file_hashes(), store.decided_files())
+
+
+def drift_reference(ingested_dir: Path, manifest: dict) -> Path:
+    """The data the deployed model was trained on, as data drift's reference; finaldata.csv
+    (with a warning) when that ingestion is no longer kept or the manifest predates the hash."""
+    from utils.ingestion import FINALDATA_NAME, ingestion_with_data
+
+    trained_on = ingestion_with_data(ingested_dir, manifest.get("training_data_sha256"))
+    if trained_on is not None:
+        return trained_on
+    log.warning(
+        "the data model v%s was trained on is no longer kept: data drift compares with %s",
+        manifest.get("model_version"),
+        FINALDATA_NAME,
+    )
+    return Path(ingested_dir) / FINALDATA_NAME
 
 
 def run_steps(root: Path, overrides: list[str], steps: list[str], input_dir: str) -> None:
@@ -73,6 +97,13 @@ def process(
 
         os.environ["PGPASSWORD"] = password
     store = MonitoringStore(url)
+    journal = Journal(root / config.automation.journal)
+    unfinished = journal.read()
+    if unfinished is not None:
+        if dry_run:
+            return f"dry run: would finish the interrupted run of {unfinished['started_at']}"
+        log.info("finishing the run of %s that was interrupted", unfinished["started_at"])
+        return finish(unfinished, journal, Actions(config, root, overrides, store))
     fresh = find_new_files(config, root, store)
     source_dir = root / config.automation.source_dir
     if not fresh and not force:
@@ -84,8 +115,7 @@ def process(
     from utils.deployment import current_release, load_deployed_model
     from utils.drift import data_drift, score_drift
     from utils.schema import read_dataset
-    from utils.scoring import evaluate, read_score
-    from utils.training import MODEL_NAME, load_pickle
+    from utils.scoring import evaluate
 
     schema = config.schema
     paths = config.resolved_paths(root)
@@ -120,7 +150,7 @@ def process(
             config.automation.score_drift_k,
             config.automation.min_history,
         )
-        reference = read_dataset(paths["ingested_dir"] / "finaldata.csv", schema)
+        reference = read_dataset(drift_reference(paths["ingested_dir"], manifest), schema)
         data_result = data_drift(reference, new_data, list(schema.features), **vars(config.drift))
         if score_result.drift:
             retrain = True
@@ -154,53 +184,151 @@ def process(
         store.record_event("score_drift", score_result.as_dict(), model_version=str(version))
         store.record_event("data_drift", data_result.as_dict(), model_version=str(version))
 
-    run_steps(root, overrides, INGEST, input_dir)
-    if not retrain:
-        store.record_event(DECISION_EVENT, {"files": files, "outcome": "no drift"}, str(version))
-        return f"{summary_of_checks}ingested, kept model v{version}"
+    state = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": files,
+        "file_paths": [str(f.path) for f in fresh],
+        "input_dir": input_dir,
+        "retrain": retrain,
+        "force": force,
+        "reasons": reasons,
+        "version": version,
+        "summary": summary_of_checks,
+        "done": [],
+    }
+    # The intent is on disk before anything changes: a run killed from here on is finished by
+    # the next one, which does not assess again (the ingested data would then hold the new rows).
+    journal.write(state)
+    return finish(state, journal, Actions(config, root, overrides, store))
 
-    run_steps(root, overrides, RETRAIN, input_dir)
-    new_f1 = read_score(paths["model_dir"] / "latestscore.txt")
-    comparison = read_dataset(paths["test_data"], schema, ids=False)
-    if config.automation.compare_on == "test_and_new" and fresh:
-        comparison = pd.concat([comparison, new_data], ignore_index=True)
-    candidate_f1 = evaluate(load_pickle(paths["model_dir"] / MODEL_NAME), comparison, schema)["f1"]
-    incumbent_f1 = evaluate(model, comparison, schema)["f1"]
-    compared = f"on {config.automation.compare_on.replace('_', ' ')} data"
-    if candidate_f1 < incumbent_f1 and not force:
-        store.record_event(
-            DECISION_EVENT,
+
+class Actions:
+    """What finish() does to the world; tests replace it to stop at every boundary."""
+
+    def __init__(self, config: PipelineConfig, root: Path, overrides: list[str], store) -> None:
+        self.config, self.root, self.overrides, self.store = config, root, overrides, store
+
+    def run(self, steps: list[str], input_dir: str) -> None:
+        run_steps(self.root, self.overrides, steps, input_dir)
+
+    def compare(self, file_paths: list[str]) -> dict[str, float]:
+        """F1 of the retrained and of the deployed model on the compare_on data."""
+        import pandas as pd
+
+        from utils.deployment import load_deployed_model
+        from utils.schema import read_dataset
+        from utils.scoring import evaluate
+        from utils.training import MODEL_NAME, load_pickle
+
+        schema, paths = self.config.schema, self.config.resolved_paths(self.root)
+        comparison = read_dataset(paths["test_data"], schema, ids=False)
+        if self.config.automation.compare_on == "test_and_new" and file_paths:
+            new = [read_dataset(Path(p), schema, ids=False) for p in file_paths]
+            comparison = pd.concat([comparison, *new], ignore_index=True)
+        candidate = load_pickle(paths["model_dir"] / MODEL_NAME)
+        incumbent, _ = load_deployed_model(paths["deployment_dir"])
+        return {
+            "candidate_f1": evaluate(candidate, comparison, schema)["f1"],
+            "deployed_f1": evaluate(incumbent, comparison, schema)["f1"],
+        }
+
+    def trained_model_is_deployed(self) -> bool:
+        """Whether the deployment already serves the retrained model (a redeploy that was
+        interrupted after its first step)."""
+        from utils.deployment import current_release
+        from utils.files import sha256_file
+        from utils.training import MODEL_NAME
+
+        paths = self.config.resolved_paths(self.root)
+        release = current_release(paths["deployment_dir"])
+        trained = paths["model_dir"] / MODEL_NAME
+        return (
+            release is not None
+            and trained.is_file()
+            and sha256_file(release / MODEL_NAME) == sha256_file(trained)
+        )
+
+    def deployed_version(self) -> object:
+        from utils.deployment import load_deployed_model
+
+        return load_deployed_model(self.config.resolved_paths(self.root)["deployment_dir"])[1].get(
+            "model_version"
+        )
+
+    def new_test_f1(self) -> float:
+        from utils.scoring import read_score
+
+        return read_score(self.config.resolved_paths(self.root)["model_dir"] / "latestscore.txt")
+
+    def record(self, payload: dict, version: object) -> None:
+        self.store.record_event(DECISION_EVENT, payload, str(version))
+
+
+def finish(state: dict, journal: Journal, act: Actions) -> str:
+    """Carry out the decision of ``state`` from where it stopped; each phase is marked done in
+    the journal once it is, and the journal goes once the decision is recorded."""
+    done, version, summary = state["done"], state["version"], state["summary"]
+
+    def phase(name: str, work) -> None:
+        if name not in done:
+            work()
+            done.append(name)
+            journal.write(state)
+
+    phase("ingest", lambda: act.run(INGEST, state["input_dir"]))
+    if not state["retrain"]:
+        act.record({"files": state["files"], "outcome": "no drift"}, version)
+        journal.clear()
+        return f"{summary}ingested, kept model v{version}"
+
+    phase("retrain", lambda: act.run(RETRAIN, state["input_dir"]))
+    phase("compare", lambda: state.update(act.compare(state["file_paths"])))
+    candidate_f1, deployed_f1 = state["candidate_f1"], state["deployed_f1"]
+    compared = f"on {act.config.automation.compare_on.replace('_', ' ')} data"
+    if candidate_f1 < deployed_f1 and not state["force"]:
+        act.record(
             {
-                "files": files,
+                "files": state["files"],
                 "outcome": "kept",
                 "candidate_f1": candidate_f1,
-                "deployed_f1": incumbent_f1,
-                "compared_on": config.automation.compare_on,
+                "deployed_f1": deployed_f1,
+                "compared_on": act.config.automation.compare_on,
             },
-            str(version),
+            version,
         )
+        journal.clear()
         return (
-            f"{summary_of_checks}retrained, but the new model scores {candidate_f1:.4f} < "
-            f"{incumbent_f1:.4f} {compared}: kept model v{version}"
+            f"{summary}retrained, but the new model scores {candidate_f1:.4f} < "
+            f"{deployed_f1:.4f} {compared}: kept model v{version}"
         )
-    comparison_text = f"new model F1 {candidate_f1:.4f} >= {incumbent_f1:.4f} {compared}"
+    comparison_text = f"new model F1 {candidate_f1:.4f} >= {deployed_f1:.4f} {compared}"
 
-    run_steps(root, overrides, REDEPLOY, input_dir)
-    new_version = load_deployed_model(paths["deployment_dir"])[1].get("model_version")
-    store.record_event(
-        DECISION_EVENT,
+    def redeploy() -> None:
+        # Interrupted after the deployment step: only diagnostics and the report remain.
+        steps = REDEPLOY[1:] if act.trained_model_is_deployed() else REDEPLOY
+        act.run(steps, state["input_dir"])
+
+    phase("redeploy", redeploy)
+    new_version = act.deployed_version()
+    if new_version == version:
+        # Retrained on the same data with the same settings: the same model, nothing deployed.
+        act.record({"files": state["files"], "outcome": "identical"}, version)
+        journal.clear()
+        return f"{summary}retrained: the same model as the deployed one, kept model v{version}"
+    act.record(
         {
-            "files": files,
+            "files": state["files"],
             "outcome": "redeployed",
-            "reasons": reasons,
+            "reasons": state["reasons"],
             "comparison": comparison_text,
             "previous_version": version,
-            "new_test_f1": new_f1,
+            "new_test_f1": act.new_test_f1(),
         },
-        str(new_version),
+        new_version,
     )
+    journal.clear()
     return (
-        f"{summary_of_checks}retrained on {' and '.join(reasons)}; {comparison_text}: "
+        f"{summary}retrained on {' and '.join(state['reasons'])}; {comparison_text}: "
         f"redeployed v{version} -> v{new_version}"
     )
 

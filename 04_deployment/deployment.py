@@ -75,6 +75,8 @@ def run(
                 "target": metadata.get("target"),
                 "id_columns": metadata.get("id_columns"),
                 "training_rows": metadata.get("training_rows"),
+                # Finds the ingested data it was trained on: the automation's drift reference.
+                "training_data_sha256": metadata.get("training_data_sha256"),
             },
             keep=keep,
         )

@@ -190,14 +190,44 @@ def test_kill_9_during_training_and_deployment_then_recovery(project_copy):
     assert champion(project_copy) == "1"
 
     recovered = run(project_copy, "fullprocess.py")
+    assert "finishing the run of" in recovered.stderr
     assert "redeployed v1 -> v2" in summary(recovered)
     assert_consistent(project_copy)
+    # Finished, not assessed again against ingested data that now holds the new rows.
+    assert event_count(project_copy, "data_drift") == 1
+    assert event_count(project_copy, "automation") == 1
 
-    kill_during(project_copy, "deployment.py", "--force")
+    # Other settings, so that the forced retraining makes another model to deploy.
+    kill_during(project_copy, "deployment.py", "--force", "model.C=0.5")
     assert_consistent(project_copy)
     manifest = json.loads((project_copy / "production_deployment" / "manifest.json").read_text())
     assert str(manifest["model_version"]) in {"2", "3"}
 
-    forced = run(project_copy, "fullprocess.py", "--force")
+    forced = run(project_copy, "fullprocess.py", "--force", "model.C=0.5")
     assert "redeployed" in summary(forced)
     assert_consistent(project_copy)
+
+
+def event_count(project: Path, kind: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(project / "monitoring.db") as db:
+        return db.execute("SELECT count(*) FROM events WHERE kind = ?", (kind,)).fetchone()[0]
+
+
+def test_a_run_killed_after_deployment_is_finished_by_the_next(project_copy):
+    run(project_copy, "main.py")
+    kill_during(project_copy, "diagnostics.py")
+    assert champion(project_copy) == "2", "the deployment step had finished"
+    assert event_count(project_copy, "automation") == 0, "no decision recorded yet"
+
+    finished = run(project_copy, "fullprocess.py")
+    assert "finishing the run of" in finished.stderr
+    assert "redeployed v1 -> v2" in summary(finished)
+    assert champion(project_copy) == "2", "not deployed a second time"
+    diagnostics = json.loads((project_copy / "models" / "diagnostics.json").read_text())
+    assert str(diagnostics["model_version"]) == "2"
+    assert (project_copy / "models" / "reports" / "v2" / "report.html").is_file()
+    assert event_count(project_copy, "automation") == 1
+    assert not (project_copy / ".fullprocess-journal.json").exists()
+    assert "no new data" in summary(run(project_copy, "fullprocess.py"))

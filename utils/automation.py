@@ -111,3 +111,30 @@ def exclusive_lock(path: Path) -> Iterator[bool]:
         yield True
     finally:
         os.close(fd)
+
+
+class Journal:
+    """The automation's record of a run in progress: its decision and the phases done.
+
+    Written (atomically) before the run changes anything and after each phase, removed once
+    the decision is recorded; the next run finds it and finishes the work instead of starting
+    afresh.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            log.warning("%s: unreadable journal ignored", self.path)
+            return None
+
+    def write(self, state: dict) -> None:
+        atomic_write_text(self.path, json.dumps(state, indent=1))
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -74,6 +74,7 @@ class AutomationSection:
     compare_on: str = MISSING
     lock_file: str = MISSING
     hash_cache: str = MISSING
+    journal: str = MISSING
 
 
 @dataclass

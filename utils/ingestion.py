@@ -240,6 +240,26 @@ def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Pa
     return output_dir / FINALDATA_NAME, output_dir / INGESTED_FILES_NAME
 
 
+def ingestion_with_data(ingested_dir: Path, finaldata_sha256: str | None) -> Path | None:
+    """The finaldata.csv of the kept ingestion whose content has ``finaldata_sha256`` (the
+    data a model was trained on), from the manifests, without reading any data."""
+    import json
+
+    from utils.deployment import MANIFEST_NAME, releases_dir
+
+    releases = releases_dir(Path(ingested_dir))
+    if not finaldata_sha256 or not releases.is_dir():
+        return None
+    for release in sorted(releases.iterdir(), key=lambda p: p.name, reverse=True):
+        try:
+            manifest = json.loads((release / MANIFEST_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if manifest.get("files", {}).get(FINALDATA_NAME) == finaldata_sha256:
+            return release / FINALDATA_NAME
+    return None
+
+
 def read_ingested_files(path: Path) -> list[str]:
     """The file names recorded by an earlier ingestion (empty if there was none)."""
     path = Path(path)
