@@ -11,6 +11,8 @@ import argparse
 import json
 import logging
 import os
+import subprocess
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -31,6 +33,22 @@ class Answer:
     path: str
     status: int
     body: object
+
+
+def wait_for_health(url: str, server: subprocess.Popen, seconds: float = 60) -> None:
+    """Return once ``server`` answers /health with 200; PipelineError if it exits first or
+    ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise PipelineError(f"the API server exited with code {server.returncode}")
+        try:
+            if call(url, "GET", "/health", timeout=2).status == 200:
+                return
+        except PipelineError:
+            pass
+        time.sleep(0.2)
+    raise PipelineError(f"{url}: the API did not report healthy within {seconds:.0f} s")
 
 
 def call(

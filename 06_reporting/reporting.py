@@ -98,20 +98,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for_health(url: str, server: subprocess.Popen, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise PipelineError(f"the API server exited with code {server.returncode}")
-        try:
-            if apicalls.call(url, "GET", "/health", timeout=2).status == 200:
-                return
-        except PipelineError:
-            pass
-        time.sleep(0.2)
-    raise PipelineError(f"{url}: the API did not report healthy within {seconds:.0f} s")
-
-
 def call_the_api(settings: ApiSettings, dataset: Path, output: Path) -> Path:
     """Start the API under gunicorn on a free loopback port, call every endpoint, stop it."""
     with tempfile.TemporaryDirectory(prefix="api-") as scratch:
@@ -128,7 +114,7 @@ def call_the_api(settings: ApiSettings, dataset: Path, output: Path) -> Path:
                 stderr=subprocess.STDOUT,
             )
             try:
-                wait_for_health(url, server, API_START_TIMEOUT_S)
+                apicalls.wait_for_health(url, server, API_START_TIMEOUT_S)
                 request = apicalls.prediction_request(
                     Path(settings.data_dir), dataset, settings.max_rows
                 )

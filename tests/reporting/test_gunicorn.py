@@ -33,16 +33,7 @@ def server(api_project, free_port, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if apicalls.call(url, "GET", "/health", timeout=2).status == 200:
-                break
-        except PipelineError:
-            pass
-        assert process.poll() is None, process.stderr.read()
-        assert time.monotonic() < deadline, "gunicorn did not start"
-        time.sleep(0.2)
+    apicalls.wait_for_health(url, process)
     yield url
     stop(process)
 
@@ -249,15 +240,7 @@ def test_sigterm_stops_the_server_promptly(api_project, free_port, tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{free_port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if apicalls.call(url, "GET", "/health", timeout=2).status == 200:
-                break
-        except PipelineError:
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.2)
+    apicalls.wait_for_health(f"http://127.0.0.1:{free_port}", process)
     idle = socket.create_connection(("127.0.0.1", free_port))
     idle.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
     idle.recv(65536)

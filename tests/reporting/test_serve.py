@@ -6,14 +6,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from conftest import ROOT, load_script, run_in, user_env
-from utils.errors import PipelineError
 
 pytestmark = pytest.mark.slow
 apicalls = load_script("06_reporting/apicalls.py", "risk_apicalls_serve")
@@ -53,16 +51,8 @@ def serve(project: Path, port: int, *overrides: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if apicalls.call(f"http://127.0.0.1:{port}", "GET", "/health", timeout=2).status == 200:
-                return process
-        except PipelineError:
-            pass
-        assert process.poll() is None, process.stderr.read()
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.3)
+    apicalls.wait_for_health(f"http://127.0.0.1:{port}", process)
+    return process
 
 
 def stop(process: subprocess.Popen) -> None:
