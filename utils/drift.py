@@ -311,7 +311,14 @@ def data_drift(
 ) -> DataDrift:
     """Test each feature (see the module's docstring), then the data set: it drifts when
     ``drifted_needed`` of the tested features drift. Takes config.yaml's ``drift:`` keys."""
-    check_drift_settings(p_threshold, min_effect, correction, drift_share, drift_count, min_rows)
+    check_drift_settings(
+        p_threshold=p_threshold,
+        min_effect=min_effect,
+        correction=correction,
+        drift_share=drift_share,
+        drift_count=drift_count,
+        min_rows=min_rows,
+    )
     notes: list[str] = []
     untested: dict[str, FeatureDrift] = {}
     compared: dict[str, tuple[str, _Comparison]] = {}

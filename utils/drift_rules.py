@@ -19,14 +19,16 @@ def drifted_needed(tested: int, drift_share: float, drift_count: int | None) -> 
 
 
 def check_drift_settings(
-    p_threshold: float = 0.05,
-    min_effect: float = 0.1,
-    correction: str = "holm",
-    drift_share: float = 0.3,
-    drift_count: int | None = None,
-    min_rows: int = 30,
+    *,
+    p_threshold: float,
+    min_effect: float,
+    correction: str,
+    drift_share: float,
+    drift_count: int | None,
+    min_rows: int,
 ) -> None:
-    """ValueError "<key>: <why>" for the first setting out of range."""
+    """ValueError "<key>: <why>" for the first setting out of range. Every key is required:
+    the defaults live in one place, utils.drift.data_drift's signature."""
     rules = [
         ("p_threshold", p_threshold, 0 < p_threshold < 1, "between 0 and 1"),
         ("min_effect", min_effect, 0 <= min_effect < math.inf, "a finite number >= 0"),

@@ -269,7 +269,7 @@ def test_every_key_of_the_drift_section_is_a_keyword_of_data_drift():
 )
 def test_settings_out_of_range_name_the_key(key, value):
     with pytest.raises(ValueError, match=rf"^{key}: "):
-        check_drift_settings(**{key: value})
+        check_drift_settings(**{**config_drift_settings(), key: value})
     frame = pd.DataFrame({"x": quantiles(100)})
     with pytest.raises(ValueError, match=rf"^{key}: "):
         data_drift(frame, frame, ["x"], **{key: value})
