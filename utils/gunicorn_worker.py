@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import gevent
-from gevent.server import StreamServer
 from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker
 
@@ -42,10 +41,6 @@ class JsonErrorWorker(GeventWorker):
     def init_process(self) -> None:
         # gunicorn calls util.write_error by attribute at the moment of the error.
         util.write_error = write_json_error
-        # gevent accepts up to 100 waiting connections per wake-up, so whichever worker wakes
-        # first takes a whole burst of keep-alive clients and the other idles: one at a time
-        # lets the kernel spread them over the workers.
-        StreamServer.max_accept = 1
         super().init_process()
 
     def handle(self, listener, client, addr):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+from pathlib import Path
 
 
 def stop(process: subprocess.Popen, grace_s: float = 30.0) -> None:
@@ -18,9 +20,6 @@ def stop(process: subprocess.Popen, grace_s: float = 30.0) -> None:
 def gunicorn_command(app: str, bind: str, workers: int) -> list[str]:
     """The command that serves the scoring API ``app`` (a gunicorn app spec of
     06_reporting/app.py) with the project's gunicorn settings (utils/gunicorn_conf.py)."""
-    import sys
-    from pathlib import Path
-
     reporting = Path(__file__).resolve().parents[1] / "06_reporting"
     return [
         sys.executable,
