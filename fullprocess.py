@@ -136,7 +136,7 @@ def process(
     version = manifest.get("model_version")
     deployed_f1 = float(manifest.get("f1") or 0.0)
     retrain, reasons = force, ["forced"] if force else []
-    score_result = data_result = None
+    score_result = data_result = new_data = None
     if fresh:
         frames = [read_dataset(f.path, schema) for f in fresh]
         new_data = pd.concat(frames, ignore_index=True).drop_duplicates()
@@ -199,14 +199,18 @@ def process(
     # The intent is on disk before anything changes: a run killed from here on is finished by
     # the next one, which does not assess again (the ingested data would then hold the new rows).
     journal.write(state)
-    return finish(state, journal, Actions(config, root, overrides, store))
+    return finish(state, journal, Actions(config, root, overrides, store, new_data))
 
 
 class Actions:
     """What finish() does to the world; tests replace it to stop at every boundary."""
 
-    def __init__(self, config: PipelineConfig, root: Path, overrides: list[str], store) -> None:
+    def __init__(
+        self, config: PipelineConfig, root: Path, overrides: list[str], store, new_data=None
+    ) -> None:
         self.config, self.root, self.overrides, self.store = config, root, overrides, store
+        # The new files as the assessment read them; a resumed run reads them again.
+        self.new_data = new_data
 
     def run(self, steps: list[str], input_dir: str) -> None:
         run_steps(self.root, self.overrides, steps, input_dir)
@@ -223,8 +227,11 @@ class Actions:
         schema, paths = self.config.schema, self.config.resolved_paths(self.root)
         comparison = read_dataset(paths["test_data"], schema, ids=False)
         if self.config.automation.compare_on == "test_and_new" and file_paths:
-            new = [read_dataset(Path(p), schema, ids=False) for p in file_paths]
-            comparison = pd.concat([comparison, *new], ignore_index=True)
+            new = self.new_data
+            if new is None:
+                frames = [read_dataset(Path(p), schema) for p in file_paths]
+                new = pd.concat(frames, ignore_index=True).drop_duplicates()
+            comparison = pd.concat([comparison, new], ignore_index=True)
         candidate = load_pickle(paths["model_dir"] / MODEL_NAME)
         incumbent, _ = load_deployed_model(paths["deployment_dir"])
         return {
