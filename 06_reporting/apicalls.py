@@ -18,13 +18,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from utils.endpoints import ENDPOINTS
 from utils.errors import PipelineError
 from utils.files import atomic_write_text
 
 log = logging.getLogger("apicalls")
 
 RETURNS_NAME = "apireturns.txt"
-GET_PATHS = ["/", "/scoring", "/summarystats", "/diagnostics", "/health", "/model", "/openapi.json"]
 
 
 @dataclass(frozen=True)
@@ -86,12 +86,15 @@ def call(
 def call_all(
     base_url: str, prediction: tuple[str, bytes], token: str | None = None
 ) -> list[Answer]:
-    """Every endpoint once; ``prediction`` is the (content type, body) of the POST."""
+    """Every endpoint once, in the table's order; ``prediction`` is the (content type, body)
+    of the POST."""
     content_type, body = prediction
-    answers = [call(base_url, "GET", "/", token=token)]
-    answers.append(call(base_url, "POST", "/prediction", body, content_type, token))
-    answers += [call(base_url, "GET", path, token=token) for path in GET_PATHS[1:]]
-    return answers
+    return [
+        call(base_url, "POST", e.path, body, content_type, token)
+        if e.method == "POST"
+        else call(base_url, e.method, e.path, token=token)
+        for e in ENDPOINTS
+    ]
 
 
 def format_answers(answers: list[Answer]) -> str:

@@ -8,10 +8,9 @@ connection gets at most utils.gunicorn_worker.CONNECTION_TIMEOUT_S seconds in al
 
 Why no keep-alive by default (measured with benchmarks/api.py, 2 workers, concurrency 8, on
 2 cores): a keep-alive connection stays with the worker that accepted it, so a worker that
-the scheduler pauses holds up all of its clients: 5,000 requests/s but a p99 of 7-10 ms. A
-connection per request goes to whichever worker is free: 2,900 requests/s (18 times `mlflow
-models serve`) at a p99 of 4.8 ms, against 3,500 and 2.9 ms for sync workers, which a few
-slow clients stop. Clients that prefer keep-alive: GUNICORN_CMD_ARGS="--keep-alive 5".
+the scheduler pauses holds up all of its clients: a p99 of 7-10 ms. A connection per request
+goes to whichever worker is free: 3,900 requests/s (24 times `mlflow models serve`) at a p99
+of 3.7 ms. Clients that prefer keep-alive: GUNICORN_CMD_ARGS="--keep-alive 5".
 """
 
 worker_class = "utils.gunicorn_worker.JsonErrorWorker"

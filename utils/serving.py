@@ -170,6 +170,9 @@ def rows_from_split(
     """MLflow's ``dataframe_split``: {"columns": [...], "data": [[...], ...]}."""
     if not isinstance(split, dict) or not isinstance(split.get("columns"), list):
         raise _bad("dataframe_split needs 'columns' (a list) and 'data' (a list of rows)")
+    unknown = sorted(set(split) - {"columns", "data", "index"})
+    if unknown:
+        raise _bad(f"dataframe_split takes columns, data and index, not {', '.join(unknown)}")
     columns, data = split["columns"], split.get("data")
     if not isinstance(data, list):
         raise _bad("dataframe_split needs 'data' (a list of rows)")

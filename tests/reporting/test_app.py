@@ -34,18 +34,43 @@ def assert_json_error(response, status, fragment=""):
 
 
 def test_welcome_lists_every_endpoint(client):
+    from utils.endpoints import ENDPOINTS
+
     body = client.get("/").get_json()
-    paths = {e["path"] for e in body["endpoints"]}
-    assert paths == {
-        "/",
-        "/prediction",
-        "/scoring",
-        "/summarystats",
-        "/diagnostics",
-        "/health",
-        "/model",
-        "/openapi.json",
-    }
+    assert [(e["method"], e["path"]) for e in body["endpoints"]] == [
+        (e.method, e.path) for e in ENDPOINTS
+    ]
+
+
+def test_every_answer_matches_its_declared_model(client):
+    from utils.endpoints import ENDPOINTS
+    from utils.openapi import ANSWERS, Error
+
+    for endpoint in ENDPOINTS:
+        if endpoint.method == "POST":
+            response = post_json(client, {"filepath": "testdata/testdata.csv"})
+        else:
+            response = client.open(endpoint.path, method=endpoint.method)
+        assert response.status_code == 200, endpoint
+        ANSWERS[endpoint.answer].model_validate(response.get_json())
+    Error.model_validate(post_json(client, []).get_json())
+
+
+def test_the_app_refuses_to_start_when_its_routes_differ_from_the_table(api_project, monkeypatch):
+    from utils.endpoints import Endpoint
+
+    extra = Endpoint("GET", "/nowhere", "not served", "Welcome")
+    monkeypatch.setattr(app_module, "ENDPOINTS", (*app_module.ENDPOINTS, extra))
+    with pytest.raises(RuntimeError, match="/nowhere"):
+        app_module.create_app(api_project["settings"])
+
+
+def test_a_nan_statistic_is_null_not_a_500(client, api_project):
+    finaldata = api_project["settings"].finaldata
+    pd.read_csv(finaldata).head(1).to_csv(finaldata, index=False)
+    response = client.get("/summarystats")
+    assert response.status_code == 200
+    assert response.get_json()["statistics"]["lastmonth_activity"]["std"] is None
 
 
 def test_prediction_one_per_row_in_order(client, api_project):
@@ -195,9 +220,13 @@ def test_body_over_the_size_limit(client):
 
 def test_unknown_route_and_wrong_method_are_json(client):
     assert_json_error(client.get("/nope"), 404)
-    response = client.delete("/prediction")
+    for method in ("GET", "DELETE", "PUT"):
+        response = client.open("/prediction", method=method)
+        assert_json_error(response, 405)
+        assert "POST" in response.headers["Allow"]
+    response = client.post("/health")
     assert_json_error(response, 405)
-    assert "POST" in response.headers["Allow"]
+    assert "GET" in response.headers["Allow"]
 
 
 @pytest.mark.parametrize(
@@ -240,6 +269,9 @@ def test_token_protects_the_expensive_endpoints(api_project):
     assert_json_error(guarded.get("/scoring", headers={"Authorization": "Bearer nope"}), 401)
     assert guarded.get("/scoring", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert guarded.get("/health").status_code == 200
+    assert_json_error(post_json(guarded, [[1, 2, 3]]), 401)
+    bearer = {"Authorization": "Bearer s3cret"}
+    assert post_json(guarded, [[1, 2, 3]], headers=bearer).status_code == 200
 
 
 def test_new_deployment_is_picked_up_and_a_tampered_one_refused(client, api_project, tmp_path):
