@@ -256,7 +256,7 @@ class ApiState:
             text = real.read_text(encoding="utf-8", errors="replace")
         except OSError as err:
             raise RequestError(400, "unreadable file", f"{name!r}: {err.strerror}") from None
-        return rows_from_csv(text, loaded.features, loaded.allowed, settings.max_rows)
+        return rows_from_csv(text, loaded.features, settings.max_rows)
 
     def predict(self, content_type: str, body: bytes) -> dict[str, Any]:
         """The answer to a /prediction request with this body."""
@@ -272,7 +272,7 @@ class ApiState:
                 matrix = rows_from_json(payload, loaded.features, loaded.allowed, settings.max_rows)
         elif content_type == "text/csv":
             text = body.decode("utf-8", errors="replace")
-            matrix = rows_from_csv(text, loaded.features, loaded.allowed, settings.max_rows)
+            matrix = rows_from_csv(text, loaded.features, settings.max_rows)
         else:
             raise RequestError(415, "unsupported media type", "send application/json or text/csv")
         predictions, probabilities = loaded.model.predict(matrix)

@@ -57,3 +57,41 @@ def test_running_parts_of_it_works_as_written(project_copy, tmp_path):
         not client.search_runs([e.experiment_id]) for e in client.search_experiments()
         if e.name == "Default"
     ), f"every run lands in risk_monitoring, experiments: {names}"  # fmt: skip
+
+
+def test_your_own_data_works_as_written(project_copy, tmp_path):
+    """The block for another data set, with its /data paths pointing at generated files whose
+    columns carry the block's names; the model it deploys is then served with those columns."""
+    import json
+
+    from utils.demo_data import generate_rows
+
+    (block,) = bash_blocks("Your own data")
+    names = {
+        "corporation": "customer",
+        "lastmonth_activity": "visits_30d",
+        "lastyear_activity": "visits_365d",
+        "number_of_employees": "seats",
+        "exited": "churned",
+    }
+    train = tmp_path / "data" / "train"
+    train.mkdir(parents=True)
+    generate_rows(300, seed=3).rename(columns=names).to_csv(train / "a.csv", index=False)
+    # With pandas' index as an unnamed first column, as such files often come: ignored.
+    generate_rows(100, seed=4).rename(columns=names).to_csv(tmp_path / "data" / "test.csv")
+    script = block.replace("/data/", f"{tmp_path / 'data'}/")
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=project_copy,
+        env=user_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, f"{script}\n{proc.stderr[-4000:]}"
+    manifest = json.loads((project_copy / "production_deployment" / "manifest.json").read_text())
+    assert manifest["features"] == ["visits_30d", "visits_365d", "seats"]
+    assert (manifest["target"], manifest["id_columns"]) == ("churned", ["customer"])
+    answers = (project_copy / "models" / "apireturns.txt").read_text()
+    assert "visits_30d" in answers and "lastmonth_activity" not in answers

@@ -218,17 +218,17 @@ def rows_from_json(
     return rows_from_records(body, features, allowed, max_rows)
 
 
-def rows_from_csv(
-    text: str, features: Sequence[str], allowed: set[str], max_rows: int
-) -> np.ndarray:
-    """A CSV body with a header row; empty cells are missing values."""
+def rows_from_csv(text: str, features: Sequence[str], max_rows: int) -> np.ndarray:
+    """A CSV body with a header row; empty cells are missing values. Columns other than the
+    features are ignored, as ingestion ignores them: a CSV is a data file (with ids, target, an
+    index column), while a JSON row with an unknown key is more likely a typo and refused."""
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader, None)
         if not header:
             raise _bad("empty CSV body")
         header = [h.strip() for h in header]
-        _check_columns(header, features, allowed)
+        _check_columns(header, features, set(header))
         positions = [header.index(f) for f in features]
         rows = []
         for row in reader:

@@ -100,8 +100,13 @@ def test_csv_body():
     text = (
         "corporation,lastmonth_activity,lastyear_activity,number_of_employees\nx,1,2,\n\ny,4,5,6\n"
     )
-    matrix = rows_from_csv(text, FEATURES, ALLOWED, 10)
+    matrix = rows_from_csv(text, FEATURES, 10)
     assert matrix.shape == (2, 3) and math.isnan(matrix[0, 2]) and matrix[1, 2] == 6
+
+
+def test_csv_columns_other_than_the_features_are_ignored_as_in_ingestion():
+    text = ",number_of_employees,note,lastyear_activity,lastmonth_activity\n0,6,hi,5,4\n"
+    assert rows_from_csv(text, FEATURES, 10).tolist() == [[4.0, 5.0, 6.0]]
 
 
 @pytest.mark.parametrize(
@@ -123,7 +128,7 @@ def test_csv_body():
 )
 def test_invalid_csv_names_the_line(text, detail):
     with pytest.raises(RequestError) as err:
-        rows_from_csv(text, FEATURES, ALLOWED, 10)
+        rows_from_csv(text, FEATURES, 10)
     assert detail in err.value.detail
 
 
