@@ -129,6 +129,7 @@ def step_parameters(
             "output_dir": paths["model_dir"],
             "requirements": paths["requirements"],
             "latest_timeout_s": config.diagnostics.latest_timeout_s,
+            "index_url": config.diagnostics.index_url,
             **schema,
             **model,
         },
@@ -138,6 +139,7 @@ def step_parameters(
             "output_dir": paths["model_dir"],
             "finaldata": finaldata,
             "data_dir": os.path.abspath(root / config.api.data_dir),
+            "class_names": ",".join(config.data.class_names or []),
             **schema,
         },
     }

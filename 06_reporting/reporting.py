@@ -14,7 +14,13 @@ from pathlib import Path
 import mlflow
 
 import apicalls  # the API client beside this script
-from utils.cli import add_schema_arguments, add_store_argument, run_entry_point, schema_from_args
+from utils.cli import (
+    add_schema_arguments,
+    add_store_argument,
+    run_entry_point,
+    schema_from_args,
+    split_list,
+)
 from utils.deployment import current_release, load_deployed_model
 from utils.errors import PipelineError
 from utils.files import atomic_copy
@@ -142,10 +148,13 @@ def run(
     store_url: str,
     finaldata: Path,
     data_dir: Path,
+    class_names: list[str] | None = None,
 ) -> None:
     started = time.perf_counter()
     store = MonitoringStore(store_url)
     report = build_report(deployment_dir, test_data, output_dir, schema, store)
+    if class_names:
+        report.class_names = tuple(class_names)
     settings = ApiSettings(
         deployment_dir=str(deployment_dir),
         model_dir=str(output_dir),
@@ -178,6 +187,9 @@ def _parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--finaldata", type=Path, required=True, help="ingested data CSV")
     parser.add_argument("--data_dir", type=Path, required=True, help="the API's data folder")
+    parser.add_argument(
+        "--class_names", default="", help="names of classes 0 and 1, comma-separated (or none)"
+    )
     add_schema_arguments(parser)
     add_store_argument(parser)
     return parser.parse_args()
@@ -195,5 +207,6 @@ if __name__ == "__main__":
             args.store_url,
             args.finaldata,
             args.data_dir,
+            split_list(args.class_names),
         ),
     )

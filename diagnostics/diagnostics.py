@@ -8,6 +8,7 @@ import logging
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import mlflow
@@ -23,7 +24,14 @@ from utils.cli import (
     schema_from_args,
 )
 from utils.deployment import load_deployed_model
-from utils.diagnostics import dependency_table, missing_percent, summary_statistics, time_call
+from utils.diagnostics import (
+    PYPI_JSON_API,
+    dependency_table,
+    latest_version,
+    missing_percent,
+    summary_statistics,
+    time_call,
+)
 from utils.errors import PipelineError
 from utils.files import atomic_write, atomic_write_text
 from utils.ingestion import FINALDATA_NAME, ingest_files, list_input_files, write_ingestion
@@ -87,6 +95,7 @@ def run(
     output_dir: Path,
     requirements: Path,
     latest_timeout_s: float,
+    index_url: str,
     schema: DataSchema,
     params: ModelParams,
     store_url: str,
@@ -98,7 +107,12 @@ def run(
     store = MonitoringStore(store_url)
     # The index look-ups wait on the network, not the CPU: they run while the data is read.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        dependencies = pool.submit(dependency_table, requirements, latest_timeout_s)
+        dependencies = pool.submit(
+            dependency_table,
+            requirements,
+            latest_timeout_s,
+            partial(latest_version, index_url=index_url),
+        )
         scoring_data = read_dataset(dataset, schema)
         predicted = model.predict(scoring_data[list(schema.features)])
         ids = scoring_data[list(schema.id_columns)]
@@ -160,6 +174,9 @@ def _parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--requirements", type=Path, required=True, help="declared dependencies")
     parser.add_argument("--latest_timeout_s", type=float, default=5.0, help="index look-up limit")
+    parser.add_argument(
+        "--index_url", default=PYPI_JSON_API, help="package index JSON API for latest versions"
+    )
     add_schema_arguments(parser)
     add_model_arguments(parser)
     add_store_argument(parser)
@@ -178,6 +195,7 @@ if __name__ == "__main__":
             args.output_dir,
             args.requirements,
             args.latest_timeout_s,
+            args.index_url,
             schema_from_args(args),
             model_params_from_args(args),
             args.store_url,

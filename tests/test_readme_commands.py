@@ -76,7 +76,7 @@ def test_your_own_data_works_as_written(project_copy, tmp_path):
     }
     train = tmp_path / "data" / "train"
     train.mkdir(parents=True)
-    generate_rows(300, seed=3).rename(columns=names).to_csv(train / "a.csv", index=False)
+    generate_rows(300, seed=3).rename(columns=names).to_csv(train / "a<b&c.csv", index=False)
     # With pandas' index as an unnamed first column, as such files often come: ignored.
     generate_rows(100, seed=4).rename(columns=names).to_csv(tmp_path / "data" / "test.csv")
     script = block.replace("/data/", f"{tmp_path / 'data'}/")
@@ -95,3 +95,14 @@ def test_your_own_data_works_as_written(project_copy, tmp_path):
     assert (manifest["target"], manifest["id_columns"]) == ("churned", ["customer"])
     answers = (project_copy / "models" / "apireturns.txt").read_text()
     assert "visits_30d" in answers and "lastmonth_activity" not in answers
+    html = (project_copy / "models" / "report.html").read_text()
+    assert "<li>a&lt;b&amp;c.csv</li>" in html and "visits_365d" in html
+    assert "stayed" not in html and "exited" not in html, "class names are not the demo's"
+    if shutil.which("pdftotext"):
+        pdf = subprocess.run(
+            ["pdftotext", str(project_copy / "models" / "report.pdf"), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "a<b&c.csv" in pdf and "visits_365d" in pdf

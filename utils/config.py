@@ -42,6 +42,7 @@ class DataSection:
     target: str = MISSING
     features: list[str] = MISSING
     id_columns: list[str] = MISSING
+    class_names: list[str] | None = None
 
 
 @dataclass
@@ -100,6 +101,7 @@ class DeploymentSection:
 @dataclass
 class DiagnosticsSection:
     latest_timeout_s: float = MISSING
+    index_url: str = MISSING
 
 
 @dataclass
@@ -162,6 +164,7 @@ def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
 
     m, a, auto = config.model, config.api, config.automation
     features = list(config.data.features)
+    names = config.data.class_names
     return [
         one_of("main.env_manager", ENV_MANAGERS),
         one_of("automation.mode", ("append", "replace")),
@@ -173,6 +176,11 @@ def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
         ("model.random_state", m.random_state >= 0, "at least 0"),
         ("data.target", bool(config.data.target.strip()), "a column name"),
         ("data.features", len(set(features)) == len(features), "distinct column names"),
+        (
+            "data.class_names",
+            names is None or (len(set(names)) == 2 == len(names) and all(map(str.strip, names))),
+            "null or two distinct names (of the classes 0 and 1)",
+        ),
         ("api.port", 0 < a.port < 65536, "a TCP port (1-65535)"),
         ("api.workers", a.workers >= 1, "at least 1"),
         ("api.max_rows", a.max_rows >= 1, "at least 1"),

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-import subprocess
-import sys
 import time
+import urllib.request
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
+from packaging.version import InvalidVersion, Version
 
 log = logging.getLogger(__name__)
 
@@ -67,20 +70,49 @@ def installed_version(name: str) -> str:
         return "not installed"
 
 
-def latest_version(name: str, timeout_s: float) -> str:
-    """The newest release the package index offers, or 'unknown' when it does not answer in time."""
+# The Python package index's JSON API (``{index}/{name}/json``); diagnostics.index_url.
+PYPI_JSON_API = "https://pypi.org/pypi"
+
+
+def newest_release(document: dict[str, Any]) -> str | None:
+    """The highest final release in a package index JSON document (PEP 440 order), skipping
+    pre-releases and releases whose every file was yanked; None when there is none."""
+    releases = []
+    for text, files in (document.get("releases") or {}).items():
+        try:
+            release = Version(text)
+        except InvalidVersion:
+            continue
+        if release.is_prerelease or release.is_devrelease:
+            continue
+        if files and all(f.get("yanked") for f in files):
+            continue
+        releases.append(release)
+    if releases:
+        return str(max(releases))
+    return (document.get("info") or {}).get("version") or None
+
+
+def latest_version(name: str, timeout_s: float, index_url: str = PYPI_JSON_API) -> str:
+    """The newest release the package index offers, or 'unknown' when it does not answer in
+    time or not in JSON."""
+    url = f"{index_url.rstrip('/')}/{quote(name)}/json"
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "index", "versions", name, "--timeout", "3"],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except (subprocess.TimeoutExpired, OSError):
+        with urllib.request.urlopen(url, timeout=timeout_s) as answer:
+            document = json.load(answer)
+    except (OSError, ValueError) as err:
+        log.debug("latest version of %s unknown: %s", name, err)
         return UNKNOWN
-    match = re.search(rf"^{re.escape(name)} \(([^)]+)\)", done.stdout, re.MULTILINE | re.IGNORECASE)
-    return match.group(1) if match else UNKNOWN
+    return newest_release(document) or UNKNOWN
+
+
+def is_outdated(installed: str, latest: str) -> bool:
+    """Whether ``latest`` is a higher version than ``installed`` (PEP 440 order); False when
+    either is unknown or not a version."""
+    try:
+        return Version(latest) > Version(installed)
+    except InvalidVersion:
+        return False
 
 
 def dependency_table(
@@ -88,15 +120,20 @@ def dependency_table(
     timeout_s: float = 5.0,
     latest: Callable[[str, float], str] = latest_version,
 ) -> list[dict[str, object]]:
-    """Declared, installed and latest version of every requirement, looked up in parallel.
+    """Declared, installed and latest version of every requirement.
 
-    Each look-up is bounded by ``timeout_s``, so the whole table takes about that long at most.
+    The look-ups run on a few threads and the whole table waits at most ``timeout_s``; a
+    package whose answer has not come by then is 'unknown'.
     """
     declared = declared_requirements(requirements_file)
-    with ThreadPoolExecutor(max_workers=max(len(declared), 1)) as pool:
-        latest_versions = list(pool.map(lambda item: latest(item[0], timeout_s), declared))
+    pool = ThreadPoolExecutor(max_workers=8)
+    lookups = [pool.submit(latest, name, timeout_s) for name, _ in declared]
+    wait(lookups, timeout=timeout_s)
+    pool.shutdown(wait=False, cancel_futures=True)
     table = []
-    for (name, pinned), newest in zip(declared, latest_versions, strict=True):
+    for (name, pinned), lookup in zip(declared, lookups, strict=True):
+        answered = lookup.done() and not lookup.cancelled() and lookup.exception() is None
+        newest = lookup.result() if answered else UNKNOWN
         installed = installed_version(name)
         table.append(
             {
@@ -104,7 +141,7 @@ def dependency_table(
                 "declared": pinned or "",
                 "installed": installed,
                 "latest": newest,
-                "outdated": newest not in (UNKNOWN, installed),
+                "outdated": is_outdated(installed, newest),
             }
         )
     return table

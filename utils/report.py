@@ -7,16 +7,15 @@ data, the latest diagnostics, and the history in the monitoring store.
 from __future__ import annotations
 
 import base64
-import io
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 import numpy as np
 
+from utils.diagnostics import UNKNOWN
 from utils.files import atomic_write, atomic_write_text
 from utils.reporting import (
     confusion_matrix_png,
@@ -48,6 +47,8 @@ class ReportData:
     deployments: list[dict[str, Any]] = field(default_factory=list)
     # The latest data drift check of the automation (utils.drift.DataDrift.as_dict()), if any.
     data_drift: dict[str, Any] | None = None
+    # The target's classes 0 and 1 as people call them (config data.class_names).
+    class_names: tuple[str, str] | None = None
     generated_at: str = field(
         default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     )
@@ -62,6 +63,13 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def class_labels(names: tuple[str, str] | None) -> tuple[str, str]:
+    """The labels of classes 0 and 1: the values themselves, with their names when given."""
+    if not names:
+        return ("0", "1")
+    return (f"0 ({names[0]})", f"1 ({names[1]})")
+
+
 def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else str(value)
 
@@ -73,7 +81,7 @@ def figures(data: ReportData) -> dict[str, bytes]:
         f"({int(data.metrics.get('rows', 0)):,} rows)"
     )
     return {
-        "confusion": confusion_matrix_png(data.confusion, title),
+        "confusion": confusion_matrix_png(data.confusion, title, class_labels(data.class_names)),
         "roc": roc_curve_png(*data.roc, data.metrics.get("roc_auc") or math.nan),
         "f1_history": f1_history_png(data.f1_history, data.drift_threshold),
         "missing_history": series_history_png(
@@ -103,6 +111,8 @@ def render_html(data: ReportData, images: dict[str, bytes]) -> str:
         model=data.model,
         metrics=data.metrics,
         labels=METRIC_LABELS,
+        class_labels=class_labels(data.class_names),
+        confusion=[[int(count) for count in row] for row in data.confusion],
         images={name: base64.b64encode(png).decode("ascii") for name, png in images.items()},
         drift_threshold=data.drift_threshold,
         drift_method=data.drift_method,
@@ -112,6 +122,8 @@ def render_html(data: ReportData, images: dict[str, bytes]) -> str:
         timings=data.timings,
         dependencies=data.dependencies,
         outdated=[row for row in data.dependencies if row.get("outdated")],
+        unknown=[row for row in data.dependencies if row.get("latest") == UNKNOWN],
+        unknown_mark=UNKNOWN,
         ingested_files=data.ingested_files,
         deployments=[{**d, "created_at": _when(d["created_at"])} for d in data.deployments],
         data_drift=data.data_drift,
@@ -123,175 +135,12 @@ def render_html(data: ReportData, images: dict[str, bytes]) -> str:
     )
 
 
-def render_pdf(data: ReportData, images: dict[str, bytes]) -> bytes:
-    """The same content as the HTML report, laid out on A4 pages."""
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import cm
-    from reportlab.platypus import (
-        Image,
-        KeepTogether,
-        Paragraph,
-        SimpleDocTemplate,
-        Spacer,
-        Table,
-        TableStyle,
-    )
+def render_pdf(html: str) -> bytes:
+    """The HTML report laid out on A4 pages by WeasyPrint: the same template, so the two cannot
+    disagree (its @page and print rules are in the template)."""
+    import weasyprint
 
-    styles = getSampleStyleSheet()
-    body, small = styles["BodyText"], styles["BodyText"].clone("small", fontSize=8, leading=10)
-    width = A4[0] - 3 * cm
-
-    def table(rows: list[list[Any]], widths: list[float], numeric: tuple[int, ...] = ()) -> Table:
-        # Cells are data, not reportlab markup: a name like a<b&c.csv must print as written.
-        cells = [[Paragraph(escape(str(c)), small) for c in row] for row in rows]
-        styled = Table(cells, colWidths=[w * width for w in widths], repeatRows=1)
-        commands = [
-            ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#d9e2ec")),
-            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f0f4f8")),
-            ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ]
-        commands += [("ALIGN", (col, 1), (col, -1), "RIGHT") for col in numeric]
-        styled.setStyle(TableStyle(commands))
-        return styled
-
-    def picture(name: str, fraction: float = 1.0) -> Image:
-        png = images[name]
-        from PIL import Image as PILImage
-
-        with PILImage.open(io.BytesIO(png)) as probe:
-            w, h = probe.size
-        shown = width * fraction
-        return Image(io.BytesIO(png), width=shown, height=shown * h / w)
-
-    def heading(text: str) -> Paragraph:
-        return Paragraph(text, styles["Heading2"])
-
-    model, metrics = data.model, data.metrics
-    story: list[Any] = [
-        Paragraph("Model monitoring report", styles["Title"]),
-        Paragraph(
-            f"Generated {data.generated_at} UTC · model <b>{model.get('name')}</b> version "
-            f"<b>{model.get('version')}</b> · release {model.get('release')}",
-            body,
-        ),
-        heading("Deployed model"),
-        table(
-            [
-                ["Field", "Value"],
-                ["Version", model.get("version")],
-                ["Trained at", model.get("trained_at")],
-                ["Deployed at", model.get("deployed_at")],
-                ["Features", ", ".join(model.get("features") or [])],
-                ["Training rows", fmt(model.get("training_rows"))],
-            ],
-            [0.25, 0.75],
-        ),
-        heading("Performance on the test data"),
-        Paragraph(f"{metrics.get('dataset')} · {int(metrics.get('rows', 0)):,} rows", body),
-        table(
-            [list(METRIC_LABELS.values()), [fmt(metrics.get(k)) for k in METRIC_LABELS]],
-            [0.25] * 4,
-            numeric=(0, 1, 2, 3),
-        ),
-        Spacer(1, 0.3 * cm),
-        Table([[picture("confusion", 0.48), picture("roc", 0.48)]]),
-        KeepTogether(
-            [
-                heading("F1 history"),
-                Paragraph(
-                    f"Drift threshold: <b>{fmt(data.drift_threshold)}</b> ({data.drift_method})."
-                    if data.drift_threshold is not None
-                    else "No drift threshold is known yet.",
-                    body,
-                ),
-                picture("f1_history"),
-            ]
-        ),
-        *_drift_story(data.data_drift, heading, body, table),
-        heading("Summary statistics of the ingested data"),
-        table(
-            [["Column", "Mean", "Median", "Std"]]
-            + [
-                [c, fmt(s["mean"]), fmt(s["median"]), fmt(s["std"])]
-                for c, s in data.summary_statistics.items()
-            ],
-            [0.4, 0.2, 0.2, 0.2],
-            numeric=(1, 2, 3),
-        ),
-        KeepTogether(
-            [
-                heading("Missing values"),
-                table(
-                    [["Column", "Missing %"]]
-                    + [[c, f"{p:.2f}"] for c, p in data.missing_percent.items()],
-                    [0.6, 0.4],
-                    numeric=(1,),
-                ),
-                Spacer(1, 0.2 * cm),
-                picture("missing_history"),
-            ]
-        ),
-        KeepTogether(
-            [
-                heading("Step timings"),
-                table(
-                    [["Step", "Seconds (latest diagnostics)"]]
-                    + [[s, f"{v:.3f}"] for s, v in data.timings.items()],
-                    [0.6, 0.4],
-                    numeric=(1,),
-                ),
-                Spacer(1, 0.2 * cm),
-                picture("timing_history"),
-            ]
-        ),
-        heading("Dependencies"),
-        table(
-            [["Package", "Declared", "Installed", "Latest", "Outdated"]]
-            + [
-                [
-                    r["package"],
-                    r["declared"],
-                    r["installed"],
-                    r["latest"],
-                    "yes" if r.get("outdated") else "",
-                ]
-                for r in data.dependencies
-            ],
-            [0.3, 0.175, 0.175, 0.175, 0.175],
-        ),
-        heading("Ingested files"),
-        table([["File"]] + [[name] for name in data.ingested_files], [1.0]),
-        heading("Deployments"),
-        table(
-            [["When (UTC)", "Version", "Previous", "F1"]]
-            + [
-                [
-                    _when(d["created_at"]),
-                    d["model_version"],
-                    d.get("previous_version") or "—",
-                    fmt(d.get("f1")),
-                ]
-                for d in data.deployments
-            ],
-            [0.4, 0.2, 0.2, 0.2],
-            numeric=(3,),
-        ),
-    ]
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=1.5 * cm,
-        rightMargin=1.5 * cm,
-        topMargin=1.5 * cm,
-        bottomMargin=1.5 * cm,
-        title="Model monitoring report",
-        author="risk-monitoring",
-    )
-    doc.build(story)
-    return buffer.getvalue()
+    return weasyprint.HTML(string=html).write_pdf()
 
 
 # The data-drift table's columns, the same in the HTML and the PDF.
@@ -358,22 +207,6 @@ def drift_caption(drift: dict[str, Any]) -> str:
     )
 
 
-def _drift_story(drift, heading, body, table) -> list[Any]:
-    from reportlab.platypus import Paragraph
-
-    if not drift:
-        return []
-    return [
-        heading("Data drift"),
-        Paragraph(escape(drift_caption(drift)), body),
-        table(
-            [DRIFT_COLUMNS] + _drift_rows(drift),
-            [0.17, 0.1, 0.15, 0.1, 0.1, 0.1, 0.1, 0.18],
-            numeric=_DRIFT_NUMERIC_COLUMNS,
-        ),
-    ]
-
-
 def write_reports(data: ReportData, output_dir: Path) -> dict[str, Path]:
     """confusionmatrix.png, report.html and report.pdf, each written atomically."""
     output_dir = Path(output_dir)
@@ -384,7 +217,8 @@ def write_reports(data: ReportData, output_dir: Path) -> dict[str, Path]:
         "pdf": output_dir / "report.pdf",
     }
     atomic_write(paths["confusion_matrix"], lambda tmp: tmp.write_bytes(images["confusion"]))
-    atomic_write_text(paths["html"], render_html(data, images))
-    pdf = render_pdf(data, images)
+    html = render_html(data, images)
+    pdf = render_pdf(html)
+    atomic_write_text(paths["html"], html)
     atomic_write(paths["pdf"], lambda tmp: tmp.write_bytes(pdf))
     return paths

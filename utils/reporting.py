@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-CLASS_LABELS = ("0 (stayed)", "1 (exited)")
+LEGEND_COLUMNS = 4
 
 
 def _pyplot():
@@ -28,14 +29,14 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def confusion_matrix_png(matrix: np.ndarray, title: str) -> bytes:
-    """A labelled confusion matrix with the count in each cell."""
+def confusion_matrix_png(matrix: np.ndarray, title: str, labels: Sequence[str]) -> bytes:
+    """A labelled confusion matrix with the count in each cell; ``labels`` of classes 0, 1."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=120)
     image = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(image, ax=ax)
-    ax.set_xticks(range(2), labels=CLASS_LABELS)
-    ax.set_yticks(range(2), labels=CLASS_LABELS)
+    ax.set_xticks(range(2), labels=labels)
+    ax.set_yticks(range(2), labels=labels)
     ax.set_xlabel("Predicted class")
     ax.set_ylabel("True class")
     ax.set_title(title, fontsize=10)
@@ -62,9 +63,15 @@ def roc_curve_png(fpr: Sequence[float], tpr: Sequence[float], auc: float) -> byt
     return _png(fig)
 
 
-def _time_axis(ax, fig) -> None:
+def _time_axis(ax, fig, times: Sequence[Any] = ()) -> None:
+    """A time x axis; a single moment gets an hour either side, not matplotlib's default of
+    years."""
+    import datetime as dt
+
     import matplotlib.dates as mdates
 
+    if times and max(times) - min(times) < dt.timedelta(minutes=10):
+        ax.set_xlim(min(times) - dt.timedelta(hours=1), max(times) + dt.timedelta(hours=1))
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -81,14 +88,16 @@ def f1_history_png(history: list[dict[str, Any]], threshold: float | None) -> by
         by_dataset[row["dataset"]].append(row)
     for dataset, rows in sorted(by_dataset.items()):
         ax.plot([r["created_at"] for r in rows], [r["f1"] for r in rows], marker="o", label=dataset)
-        last = rows[-1]
-        ax.annotate(
-            f"v{last['model_version'] or '?'}",
-            (last["created_at"], last["f1"]),
-            textcoords="offset points",
-            xytext=(4, 4),
-            fontsize=8,
-        )
+        # Every version where it first scored on this data set, so none goes unlabelled.
+        for previous, row in zip([None, *rows], rows, strict=False):
+            if previous is None or previous["model_version"] != row["model_version"]:
+                ax.annotate(
+                    f"v{row['model_version'] or '?'}",
+                    (row["created_at"], row["f1"]),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=8,
+                )
     if threshold is not None:
         ax.axhline(
             threshold, color="tab:red", linestyle="--", label=f"drift threshold {threshold:.3f}"
@@ -100,7 +109,7 @@ def f1_history_png(history: list[dict[str, Any]], threshold: float | None) -> by
     ax.set_title("F1 over time by data set (label: model version)", fontsize=10)
     if history or threshold is not None:
         ax.legend(loc="lower left", fontsize=8)
-    _time_axis(ax, fig)
+    _time_axis(ax, fig, [r["created_at"] for r in history])
     fig.tight_layout()
     return _png(fig)
 
@@ -110,19 +119,21 @@ def series_history_png(
 ) -> bytes:
     """One line per ``key`` (a column, a step) of ``value`` over time."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=120)
     by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in history:
         by_key[row[key]].append(row)
+    # The legend goes below the plot, four names a row, and the figure grows with it: with 30
+    # or more columns a legend inside the axes would hide the lines.
+    legend_rows = math.ceil(len(by_key) / LEGEND_COLUMNS)
+    fig, ax = plt.subplots(figsize=(8, 3.6 + 0.22 * legend_rows), dpi=120, layout="constrained")
     for name, rows in sorted(by_key.items()):
         ax.plot([r["created_at"] for r in rows], [r[value] for r in rows], marker="o", label=name)
     if not history:
         ax.text(0.5, 0.5, "nothing recorded yet", ha="center", transform=ax.transAxes)
-    else:
-        ax.legend(loc="upper left", fontsize=8, ncol=2)
     ax.set_ylim(bottom=0)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    _time_axis(ax, fig)
-    fig.tight_layout()
+    _time_axis(ax, fig, [r["created_at"] for r in history])
+    if by_key:
+        fig.legend(loc="outside lower center", ncol=LEGEND_COLUMNS, fontsize=8, frameon=False)
     return _png(fig)

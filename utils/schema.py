@@ -147,19 +147,24 @@ def _structure_problem(path: Path) -> str | None:
     encoding = _not_utf8(path)
     if encoding:
         return encoding
-    csv.field_size_limit(sys.maxsize)
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, strict=True)
-        try:
-            header = next(reader, None) or []
-            for row in reader:
-                if row and len(row) != len(header):
-                    return (
-                        f"line {reader.line_num} has {len(row)} fields, the header has "
-                        f"{len(header)}"
-                    )
-        except csv.Error as err:
-            return f"not a readable CSV file (line {reader.line_num}: {err})"
+    # The csv module's limit is process-wide: raised for this file only, then put back (the
+    # API refuses over-long fields in request bodies with the default).
+    previous = csv.field_size_limit(sys.maxsize)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, strict=True)
+            try:
+                header = next(reader, None) or []
+                for row in reader:
+                    if row and len(row) != len(header):
+                        return (
+                            f"line {reader.line_num} has {len(row)} fields, the header has "
+                            f"{len(header)}"
+                        )
+            except csv.Error as err:
+                return f"not a readable CSV file (line {reader.line_num}: {err})"
+    finally:
+        csv.field_size_limit(previous)
     return None
 
 

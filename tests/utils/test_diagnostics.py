@@ -8,8 +8,10 @@ from utils.diagnostics import (
     UNKNOWN,
     declared_requirements,
     dependency_table,
+    is_outdated,
     latest_version,
     missing_percent,
+    newest_release,
     summary_statistics,
     time_call,
 )
@@ -72,20 +74,82 @@ def test_dependency_table_marks_outdated_and_unknown(tmp_path):
     assert rows["no-such-package-here"]["installed"] == "not installed"
 
 
-def test_dependency_lookups_run_in_parallel_within_the_bound(tmp_path):
+def test_a_lookup_that_never_answers_is_unknown_and_the_table_does_not_wait(tmp_path):
+    import threading
+
     path = tmp_path / "requirements.txt"
-    path.write_text("\n".join(f"pkg{i}==1" for i in range(8)))
+    path.write_text("pandas==1.0\nnumpy==1.0\n")
+    never = threading.Event()
 
-    def slow(name, timeout):
-        time.sleep(0.3)
-        return "2"
+    def latest(name, timeout):
+        if name == "numpy":
+            never.wait()
+        return "99.0"
 
-    started = time.perf_counter()
-    table = dependency_table(path, 0.5, latest=slow)
-    assert len(table) == 8
-    assert time.perf_counter() - started < 8 * 0.3, "look-ups are not serial"
+    try:
+        rows = {r["package"]: r for r in dependency_table(path, 0.2, latest=latest)}
+    finally:
+        never.set()
+    assert (rows["pandas"]["latest"], rows["numpy"]["latest"]) == ("99.0", UNKNOWN)
 
 
-def test_an_unanswering_index_gives_unknown():
-    # A timeout far shorter than starting pip: the look-up is cut off, never a hang or a crash.
-    assert latest_version("pandas", timeout_s=0.001) == UNKNOWN
+@pytest.mark.parametrize(
+    ("installed", "latest", "outdated"),
+    [
+        ("1.9.1", "1.10.0", True),  # as strings, "1.10.0" < "1.9.1"
+        ("1.10.0", "1.9.1", False),
+        ("2.0", "2.0.0", False),  # equal versions written differently
+        ("1.0", UNKNOWN, False),
+        ("not installed", "2.0", False),
+    ],
+)
+def test_outdated_compares_versions_not_strings(installed, latest, outdated):
+    assert is_outdated(installed, latest) is outdated
+
+
+def test_newest_release_skips_pre_releases_and_yanked_ones():
+    document = {
+        "info": {"version": "2.1.0"},
+        "releases": {
+            "1.9.0": [{"yanked": False}],
+            "1.10.0": [{"yanked": False}],
+            "2.0.0rc1": [{"yanked": False}],
+            "2.1.0": [{"yanked": True}, {"yanked": True}],
+            "not-a-version": [{}],
+        },
+    }
+    assert newest_release(document) == "1.10.0"
+    assert newest_release({"info": {"version": "3.0"}, "releases": {}}) == "3.0"
+    assert newest_release({}) is None
+
+
+def test_latest_version_from_an_index_json_api(tmp_path):
+    """A real HTTP index on loopback answering the JSON API, and one answering nonsense."""
+    import http.server
+    import json
+    import threading
+
+    class Index(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server interface
+            if self.path == "/pypi/pandas/json":
+                body = json.dumps({"releases": {"2.0.0": [{}], "3.1.1": [{}]}}).encode()
+            else:
+                body = b"<html>no</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Index)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    index = f"http://127.0.0.1:{server.server_address[1]}/pypi"
+    try:
+        assert latest_version("pandas", 5, index) == "3.1.1"
+        assert latest_version("other", 5, index) == UNKNOWN
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert latest_version("pandas", 5, index) == UNKNOWN, "no index there any more"

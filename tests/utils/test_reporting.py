@@ -14,7 +14,7 @@ def assert_png(data: bytes) -> None:
 
 
 def test_confusion_matrix_png():
-    assert_png(confusion_matrix_png(np.array([[5, 1], [2, 7]]), "title"))
+    assert_png(confusion_matrix_png(np.array([[5, 1], [2, 7]]), "title", ("0", "1")))
 
 
 def test_roc_curve_png():

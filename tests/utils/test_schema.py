@@ -120,3 +120,15 @@ def test_decimals_or_missing_values_make_a_feature_float(write_csv, schema):
     assert frame["lastyear_activity"].isna().tolist() == [True, False]
     assert str(frame["number_of_employees"][0]) == "0.0"  # not -0.0
     assert frame["number_of_employees"].isna().tolist() == [False, True]
+
+
+def test_checking_a_file_leaves_the_csv_modules_limit_as_it_was(tmp_path):
+    import csv
+
+    from utils.schema import _structure_problem
+
+    path = tmp_path / "wide.csv"
+    path.write_text("a,b\n" + "x" * 200_000 + ",1\n")
+    before = csv.field_size_limit()
+    assert _structure_problem(path) is None
+    assert csv.field_size_limit() == before
