@@ -46,7 +46,7 @@ if ! "$venv/bin/python" -m uv --version >/dev/null 2>&1; then
 fi
 echo "setup_env.sh: [2/2] installing the pinned requirements with uv" >&2
 "$venv/bin/python" -m uv pip install --python "$venv/bin/python" \
-  -r "$requirements" -c "$root/constraints.txt" 2>&1 | sed -u 's/^/  /' >&2
+  -r "$requirements" -c "$root/constraints.txt" 2>&1 | { grep -v '^ [+-] ' || true; } | sed -u 's/^/  /' >&2
 # The project root on the venv's path, so utils/ imports from any folder (steps run in theirs).
 site_packages="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 echo "$root" > "$site_packages/risk_monitoring_root.pth"
