@@ -30,6 +30,7 @@ from utils.automation import (
 from utils.cli import run_entry_point
 from utils.config import PipelineConfig, load_project_config
 from utils.errors import PipelineError
+from utils.layout import Layout
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("fullprocess")
@@ -265,7 +266,7 @@ class Actions:
     def new_test_f1(self) -> float:
         from utils.scoring import read_score
 
-        return read_score(self.config.resolved_paths(self.root)["model_dir"] / "latestscore.txt")
+        return read_score(Layout.from_config(self.config, self.root).score)
 
     def record(self, payload: dict, version: object) -> None:
         self.store.record_event(DECISION_EVENT, payload, str(version))

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -19,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from utils.cli import run_entry_point
 from utils.config import PipelineConfig, load_config
 from utils.errors import PipelineError
+from utils.layout import Layout
 from utils.secrets import mask_data
 
 _steps = [
@@ -96,7 +98,7 @@ def step_parameters(
         "solver": config.model.solver,
         "random_state": config.model.random_state,
     }
-    finaldata = str(Path(paths["ingested_dir"]) / "finaldata.csv")
+    finaldata = str(Layout.from_config(config, root).finaldata)
     per_step: dict[str, dict[str, object]] = {
         "data_ingestion": {
             "input_dir": ",".join(str(p) for p in config.input_dirs(root)),
@@ -179,7 +181,14 @@ def experiment_id(name: str, uri: str, root: Path) -> str:
     return mlflow.create_experiment(name, artifact_location=location)
 
 
-def run_pipeline(config: PipelineConfig, raw: DictConfig, root: Path = ROOT) -> None:
+def run_pipeline(
+    config: PipelineConfig,
+    raw: DictConfig,
+    root: Path = ROOT,
+    overrides: list[str] | None = None,
+) -> None:
+    """Every selected step; ``overrides`` (the command line's) are repeated in the closing
+    summary's commands."""
     steps = select_steps(config.main.steps)
     check_inputs(config, steps, root)
     uri, store_url = prepare_environment(config, root)
@@ -219,6 +228,36 @@ def run_pipeline(config: PipelineConfig, raw: DictConfig, root: Path = ROOT) -> 
             raise
         mlflow.log_metric("duration_s_total", time.perf_counter() - started)
     log.info("pipeline done in %.1f s; tracking store: %s", time.perf_counter() - started, uri)
+    python = os.path.relpath(sys.executable, Path.cwd()) if sys.executable else "python"
+    summary = closing_summary(
+        Layout.from_config(config, root), uri, config.api, overrides or [], python
+    )
+    sys.stdout.write(summary + "\n")
+
+
+def closing_summary(
+    layout: Layout, tracking_uri: str, api: Any, overrides: list[str], python: str
+) -> str:
+    """What a finished run leaves and the commands that come next, for the person who ran it."""
+    import shlex
+
+    from utils.tracking import is_local_sqlite
+
+    lines = ["", "Outputs:"]
+    lines += [f"  {name:20} {path}" for name, path in layout.outputs() if path.exists()]
+    if is_local_sqlite(tracking_uri):
+        ui = f"{python} -m mlflow ui --backend-store-uri {tracking_uri} --port 5000"
+        ui += "  # then open http://127.0.0.1:5000"
+    else:
+        ui = f"open {tracking_uri}"
+    args = "".join(f" {shlex.quote(o)}" for o in overrides)
+    lines += [
+        "Next:",
+        f"  tracking UI          {ui}",
+        f"  scoring API          ./serve.sh{args}  # then curl http://{api.host}:{api.port}/health",
+        f"  automation           {python} fullprocess.py{args}  # cron: README, Automation",
+    ]
+    return "\n".join(lines)
 
 
 def run_steps(
@@ -296,7 +335,10 @@ def quote_step_list(argv: list[str]) -> list[str]:
 
 @hydra.main(config_path=".", config_name="config", version_base=None)
 def go(cfg: DictConfig) -> None:
-    run_entry_point("main", lambda: run_pipeline(load_config(cfg), cfg))
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = list(HydraConfig.get().overrides.task)
+    run_entry_point("main", lambda: run_pipeline(load_config(cfg), cfg, ROOT, overrides))
 
 
 def check_overrides(argv: list[str]) -> None:

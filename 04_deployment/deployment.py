@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import time
 from pathlib import Path
@@ -12,7 +14,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from utils.cli import add_store_argument, run_entry_point
-from utils.deployment import deploy
+from utils.deployment import MANIFEST_NAME, deploy, identical_release
 from utils.errors import PipelineError
 from utils.files import sha256_file
 from utils.ingestion import INGESTED_FILES_NAME
@@ -31,6 +33,17 @@ def previous_champion(client: MlflowClient, model_name: str) -> str | None:
         return client.get_model_version_by_alias(model_name, CHAMPION).version
     except MlflowException:
         return None
+
+
+def register_quietly(model_uri: str, model_name: str):
+    """mlflow.register_model without the lines it prints to stderr (they go to the debug log):
+    this step logs the outcome once, in the pipeline's format."""
+    printed = io.StringIO()
+    with contextlib.redirect_stderr(printed):
+        registered = mlflow.register_model(model_uri, model_name)
+    for line in printed.getvalue().splitlines():
+        log.debug("mlflow: %s", line)
+    return registered
 
 
 def run(
@@ -55,12 +68,23 @@ def run(
     if not model_uri:
         raise PipelineError(f"{Path(model_dir)}: model metadata has no MLflow model; retrain it")
     score = read_score(sources[SCORE_NAME])
+    same = identical_release(deployment_dir, sources)
+    if same is not None:
+        with start_step_run():
+            mlflow.log_param("outcome", "identical to the deployed release")
+        log.info(
+            "nothing to deploy: the model, score and ingestion record are identical (sha256) to"
+            " the deployed version %s (release %s)",
+            same.get("model_version"),
+            same.get("release"),
+        )
+        return
 
     store = MonitoringStore(store_url)
     client = MlflowClient()
     with start_step_run() as active:
         previous = previous_champion(client, model_name)
-        registered = mlflow.register_model(model_uri, model_name)
+        registered = register_quietly(model_uri, model_name)
         release = deploy(
             sources,
             deployment_dir,
@@ -86,7 +110,7 @@ def run(
         store.record_deployment(
             str(registered.version),
             previous,
-            sha256_file(release / "manifest.json"),
+            sha256_file(release / MANIFEST_NAME),
             release.name,
             score,
             model_uri=model_uri,
@@ -97,10 +121,10 @@ def run(
         )
         mlflow.log_metrics({"f1": score, "duration_s": time.perf_counter() - started})
         mlflow.log_dict(
-            {"release": release.name, "manifest_sha256": sha256_file(release / "manifest.json")},
+            {"release": release.name, "manifest_sha256": sha256_file(release / MANIFEST_NAME)},
             "deployment.json",
         )
-        mlflow.log_artifact(str(release / "manifest.json"))
+        mlflow.log_artifact(str(release / MANIFEST_NAME))
     log.info(
         "deployed %s version %s (was %s) to %s", model_name, registered.version, previous, release
     )

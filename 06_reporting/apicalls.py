@@ -18,13 +18,14 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from utils import layout
 from utils.endpoints import ENDPOINTS
 from utils.errors import PipelineError
 from utils.files import atomic_write_text
 
 log = logging.getLogger("apicalls")
 
-RETURNS_NAME = "apireturns.txt"
+RETURNS_NAME = layout.API_RETURNS
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.security import safe_join
 from werkzeug.wsgi import get_input_stream
 
+from utils import layout
 from utils.deployment import load_release_model, releases_dir
 from utils.endpoints import ENDPOINTS, PROTECTED_PATHS
 from utils.errors import PipelineError
@@ -42,7 +43,7 @@ from utils.serving import (
 
 log = logging.getLogger("api")
 
-DIAGNOSTICS_NAME = "diagnostics.json"
+DIAGNOSTICS_NAME = layout.DIAGNOSTICS
 
 
 @dataclass(frozen=True)

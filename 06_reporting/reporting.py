@@ -14,6 +14,7 @@ from pathlib import Path
 import mlflow
 
 import apicalls  # the API client beside this script
+from utils import layout
 from utils.cli import (
     add_schema_arguments,
     add_store_argument,
@@ -35,12 +36,12 @@ from utils.tracking import start_step_run
 
 log = logging.getLogger("reporting")
 
-DIAGNOSTICS_NAME = "diagnostics.json"
+DIAGNOSTICS_NAME = layout.DIAGNOSTICS
 # Written by the automation's score-drift check; its payload carries the threshold in force.
 SCORE_DRIFT_EVENT = "score_drift"
 DATA_DRIFT_EVENT = "data_drift"
 API_START_TIMEOUT_S = 60
-ARCHIVE_DIR = "reports"
+ARCHIVE_DIR = layout.REPORT_ARCHIVE
 
 
 def read_diagnostics(output_dir: Path) -> dict:

@@ -15,6 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from utils import layout
 from utils.cli import (
     add_model_arguments,
     add_schema_arguments,
@@ -35,6 +36,7 @@ from utils.diagnostics import (
 from utils.errors import PipelineError
 from utils.files import atomic_write, atomic_write_text
 from utils.ingestion import FINALDATA_NAME, ingest_files, list_input_files, write_ingestion
+from utils.logs import quieted
 from utils.schema import DataSchema, read_dataset
 from utils.store import MonitoringStore
 from utils.tracking import start_step_run
@@ -42,8 +44,8 @@ from utils.training import ModelParams, model_metadata, save_model, train_model
 
 log = logging.getLogger("diagnostics")
 
-DIAGNOSTICS_NAME = "diagnostics.json"
-PREDICTIONS_NAME = "predictions.csv"
+DIAGNOSTICS_NAME = layout.DIAGNOSTICS
+PREDICTIONS_NAME = layout.PREDICTIONS
 
 
 def step_timings(input_dir: str, schema: DataSchema, params: ModelParams) -> dict[str, float]:
@@ -65,7 +67,8 @@ def step_timings(input_dir: str, schema: DataSchema, params: ModelParams) -> dic
             model = train_model(data, schema, params)
             save_model(model, model_metadata(schema, params, len(data), ""), scratch_dir / "model")
 
-        return {"data_ingestion": time_call(ingest), "model_training": time_call(train)}
+        with quieted("utils.ingestion", "utils.deployment", "utils.training"):
+            return {"data_ingestion": time_call(ingest), "model_training": time_call(train)}
 
 
 def write_predictions(

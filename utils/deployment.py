@@ -20,13 +20,14 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from utils import layout
 from utils.errors import PipelineError
 from utils.files import fsync_dir, sha256_file
 from utils.training import MODEL_NAME, load_pickle
 
 log = logging.getLogger(__name__)
 
-MANIFEST_NAME = "manifest.json"
+MANIFEST_NAME = layout.MANIFEST
 _INCOMING_PREFIX = ".incoming-"
 
 
@@ -113,7 +114,7 @@ def deploy(
     os.symlink(os.path.relpath(release, deployment_dir.parent), link_tmp)
     os.replace(link_tmp, deployment_dir)
     fsync_dir(deployment_dir.parent)
-    log.info("deployed release %s", release_name)
+    log.info("published %s release %s", deployment_dir.name, release_name)
     prune_releases(deployment_dir, keep)
     return release
 
@@ -144,6 +145,24 @@ def read_manifest(release: Path) -> dict[str, object]:
     if not path.is_file():
         raise PipelineError(f"{path}: deployment manifest not found; run model_deployment first")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def identical_release(deployment_dir: Path, sources: dict[str, Path]) -> dict | None:
+    """The manifest of the deployed release when it already holds exactly ``sources`` (same
+    names, same sha256 each), else None: deploying them again would change nothing."""
+    release = current_release(deployment_dir)
+    if release is None:
+        return None
+    try:
+        manifest = read_manifest(release)
+    except (PipelineError, ValueError):
+        return None
+    hashes = manifest.get("files") or {}
+    if set(hashes) != set(sources):
+        return None
+    if all(sha256_file(Path(path)) == hashes[name] for name, path in sources.items()):
+        return manifest
+    return None
 
 
 def verify_release(release: Path, names: list[str] | None = None) -> dict[str, object]:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from utils import layout
 from utils.errors import PipelineError
 from utils.files import csv_files_in, sha256_file
 from utils.schema import DataSchema, read_files
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FINALDATA_NAME = "finaldata.csv"
-INGESTED_FILES_NAME = "ingestedfiles.txt"
+FINALDATA_NAME = layout.FINALDATA
+INGESTED_FILES_NAME = layout.INGESTED_FILES
 # Earlier ingestions kept beside the current one (they are small next to what they allow:
 # looking at the data an earlier model was trained on).
 KEEP_INGESTIONS = 2

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from utils import layout
 from utils.diagnostics import UNKNOWN
 from utils.files import atomic_write, atomic_write_text
 from utils.reporting import (
@@ -212,9 +213,9 @@ def write_reports(data: ReportData, output_dir: Path) -> dict[str, Path]:
     output_dir = Path(output_dir)
     images = figures(data)
     paths = {
-        "confusion_matrix": output_dir / "confusionmatrix.png",
-        "html": output_dir / "report.html",
-        "pdf": output_dir / "report.pdf",
+        "confusion_matrix": output_dir / layout.CONFUSION_MATRIX,
+        "html": output_dir / layout.REPORT_HTML,
+        "pdf": output_dir / layout.REPORT_PDF,
     }
     atomic_write(paths["confusion_matrix"], lambda tmp: tmp.write_bytes(images["confusion"]))
     html = render_html(data, images)

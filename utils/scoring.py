@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from utils import layout
 from utils.errors import PipelineError
 from utils.files import atomic_write_text
 from utils.schema import DataSchema
 
-SCORE_NAME = "latestscore.txt"
+SCORE_NAME = layout.SCORE
 
 
 @dataclass(frozen=True)

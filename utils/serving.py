@@ -344,11 +344,13 @@ class ApiSettings:
 
     @classmethod
     def from_config(cls, config: Any, root: Path, environ: dict[str, str]) -> ApiSettings:
+        from utils.layout import Layout
+
         paths = config.resolved_paths(root)
         return cls(
             deployment_dir=str(paths["deployment_dir"]),
             model_dir=str(paths["model_dir"]),
-            finaldata=str(paths["ingested_dir"] / "finaldata.csv"),
+            finaldata=str(Layout.from_config(config, root).finaldata),
             test_data=str(paths["test_data"]),
             data_dir=os.path.abspath(Path(root) / config.api.data_dir),
             target=config.data.target,

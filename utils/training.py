@@ -10,6 +10,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from utils import layout
 from utils.errors import PipelineError
 from utils.files import atomic_write, atomic_write_text
 from utils.schema import DataSchema
@@ -18,8 +19,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-MODEL_NAME = "trainedmodel.pkl"
-METADATA_NAME = "trainedmodel.json"
+MODEL_NAME = layout.MODEL
+METADATA_NAME = layout.MODEL_METADATA
 # Libraries whose versions decide whether a pickle loads and predicts the same way elsewhere.
 RECORDED_LIBRARIES = ("scikit-learn", "pandas", "numpy", "scipy")
 
