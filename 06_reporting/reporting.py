@@ -176,7 +176,9 @@ def run(
             mlflow.log_artifact(str(path))
         mlflow.log_metric("duration_s", time.perf_counter() - started)
     log.info("kept a copy for model version %s in %s", report.model.get("version"), archive)
-    log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+    log.info(
+        "wrote %s in %s", ", ".join(p.name for p in paths.values()), Path(output_dir).resolve()
+    )
 
 
 def _parse_args() -> argparse.Namespace:

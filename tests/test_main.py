@@ -210,3 +210,26 @@ def test_a_step_whose_environment_fails_to_build_ends_failed(project_copy):
     statuses = run_statuses(project_copy)
     assert statuses["pipeline"] == "FAILED"
     assert "RUNNING" not in statuses.values(), statuses
+
+
+@pytest.mark.parametrize(
+    ("uri", "ui"),
+    [
+        ("sqlite:////srv/p/mlflow.db", "mlflow ui --backend-store-uri sqlite:////srv/p/mlflow.db"),
+        ("http://mlflow.internal:5000", "open http://mlflow.internal:5000"),
+    ],
+)
+def test_closing_summary_names_outputs_and_next_commands(tmp_path, uri, ui):
+    from utils.layout import Layout
+
+    layout = Layout(tmp_path, tmp_path / "i", tmp_path / "m", tmp_path / "d", tmp_path / "t.csv",
+                    tmp_path / "r.txt")  # fmt: skip
+    layout.model_dir.mkdir()
+    layout.report_pdf.write_bytes(b"%PDF-")
+    api = load_config(config()).api
+    text = main.closing_summary(layout, uri, api, ["data.target=churned", "x=a b"], "py")
+    assert str(layout.report_pdf) in text and str(layout.report_html) not in text, "only outputs"
+    assert ui in text
+    assert "./serve.sh data.target=churned 'x=a b'" in text
+    assert "py fullprocess.py data.target=churned 'x=a b'" in text
+    assert f"http://{api.host}:{api.port}/health" in text

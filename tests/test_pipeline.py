@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import main
 from conftest import run_in, user_env
 from utils.demo_data import generate_rows, write_files
 from utils.files import sha256_file
+from utils.layout import Layout
 from utils.store import MonitoringStore
 
 pytestmark = pytest.mark.slow
@@ -77,9 +79,29 @@ def assert_outputs(project: Path) -> dict:
     return manifest
 
 
+def assert_one_log_format(proc: subprocess.CompletedProcess[str]) -> None:
+    """Every log line in the pipeline's format; none of MLflow's own, no printed chatter."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    stamped = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) [\w.]+: ")
+    assert [line for line in lines if not stamped.match(line)] == []
+    assert not [line for line in lines if "===" in line or len(line) > 400]
+
+
 def test_demo_pipeline_twice_and_one_step_through_mlflow_run(project_copy):
-    run_pipeline(project_copy)
+    first_run = run_pipeline(project_copy)
+    assert_one_log_format(first_run)
     first = assert_outputs(project_copy)
+    layout = Layout(
+        project_copy,
+        project_copy / "01_data" / "ingesteddata",
+        project_copy / "models",
+        project_copy / "production_deployment",
+        project_copy / "01_data" / "testdata" / "testdata.csv",
+        project_copy / "requirements.txt",
+    )
+    for _, path in layout.outputs():
+        assert str(path) in first_run.stdout, f"the closing summary names {path}"
+    assert "./serve.sh" in first_run.stdout and "fullprocess.py" in first_run.stdout
     client = client_for(project_copy)
 
     runs = pipeline_runs(client)
@@ -97,23 +119,21 @@ def test_demo_pipeline_twice_and_one_step_through_mlflow_run(project_copy):
     champion = client.get_model_version_by_alias("risk_model", "champion")
     assert str(champion.version) == str(first["model_version"])
 
-    run_pipeline(project_copy)
+    # Unchanged data, the same pinned training: an identical model, so nothing is deployed.
+    second_run = run_pipeline(project_copy)
+    assert_one_log_format(second_run)
     second = assert_outputs(project_copy)
-    assert int(second["model_version"]) == int(first["model_version"]) + 1
-    assert str(second["previous_version"]) == str(first["model_version"])
+    assert second == first
+    assert "nothing to deploy: the model, score and ingestion record are identical" in (
+        second_run.stderr
+    )
+    assert len(client.search_model_versions("name='risk_model'")) == 1
     champion = client.get_model_version_by_alias("risk_model", "champion")
-    assert str(champion.version) == str(second["model_version"])
+    assert str(champion.version) == str(first["model_version"])
 
     store = MonitoringStore(f"sqlite:///{project_copy / 'monitoring.db'}")
     assert store.count("ingestion") == store.count("training") == 2
-    assert [d["model_version"] for d in store.deployment_history()] == [
-        str(first["model_version"]),
-        str(second["model_version"]),
-    ]
-    assert [h["model_version"] for h in store.f1_history()] == [
-        str(first["model_version"]),
-        str(second["model_version"]),
-    ]
+    assert [d["model_version"] for d in store.deployment_history()] == [str(first["model_version"])]
     assert len(store.timing_history()) == 4
     assert {m["column_name"] for m in store.missing_history()} >= set(FEATURES)
     assert set(store.ingested_file_hashes()) == {"dataset1.csv", "dataset2.csv"}

@@ -117,3 +117,18 @@ def test_loads_the_deployed_model(tmp_path, sources, tiny_frame, schema):
     model, manifest = load_deployed_model(production)
     assert manifest["model_version"] == "7"
     assert len(model.predict(tiny_frame[list(schema.features)])) == len(tiny_frame)
+
+
+def test_identical_files_are_recognised_as_the_deployed_release(tmp_path, sources):
+    from utils.deployment import identical_release
+
+    production = tmp_path / "production"
+    assert identical_release(production, sources) is None, "nothing deployed yet"
+    release = deploy(sources, production, {"model_version": "4"})
+    assert identical_release(production, sources)["release"] == release.name
+    changed = dict(sources)
+    changed["latestscore.txt"] = tmp_path / "other.txt"
+    changed["latestscore.txt"].write_text("0.1\n")
+    assert identical_release(production, changed) is None
+    fewer = {k: v for k, v in sources.items() if k != "latestscore.txt"}
+    assert identical_release(production, fewer) is None
