@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from utils.automation import (
     HashCache,
@@ -29,8 +32,19 @@ from utils.automation import (
 )
 from utils.cli import run_entry_point
 from utils.config import PipelineConfig, load_project_config
+from utils.decisions import (
+    Action,
+    Decision,
+    Facts,
+    Outcome,
+    Policy,
+    comparison_data,
+    decide,
+    deploy_candidate,
+    input_folders,
+)
 from utils.errors import PipelineError
-from utils.layout import Layout
+from utils.layout import INGESTED_FILES, Layout
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("fullprocess")
@@ -39,17 +53,22 @@ DECISION_EVENT = "automation"
 INGEST = ["data_ingestion"]
 RETRAIN = ["model_training", "model_scoring"]
 REDEPLOY = ["model_deployment", "diagnostics", "reporting"]
+REPORT = REDEPLOY[1:]
 
 
-def find_new_files(config: PipelineConfig, root: Path, store) -> list[SourceFile]:
-    """The cheap check: hashes of the source files against what is deployed and decided."""
-    from utils.ingestion import INGESTED_FILES_NAME, read_ingested_files
+def find_new_files(
+    config: PipelineConfig, root: Path, store, save_cache: bool = True
+) -> list[SourceFile]:
+    """The cheap check: hashes of the source files against what is deployed and decided. A dry
+    run does not save the hash cache (it changes nothing)."""
+    from utils.ingestion import read_ingested_files
 
-    paths = config.resolved_paths(root)
+    layout = Layout.from_config(config, root)
     cache = HashCache(root / config.automation.hash_cache)
     sources = source_files(root / config.automation.source_dir, cache)
-    cache.save()
-    deployed = read_ingested_files(paths["deployment_dir"] / INGESTED_FILES_NAME)
+    if save_cache:
+        cache.save()
+    deployed = read_ingested_files(layout.deployment_dir / INGESTED_FILES)
     return new_files(sources, deployed, store.ingested_file_hashes(), store.decided_files())
 
 
@@ -86,121 +105,169 @@ def run_steps(root: Path, overrides: list[str], steps: list[str], input_dir: str
     main.run_pipeline(load_config(raw), raw, root)
 
 
-def process(
-    config: PipelineConfig, root: Path, overrides: list[str], dry_run: bool, force: bool
-) -> str:
-    """One automation run; returns the one-line summary of what happened."""
-    from utils.store import MonitoringStore, resolve_store_url, split_password
+@dataclass
+class Assessment:
+    """Score and data drift of the new files against the deployed model."""
 
-    url, password = split_password(resolve_store_url(config.store.url, root))
-    if password is not None:
-        import os
+    files: list[dict]
+    names: str
+    version: object
+    new_data: Any = None
+    metrics: dict | None = None
+    score: Any = None  # utils.drift.ScoreDrift
+    data: Any = None  # utils.drift.DataDrift
 
-        os.environ["PGPASSWORD"] = password
-    store = MonitoringStore(url)
-    journal = Journal(root / config.automation.journal)
-    unfinished = journal.read()
-    if unfinished is not None:
-        if dry_run:
-            return f"dry run: would finish the interrupted run of {unfinished['started_at']}"
-        log.info("finishing the run of %s that was interrupted", unfinished["started_at"])
-        return finish(unfinished, journal, Actions(config, root, overrides, store))
-    fresh = find_new_files(config, root, store)
-    source_dir = root / config.automation.source_dir
-    if not fresh and not force:
-        return f"no new data in {source_dir}"
+    def summary(self) -> str:
+        text = f"new files: {self.names}; "
+        if self.score is not None:
+            text += (
+                f"{'score drift' if self.score.drift else 'no score drift'} (F1 on new data "
+                f"{self.score.new_f1:.4f}, threshold {self.score.threshold:.4f}, "
+                f"{self.score.method}); {self.data.summary()}; "
+            )
+        return text
 
-    # From here on the work is real: the heavy libraries are imported only now.
+
+def assess(config: PipelineConfig, root: Path, fresh: list[SourceFile], store) -> Assessment:
+    """Read the deployed model and the new files; check score drift and data drift."""
     import pandas as pd
 
-    from utils.deployment import current_release, load_deployed_model
+    from utils.deployment import load_deployed_model
     from utils.drift import data_drift, score_drift
     from utils.schema import read_dataset
     from utils.scoring import evaluate
 
-    schema = config.schema
-    paths = config.resolved_paths(root)
-    input_dir = str(source_dir)
-    if config.automation.mode == "append":
-        input_dir = ",".join([*map(str, config.input_dirs(root)), str(source_dir)])
-    names = ", ".join(f.name for f in fresh) or "none"
-    files = [{"name": f.name, "sha256": f.sha256} for f in fresh]
+    schema, layout = config.schema, Layout.from_config(config, root)
+    model, manifest = load_deployed_model(layout.deployment_dir)
+    assessment = Assessment(
+        files=[{"name": f.name, "sha256": f.sha256} for f in fresh],
+        names=", ".join(f.name for f in fresh) or "none",
+        version=manifest.get("model_version"),
+    )
+    if not fresh:
+        return assessment
+    frames = [read_dataset(f.path, schema) for f in fresh]
+    new_data = pd.concat(frames, ignore_index=True).drop_duplicates()
+    metrics = evaluate(model, new_data, schema)
+    history = [d["f1"] for d in store.deployment_history() if d["f1"] is not None]
+    automation = config.automation
+    score = score_drift(
+        metrics["f1"],
+        float(manifest.get("f1") or 0.0),
+        history,
+        automation.score_drift_method,
+        automation.score_drift_k,
+        automation.min_history,
+    )
+    reference = read_dataset(drift_reference(layout.ingested_dir, manifest), schema)
+    data = data_drift(reference, new_data, list(schema.features), **vars(config.drift))
+    if score.note:
+        log.info("%s", score.note)
+    for feature in data.features:
+        log.info("data drift %s", feature.describe(data.p_threshold, data.min_effect))
+    for note in data.notes:
+        log.warning("data drift: %s", note)
+    assessment.new_data, assessment.metrics = new_data, metrics
+    assessment.score, assessment.data = score, data
+    return assessment
 
-    if current_release(paths["deployment_dir"]) is None:
-        if dry_run:
+
+def open_store(config: PipelineConfig, root: Path):
+    from utils.store import MonitoringStore, resolve_store_url, split_password
+
+    url, password = split_password(resolve_store_url(config.store.url, root))
+    if password is not None:
+        os.environ["PGPASSWORD"] = password
+    return MonitoringStore(url)
+
+
+def process(
+    config: PipelineConfig, root: Path, overrides: list[str], dry_run: bool, force: bool
+) -> str:
+    """One automation run: read, assess, decide, act; returns the one-line summary."""
+    store = open_store(config, root)
+    journal = Journal(root / config.automation.journal)
+    unfinished = journal.read()
+    fresh = [] if unfinished else find_new_files(config, root, store, save_cache=not dry_run)
+    deployed, assessment = True, None
+    if unfinished is None and (fresh or force):
+        # From here on the work is real: the heavy libraries are imported only now.
+        from utils.deployment import current_release
+
+        deployed = current_release(Layout.from_config(config, root).deployment_dir) is not None
+        if deployed:
+            assessment = assess(config, root, fresh, store)
+    facts = Facts(
+        interrupted=unfinished is not None,
+        new_files=bool(fresh),
+        deployed=deployed,
+        score_drift=bool(assessment and assessment.score and assessment.score.drift),
+        data_drift=bool(assessment and assessment.data and assessment.data.dataset_drift),
+    )
+    policy = Policy(force, dry_run, config.automation.retrain_on_data_drift)
+    decision = decide(facts, policy)
+    log.debug("decision: %s", decision)
+    return act(decision, config, root, overrides, store, journal, unfinished, fresh, assessment)
+
+
+def act(
+    decision: Decision,
+    config: PipelineConfig,
+    root: Path,
+    overrides: list[str],
+    store,
+    journal: Journal,
+    unfinished: dict | None,
+    fresh: list[SourceFile],
+    assessment: Assessment | None,
+) -> str:
+    """Carry out ``decision`` (or, in a dry run, say what it would do)."""
+    source_dir = root / config.automation.source_dir
+    input_dir = input_folders(
+        config.automation.mode, [str(p) for p in config.input_dirs(root)], str(source_dir)
+    )
+    if decision.action is Action.NOTHING:
+        return f"no new data in {source_dir}"
+    if decision.action is Action.FINISH_INTERRUPTED:
+        assert unfinished is not None
+        if decision.dry_run:
+            return f"dry run: would finish the interrupted run of {unfinished['started_at']}"
+        log.info("finishing the run of %s that was interrupted", unfinished["started_at"])
+        return finish(unfinished, journal, Actions(config, root, overrides, store))
+    files = [{"name": f.name, "sha256": f.sha256} for f in fresh]
+    if decision.action is Action.FIRST_DEPLOYMENT:
+        if decision.dry_run:
             return f"dry run: no model deployed yet; would run every step on {input_dir}"
         run_steps(root, overrides, INGEST + RETRAIN + REDEPLOY, input_dir)
-        store.record_event(DECISION_EVENT, {"files": files, "outcome": "first deployment"})
+        store.record_event(DECISION_EVENT, {"files": files, "outcome": Outcome.FIRST_DEPLOYMENT})
         return f"no model was deployed: trained and deployed on {input_dir}"
 
-    model, manifest = load_deployed_model(paths["deployment_dir"])
-    version = manifest.get("model_version")
-    deployed_f1 = float(manifest.get("f1") or 0.0)
-    retrain, reasons = force, ["forced"] if force else []
-    score_result = data_result = new_data = None
-    if fresh:
-        frames = [read_dataset(f.path, schema) for f in fresh]
-        new_data = pd.concat(frames, ignore_index=True).drop_duplicates()
-        metrics = evaluate(model, new_data, schema)
-        history = [d["f1"] for d in store.deployment_history() if d["f1"] is not None]
-        score_result = score_drift(
-            metrics["f1"],
-            deployed_f1,
-            history,
-            config.automation.score_drift_method,
-            config.automation.score_drift_k,
-            config.automation.min_history,
-        )
-        reference = read_dataset(drift_reference(paths["ingested_dir"], manifest), schema)
-        data_result = data_drift(reference, new_data, list(schema.features), **vars(config.drift))
-        if score_result.drift:
-            retrain = True
-            reasons.append("score drift")
-        if data_result.dataset_drift and config.automation.retrain_on_data_drift:
-            retrain = True
-            reasons.append("data drift")
-        if score_result.note:
-            log.info("%s", score_result.note)
-        for feature in data_result.features:
-            log.info(
-                "data drift %s",
-                feature.describe(data_result.p_threshold, data_result.min_effect),
-            )
-        for note in data_result.notes:
-            log.warning("data drift: %s", note)
-
-    summary_of_checks = f"new files: {names}; "
-    if score_result:
-        summary_of_checks += (
-            f"{'score drift' if score_result.drift else 'no score drift'} (F1 on new data "
-            f"{score_result.new_f1:.4f}, threshold {score_result.threshold:.4f}, "
-            f"{score_result.method}); {data_result.summary()}; "
-        )
-    if dry_run:
-        action = "retrain and redeploy" if retrain else "ingest only, keep model v" + str(version)
-        return f"dry run: {summary_of_checks}would {action}"
-
-    if score_result is not None:
-        store.record_scoring(f"new: {names}", metrics, model_version=str(version))
-        store.record_event("score_drift", score_result.as_dict(), model_version=str(version))
-        store.record_event("data_drift", data_result.as_dict(), model_version=str(version))
-
+    assert assessment is not None
+    version = assessment.version
+    summary = assessment.summary()
+    if decision.dry_run:
+        return f"dry run: {summary}would {decision.action} (model v{version})"
+    if assessment.score is not None:
+        names = assessment.names
+        store.record_scoring(f"new: {names}", assessment.metrics, model_version=str(version))
+        store.record_event("score_drift", assessment.score.as_dict(), model_version=str(version))
+        store.record_event("data_drift", assessment.data.as_dict(), model_version=str(version))
     state = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "files": files,
         "file_paths": [str(f.path) for f in fresh],
         "input_dir": input_dir,
-        "retrain": retrain,
-        "force": force,
-        "reasons": reasons,
+        "retrain": decision.action is Action.RETRAIN,
+        "force": "forced" in decision.reasons,
+        "reasons": list(decision.reasons),
         "version": version,
-        "summary": summary_of_checks,
+        "summary": summary,
         "done": [],
     }
     # The intent is on disk before anything changes: a run killed from here on is finished by
     # the next one, which does not assess again (the ingested data would then hold the new rows).
     journal.write(state)
-    return finish(state, journal, Actions(config, root, overrides, store, new_data))
+    return finish(state, journal, Actions(config, root, overrides, store, assessment.new_data))
 
 
 class Actions:
@@ -227,7 +294,7 @@ class Actions:
 
         schema, paths = self.config.schema, self.config.resolved_paths(self.root)
         comparison = read_dataset(paths["test_data"], schema, ids=False)
-        if self.config.automation.compare_on == "test_and_new" and file_paths:
+        if "new" in comparison_data(self.config.automation.compare_on, bool(file_paths)):
             new = self.new_data
             if new is None:
                 frames = [read_dataset(Path(p), schema) for p in file_paths]
@@ -283,21 +350,28 @@ def finish(state: dict, journal: Journal, act: Actions) -> str:
             done.append(name)
             journal.write(state)
 
+    def refresh_report() -> None:
+        # The model stays, but the data and the checks are new: the report says so.
+        phase("report", lambda: act.run(REPORT, state["input_dir"]))
+
     phase("ingest", lambda: act.run(INGEST, state["input_dir"]))
     if not state["retrain"]:
-        act.record({"files": state["files"], "outcome": "no drift"}, version)
+        refresh_report()
+        act.record({"files": state["files"], "outcome": Outcome.NO_DRIFT}, version)
         journal.clear()
         return f"{summary}ingested, kept model v{version}"
 
     phase("retrain", lambda: act.run(RETRAIN, state["input_dir"]))
     phase("compare", lambda: state.update(act.compare(state["file_paths"])))
     candidate_f1, deployed_f1 = state["candidate_f1"], state["deployed_f1"]
-    compared = f"on {act.config.automation.compare_on.replace('_', ' ')} data"
-    if candidate_f1 < deployed_f1 and not state["force"]:
+    sets = comparison_data(act.config.automation.compare_on, bool(state["file_paths"]))
+    compared = f"on {' and '.join(sets)} data"
+    if not deploy_candidate(candidate_f1, deployed_f1, state["force"]):
+        refresh_report()
         act.record(
             {
                 "files": state["files"],
-                "outcome": "kept",
+                "outcome": Outcome.KEPT,
                 "candidate_f1": candidate_f1,
                 "deployed_f1": deployed_f1,
                 "compared_on": act.config.automation.compare_on,
@@ -313,20 +387,20 @@ def finish(state: dict, journal: Journal, act: Actions) -> str:
 
     def redeploy() -> None:
         # Interrupted after the deployment step: only diagnostics and the report remain.
-        steps = REDEPLOY[1:] if act.trained_model_is_deployed() else REDEPLOY
+        steps = REPORT if act.trained_model_is_deployed() else REDEPLOY
         act.run(steps, state["input_dir"])
 
     phase("redeploy", redeploy)
     new_version = act.deployed_version()
     if new_version == version:
         # Retrained on the same data with the same settings: the same model, nothing deployed.
-        act.record({"files": state["files"], "outcome": "identical"}, version)
+        act.record({"files": state["files"], "outcome": Outcome.IDENTICAL}, version)
         journal.clear()
         return f"{summary}retrained: the same model as the deployed one, kept model v{version}"
     act.record(
         {
             "files": state["files"],
-            "outcome": "redeployed",
+            "outcome": Outcome.REDEPLOYED,
             "reasons": state["reasons"],
             "comparison": comparison_text,
             "previous_version": version,
@@ -343,11 +417,16 @@ def finish(state: dict, journal: Journal, act: Actions) -> str:
 
 def run_once(root: Path, overrides: list[str], dry_run: bool, force: bool) -> None:
     config = load_project_config(root, overrides)
+    started = time.perf_counter()
+    if dry_run:
+        # Changes nothing, so it takes no lock (and writes no lock file) and may run any time.
+        summary = process(config, root, overrides, dry_run, force)
+        log.info("%s (%.1f s)", summary, time.perf_counter() - started)
+        return
     with exclusive_lock(root / config.automation.lock_file) as acquired:
         if not acquired:
             log.info("already running (lock %s held): nothing to do", config.automation.lock_file)
             return
-        started = time.perf_counter()
         summary = process(config, root, overrides, dry_run, force)
         log.info("%s (%.1f s)", summary, time.perf_counter() - started)
 

@@ -77,9 +77,14 @@ def test_no_new_data_then_drift_redeploys_then_changed_content(project_copy, tmp
     assert "no new data" in summary(quiet)
     assert mlflow_run_count(project_copy) == runs_before, "nothing ran"
 
+    state_files = [
+        project_copy / name for name in (".fullprocess.lock", ".fullprocess-hashes.json")
+    ]
+    before = {p: p.exists() and p.stat().st_mtime_ns for p in state_files}
     dry = run(project_copy, "fullprocess.py", "--dry-run")
-    assert "dry run:" in summary(dry) and "would retrain and redeploy" in summary(dry)
+    assert "dry run:" in summary(dry) and "would ingest, retrain, and redeploy" in summary(dry)
     assert champion(project_copy) == "1" and mlflow_run_count(project_copy) == runs_before
+    assert {p: p.exists() and p.stat().st_mtime_ns for p in state_files} == before, "no writes"
 
     drift = run(project_copy, "fullprocess.py")
     assert "score drift (F1 on new data" in summary(drift)
@@ -125,6 +130,11 @@ def test_new_data_from_the_same_distribution_is_ingested_without_redeploy(projec
     assert "no data drift (0 of 3 features drifted, 1 needed)" in summary(result)
     assert "ingested, kept model v1" in summary(result)
     assert champion(project_copy) == "1"
+    # The report is rebuilt after every decision, so it shows this check.
+    assert (
+        "new rows against 540 reference rows"
+        in (project_copy / "models" / "report.html").read_text()
+    )
     listed = (project_copy / "01_data" / "ingesteddata" / "ingestedfiles.txt").read_text().split()
     assert {"batch1.csv", "batch2.csv"} <= set(listed)
     deployed = (project_copy / "production_deployment" / "ingestedfiles.txt").read_text().split()

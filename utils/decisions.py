@@ -1,0 +1,100 @@
+"""The automation's decisions, as pure functions: facts and settings in, what to do out.
+
+fullprocess.py reads (source files, the journal, the deployment), assesses (score and data
+drift on the new files), asks these functions, then acts. Nothing here touches a file, so a
+table-driven test covers every branch (tests/utils/test_decisions.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    FINISH_INTERRUPTED = "finish the interrupted run"
+    NOTHING = "nothing new"
+    FIRST_DEPLOYMENT = "train and deploy a first model"
+    INGEST_ONLY = "ingest the new data and keep the model"
+    RETRAIN = "ingest, retrain, and redeploy if the new model is at least as good"
+
+
+class Outcome(StrEnum):
+    """How a run that acted ended; recorded in the store with each decision."""
+
+    FIRST_DEPLOYMENT = "first deployment"
+    NO_DRIFT = "no drift"
+    KEPT = "kept"
+    IDENTICAL = "identical"
+    REDEPLOYED = "redeployed"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the read and assess phases found."""
+
+    interrupted: bool = False  # the journal holds a run that did not finish
+    new_files: bool = False
+    deployed: bool = True  # a model is deployed
+    score_drift: bool = False  # on the new files (False when there are none)
+    data_drift: bool = False
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the configuration and the command line ask for."""
+
+    force: bool = False
+    dry_run: bool = False
+    retrain_on_data_drift: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reasons: tuple[str, ...] = ()
+    # Say what would be done instead of doing it.
+    dry_run: bool = False
+
+
+def decide(facts: Facts, policy: Policy) -> Decision:
+    """The one decision of an automation run."""
+    if facts.interrupted:
+        action, reasons = Action.FINISH_INTERRUPTED, ()
+    elif not facts.new_files and not policy.force:
+        action, reasons = Action.NOTHING, ()
+    elif not facts.deployed:
+        action, reasons = Action.FIRST_DEPLOYMENT, ()
+    else:
+        reasons = tuple(
+            reason
+            for reason, holds in (
+                ("forced", policy.force),
+                ("score drift", facts.score_drift),
+                ("data drift", facts.data_drift and policy.retrain_on_data_drift),
+            )
+            if holds
+        )
+        action = Action.RETRAIN if reasons else Action.INGEST_ONLY
+    return Decision(action, reasons, policy.dry_run)
+
+
+def deploy_candidate(candidate_f1: float, deployed_f1: float, force: bool) -> bool:
+    """Whether the retrained model replaces the deployed one: when it scores at least as well
+    on the comparison data, or always when forced."""
+    return force or candidate_f1 >= deployed_f1
+
+
+def input_folders(mode: str, configured: list[str], source_dir: str) -> str:
+    """The folders ingestion reads (comma-separated): ``append`` adds the source folder to the
+    configured input folders, ``replace`` reads the source folder alone."""
+    if mode == "replace":
+        return source_dir
+    return ",".join([*configured, source_dir])
+
+
+def comparison_data(compare_on: str, has_new_data: bool) -> tuple[str, ...]:
+    """The data sets the candidate and the deployed model are compared on."""
+    if compare_on == "test_and_new" and has_new_data:
+        return ("test", "new")
+    return ("test",)
