@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import socket
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mlflow
@@ -105,30 +107,45 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def call_the_api(settings: ApiSettings, dataset: Path, output: Path) -> Path:
-    """Start the API under gunicorn on a free loopback port, call every endpoint, stop it."""
-    with tempfile.TemporaryDirectory(prefix="api-") as scratch:
-        settings_file = Path(scratch) / "settings.json"
+class ApiRun:
+    """The API under gunicorn on a free loopback port, started at once and called every
+    endpoint in the background, while the caller builds the report: the two take about the
+    same time and run on different cores."""
+
+    def __init__(self, settings: ApiSettings, dataset: Path, output: Path) -> None:
+        self.scratch = tempfile.TemporaryDirectory(prefix="api-")
+        settings_file = Path(self.scratch.name) / "settings.json"
         settings_file.write_text(settings.to_json(), encoding="utf-8")
         port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        with open(Path(scratch) / "server.log", "wb") as server_log:
-            server = subprocess.Popen(
-                gunicorn_command(
-                    f"app:create_app_from_file({str(settings_file)!r})", f"127.0.0.1:{port}", 1
-                ),
-                stdout=server_log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                apicalls.wait_for_health(url, server, API_START_TIMEOUT_S)
-                request = apicalls.prediction_request(
-                    Path(settings.data_dir), dataset, settings.max_rows
-                )
-                apicalls.write_answers(apicalls.call_all(url, request), output)
-            finally:
-                stop(server)
-    return output
+        self.url = f"http://127.0.0.1:{port}"
+        self.server_log = open(Path(self.scratch.name) / "server.log", "wb")  # noqa: SIM115
+        self.server = subprocess.Popen(
+            gunicorn_command(
+                f"app:create_app_from_file({str(settings_file)!r})", f"127.0.0.1:{port}", 1
+            ),
+            stdout=self.server_log,
+            stderr=subprocess.STDOUT,
+        )
+        request = apicalls.prediction_request(Path(settings.data_dir), dataset, settings.max_rows)
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.calls = self.pool.submit(self._call_every_endpoint, request, output)
+
+    def _call_every_endpoint(self, request: tuple[str, bytes], output: Path) -> Path:
+        apicalls.wait_for_health(self.url, self.server, API_START_TIMEOUT_S)
+        apicalls.write_answers(apicalls.call_all(self.url, request), output)
+        return output
+
+    def answers(self) -> Path:
+        """apireturns.txt, once every endpoint has answered (PipelineError if one did not)."""
+        return self.calls.result()
+
+    def close(self) -> None:
+        # Either every call has returned, or the report failed and the answers are not wanted:
+        # no request worth finishing is in flight, so gunicorn's quick shutdown (SIGQUIT).
+        stop(self.server, signal.SIGQUIT)
+        self.pool.shutdown(wait=True)
+        self.server_log.close()
+        self.scratch.cleanup()
 
 
 def archive_outputs(paths: dict[str, Path], output_dir: Path, version: object) -> Path:
@@ -152,10 +169,6 @@ def run(
     class_names: list[str] | None = None,
 ) -> None:
     started = time.perf_counter()
-    store = MonitoringStore(store_url)
-    report = build_report(deployment_dir, test_data, output_dir, schema, store)
-    if class_names:
-        report.class_names = tuple(class_names)
     settings = ApiSettings(
         deployment_dir=str(deployment_dir),
         model_dir=str(output_dir),
@@ -166,15 +179,21 @@ def run(
         features=list(schema.features),
         id_columns=list(schema.id_columns),
     )
-    with start_step_run():
-        paths = write_reports(report, output_dir)
-        paths["api_returns"] = call_the_api(
-            settings, Path(test_data), Path(output_dir) / apicalls.RETURNS_NAME
-        )
-        archive = archive_outputs(paths, Path(output_dir), report.model.get("version"))
-        for path in paths.values():
-            mlflow.log_artifact(str(path))
-        mlflow.log_metric("duration_s", time.perf_counter() - started)
+    api = ApiRun(settings, Path(test_data), Path(output_dir) / apicalls.RETURNS_NAME)
+    try:
+        store = MonitoringStore(store_url)
+        report = build_report(deployment_dir, test_data, output_dir, schema, store)
+        if class_names:
+            report.class_names = tuple(class_names)
+        with start_step_run():
+            paths = write_reports(report, output_dir)
+            paths["api_returns"] = api.answers()
+            archive = archive_outputs(paths, Path(output_dir), report.model.get("version"))
+            for path in paths.values():
+                mlflow.log_artifact(str(path))
+            mlflow.log_metric("duration_s", time.perf_counter() - started)
+    finally:
+        api.close()
     log.info("kept a copy for model version %s in %s", report.model.get("version"), archive)
     log.info(
         "wrote %s in %s", ", ".join(p.name for p in paths.values()), Path(output_dir).resolve()

@@ -9,6 +9,15 @@ around its MLflow run (process start-up included) and its peak RSS is that of th
 processes. Then fullprocess.py checks a source folder whose files are all ingested: that check
 must not grow with the data. Printed: seconds per step and size, the extra seconds per extra
 million rows between sizes (equal figures: linear growth). The last line is one JSON object.
+
+    python benchmarks/pipeline.py --demo [--repeats 3]
+
+The overhead floor instead: the demo pipeline (one ``main.py`` call on the shipped data, in a
+fresh copy of the project each time, as a new user's first run) against six MLflow steps
+that do nothing but join their run, run the same way (one parent run, ``mlflow.run`` of six
+local projects with the local env manager, from one Python process, on a SQLite tracking
+store), alternately; medians of ``--repeats``. The
+last line's ``floor_ratio`` is demo seconds / no-op seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import argparse
 import json
 import math
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,6 +100,72 @@ def run_pipeline(rows: int, files: int, cache: Path) -> dict[str, dict[str, floa
     return results
 
 
+NOOP_DRIVER = """
+import os
+import sys
+import mlflow
+
+# As main.py does: the steps' `python` is this environment's.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
+mlflow.set_tracking_uri(sys.argv[1])
+experiment = mlflow.set_experiment("noop").experiment_id
+with mlflow.start_run(run_name="pipeline"):
+    for step in sys.argv[2:]:
+        mlflow.run(step, entry_point="main", env_manager="local", experiment_id=experiment,
+                   run_name=step, synchronous=True)
+"""
+
+
+NOOP_STEP = """
+import mlflow
+
+with mlflow.start_run():
+    pass
+"""
+
+
+def noop_project(scratch: Path) -> list[str]:
+    """Six MLflow project folders whose one entry point joins its MLflow run and ends."""
+    folders = []
+    for step in STEPS:
+        folder = scratch / step
+        folder.mkdir(parents=True)
+        (folder / "MLproject").write_text(
+            f"name: {step}\nentry_points:\n  main:\n    command: python noop.py\n"
+        )
+        # What every step must do and nothing more: join the run mlflow.run made for it.
+        (folder / "noop.py").write_text(NOOP_STEP)
+        folders.append(str(folder))
+    return folders
+
+
+def run_demo(repeats: int) -> dict[str, object]:
+    """The demo pipeline and the six no-op steps, alternately, each ``repeats`` times."""
+    demo, noop = [], []
+    for attempt in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="bench-demo-") as scratch:
+            project = project_copy(Path(scratch) / "project")
+            _, seconds, _ = run_measured([sys.executable, "main.py"], project, env=None)
+            demo.append(seconds)
+            folders = noop_project(Path(scratch) / "noop")
+            uri = f"sqlite:///{Path(scratch) / 'noop.db'}"
+            command = [sys.executable, "-c", NOOP_DRIVER, uri, *folders]
+            _, seconds, _ = run_measured(command, Path(scratch), env=None)
+            noop.append(seconds)
+        print(f"  run {attempt + 1}: demo {demo[-1]:.1f} s, no-op steps {noop[-1]:.1f} s",
+              file=sys.stderr)  # fmt: skip
+    demo_s, noop_s = statistics.median(demo), statistics.median(noop)
+    print(f"{'':24}{'median s':>10}  all runs")
+    print(f"{'demo pipeline':24}{demo_s:10.1f}  {', '.join(f'{s:.1f}' for s in demo)}")
+    print(f"{'six no-op MLflow steps':24}{noop_s:10.1f}  {', '.join(f'{s:.1f}' for s in noop)}")
+    return {
+        "demo_s": round(demo_s, 2),
+        "noop_steps_s": round(noop_s, 2),
+        "floor_ratio": round(demo_s / noop_s, 3),
+        "repeats": repeats,
+    }
+
+
 def growth_exponent(small: tuple[int, float], large: tuple[int, float]) -> float:
     """log(time ratio) / log(rows ratio): 1.0 when time grows as the rows do."""
     return math.log(large[1] / small[1]) / math.log(large[0] / small[0])
@@ -104,7 +180,14 @@ def main() -> None:
     parser.add_argument(
         "--cache", type=Path, default=CACHE, help="where generated data sets are kept"
     )
+    parser.add_argument(
+        "--demo", action="store_true", help="the demo pipeline against six no-op MLflow steps"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="--demo: runs of each, median")
     args = parser.parse_args()
+    if args.demo:
+        print(json.dumps(run_demo(args.repeats)))
+        return
 
     sizes = sorted(set(args.rows))
     results = {rows: run_pipeline(rows, args.files, args.cache) for rows in sizes}

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 
-def stop(process: subprocess.Popen, grace_s: float = 30.0) -> None:
-    """Ask ``process`` to stop (SIGTERM); kill it when it has not stopped within ``grace_s``."""
-    process.terminate()
+def stop(
+    process: subprocess.Popen, how: signal.Signals = signal.SIGTERM, grace_s: float = 30.0
+) -> None:
+    """Ask ``process`` to stop (SIGTERM, or ``how``); kill it when it has not stopped within
+    ``grace_s``."""
+    if process.poll() is None:
+        process.send_signal(how)
     try:
         process.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:

@@ -69,3 +69,8 @@ def test_pipeline(tmp_path):
 def test_api():
     summary = run_benchmark("api.py", "--seconds", "1")
     assert {"single_row_ratio", "batch_ratio", "p99_ms"} <= set(summary)
+
+
+def test_pipeline_overhead_floor():
+    summary = run_benchmark("pipeline.py", "--demo", "--repeats", "1")
+    assert {"floor_ratio", "demo_s", "noop_steps_s"} <= set(summary)
