@@ -1,6 +1,8 @@
 """Call every endpoint of a running scoring API and write the answers to apireturns.txt.
 
-    python 06_reporting/apicalls.py --url http://127.0.0.1:8000
+    python 06_reporting/apicalls.py                       # the API serve.sh started
+    PORT=9000 python 06_reporting/apicalls.py             # ... on PORT, as serve.sh reads it
+    python 06_reporting/apicalls.py --url http://host:8000 [overrides]
 
 A non-2xx answer or an unreachable server ends with a non-zero exit and one line saying which.
 """
@@ -15,8 +17,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from utils import layout
 from utils.endpoints import ENDPOINTS
@@ -135,12 +139,17 @@ def _head_lines(path: Path, count: int) -> list[bytes]:
         return [line for _, line in zip(range(count + 1), handle, strict=False)]
 
 
+def api_url(api: Any, environ: Mapping[str, str]) -> str:
+    """Where serve.sh serves: config's api.host, and PORT when set (as serve.sh reads it)."""
+    return f"http://{api.host}:{environ.get('PORT') or api.port}"
+
+
 def _parse_args() -> argparse.Namespace:
     root = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=root, help="project whose config.yaml is used")
     parser.add_argument(
-        "--url", default=None, help="API base URL (default: host and port of config)"
+        "--url", default=None, help="API base URL (default: api.host, and PORT or api.port)"
     )
     parser.add_argument("--output", type=Path, default=None, help="answers file (default: models/)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of config.yaml")
@@ -157,7 +166,7 @@ if __name__ == "__main__":
 
         config = load_project_config(args.root, args.overrides)
         paths = config.resolved_paths(args.root)
-        url = args.url or f"http://{config.api.host}:{config.api.port}"
+        url = args.url or api_url(config.api, os.environ)
         output = args.output or paths["model_dir"] / RETURNS_NAME
         request = prediction_request(
             Path(args.root) / config.api.data_dir, paths["test_data"], config.api.max_rows

@@ -49,3 +49,36 @@ def test_the_every_loop_keeps_going_after_a_failure(tmp_path):
     else:
         raise AssertionError("the loop ended by itself")
     assert stderr.count("trying again in 0 s") >= 2
+
+
+def test_ctrl_c_on_the_every_loop_is_one_line_and_exit_130(tmp_path):
+    import signal
+
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "fullprocess.py"),
+            "--every",
+            "600",
+            f"automation.source_dir={empty}",
+            f"store.url=sqlite:///{tmp_path / 'm.db'}",
+            f"automation.lock_file={tmp_path / 'lock'}",
+            f"automation.hash_cache={tmp_path / 'hashes.json'}",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=user_env(),
+    )
+    seen = []
+    for line in proc.stderr:  # the first check has run when it says so: the loop sleeps now
+        seen.append(line)
+        if "no new data" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=60)
+    stderr = "".join(seen) + rest
+    assert proc.returncode == 130
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].endswith("ERROR fullprocess: stopped by Ctrl-C (SIGINT)")

@@ -106,3 +106,32 @@ def test_your_own_data_works_as_written(project_copy, tmp_path):
             check=True,
         ).stdout
         assert "a<b&c.csv" in pdf and "visits_365d" in pdf
+
+
+def files_under(folder) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+def test_starting_over_removes_everything_generated(project_copy, tmp_path):
+    (block,) = bash_blocks("Operations")
+    pristine = files_under(project_copy)
+    run_in(project_copy, "main.py")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run_in(project_copy, "fullprocess.py", f"automation.source_dir={empty}")
+    envs = tmp_path / "envs"
+    (envs / "mlflow-0123").mkdir(parents=True)
+    assert files_under(project_copy) != pristine
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block],
+        cwd=project_copy,
+        env=user_env(MLFLOW_ENV_ROOT=str(envs)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    left = files_under(project_copy) - pristine
+    assert {p for p in left if "__pycache__" not in p} == set()
+    assert not envs.exists()

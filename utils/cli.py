@@ -39,7 +39,7 @@ def run_entry_point(name: str, work: Callable[[], object]) -> None:
     except KeyboardInterrupt as err:
         if debug_requested():
             raise
-        log.error("stopped by %s", err or "SIGINT")
+        log.error("stopped by %s", str(err) or "Ctrl-C (SIGINT)")
         sys.exit(EXIT_INTERRUPTED)
     except PipelineError as err:
         if debug_requested():

@@ -32,3 +32,11 @@ def test_a_file_over_the_row_limit_is_sent_cut_to_the_limit(tmp_path):
     (tmp_path / "data" / "t.csv").write_text(CSV)
     content_type, body = apicalls.prediction_request(tmp_path / "data", tmp_path / "data/t.csv", 2)
     assert (content_type, body) == ("text/csv", b"a,b\n1,2\n3,4\n")
+
+
+def test_the_url_follows_port_as_serve_sh_does():
+    from types import SimpleNamespace
+
+    api = SimpleNamespace(host="127.0.0.1", port=8000)
+    assert apicalls.api_url(api, {}) == "http://127.0.0.1:8000"
+    assert apicalls.api_url(api, {"PORT": "9000"}) == "http://127.0.0.1:9000"
