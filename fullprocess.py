@@ -44,12 +44,12 @@ from utils.decisions import (
     input_folders,
 )
 from utils.errors import PipelineError
+from utils.events import EventKind
 from utils.layout import INGESTED_FILES, Layout
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("fullprocess")
 
-DECISION_EVENT = "automation"
 INGEST = ["data_ingestion"]
 RETRAIN = ["model_training", "model_scoring"]
 REDEPLOY = ["model_deployment", "diagnostics", "reporting"]
@@ -239,7 +239,9 @@ def act(
         if decision.dry_run:
             return f"dry run: no model deployed yet; would run every step on {input_dir}"
         run_steps(root, overrides, INGEST + RETRAIN + REDEPLOY, input_dir)
-        store.record_event(DECISION_EVENT, {"files": files, "outcome": Outcome.FIRST_DEPLOYMENT})
+        store.record_event(
+            EventKind.DECISION, {"files": files, "outcome": Outcome.FIRST_DEPLOYMENT}
+        )
         return f"no model was deployed: trained and deployed on {input_dir}"
 
     assert assessment is not None
@@ -250,8 +252,12 @@ def act(
     if assessment.score is not None:
         names = assessment.names
         store.record_scoring(f"new: {names}", assessment.metrics, model_version=str(version))
-        store.record_event("score_drift", assessment.score.as_dict(), model_version=str(version))
-        store.record_event("data_drift", assessment.data.as_dict(), model_version=str(version))
+        store.record_event(
+            EventKind.SCORE_DRIFT, assessment.score.as_dict(), model_version=str(version)
+        )
+        store.record_event(
+            EventKind.DATA_DRIFT, assessment.data.as_dict(), model_version=str(version)
+        )
     state = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "files": files,
@@ -336,7 +342,7 @@ class Actions:
         return read_score(Layout.from_config(self.config, self.root).score)
 
     def record(self, payload: dict, version: object) -> None:
-        self.store.record_event(DECISION_EVENT, payload, str(version))
+        self.store.record_event(EventKind.DECISION, payload, str(version))
 
 
 def finish(state: dict, journal: Journal, act: Actions) -> str:

@@ -26,6 +26,7 @@ from utils.cli import (
 )
 from utils.deployment import current_release, load_deployed_model
 from utils.errors import PipelineError
+from utils.events import EventKind
 from utils.files import atomic_copy
 from utils.ingestion import INGESTED_FILES_NAME, read_ingested_files
 from utils.processes import gunicorn_command, stop
@@ -39,9 +40,6 @@ from utils.tracking import start_step_run
 log = logging.getLogger("reporting")
 
 DIAGNOSTICS_NAME = layout.DIAGNOSTICS
-# Written by the automation's score-drift check; its payload carries the threshold in force.
-SCORE_DRIFT_EVENT = "score_drift"
-DATA_DRIFT_EVENT = "data_drift"
 API_START_TIMEOUT_S = 60
 ARCHIVE_DIR = layout.REPORT_ARCHIVE
 
@@ -71,8 +69,8 @@ def build_report(
         fpr, tpr = roc_points(evaluation.truth, evaluation.probabilities)
     else:
         fpr, tpr = [0.0, 1.0], [0.0, 1.0]
-    drift = store.latest_event(SCORE_DRIFT_EVENT)
-    latest_drift = store.latest_event(DATA_DRIFT_EVENT)
+    drift = store.latest_event(EventKind.SCORE_DRIFT)
+    latest_drift = store.latest_event(EventKind.DATA_DRIFT)
     return ReportData(
         model={
             "name": manifest.get("registered_model_name"),

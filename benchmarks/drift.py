@@ -95,6 +95,7 @@ def measured(command: list[str]) -> dict:
 def no_new_data_seconds(runs: int = 5) -> float:
     """Median wall time of fullprocess.py when every source file is already known."""
     from utils.automation import HashCache, source_files
+    from utils.events import EventKind
     from utils.store import MonitoringStore
 
     with tempfile.TemporaryDirectory(prefix="bench-fp-") as scratch:
@@ -104,7 +105,7 @@ def no_new_data_seconds(runs: int = 5) -> float:
         known = source_files(source, HashCache(scratch_dir / "unused.json"))
         store = MonitoringStore(store_url)
         store.record_event(
-            "automation", {"files": [{"name": f.name, "sha256": f.sha256} for f in known]}
+            EventKind.DECISION, {"files": [{"name": f.name, "sha256": f.sha256} for f in known]}
         )
         store.close()
         command = [

@@ -17,7 +17,7 @@ import numpy as np
 
 from utils import layout
 from utils.diagnostics import UNKNOWN
-from utils.files import atomic_write, atomic_write_text
+from utils.files import atomic_write_bytes, atomic_write_text
 from utils.reporting import (
     confusion_matrix_png,
     f1_history_png,
@@ -217,9 +217,9 @@ def write_reports(data: ReportData, output_dir: Path) -> dict[str, Path]:
         "html": output_dir / layout.REPORT_HTML,
         "pdf": output_dir / layout.REPORT_PDF,
     }
-    atomic_write(paths["confusion_matrix"], lambda tmp: tmp.write_bytes(images["confusion"]))
+    atomic_write_bytes(paths["confusion_matrix"], images["confusion"])
     html = render_html(data, images)
     pdf = render_pdf(html)
     atomic_write_text(paths["html"], html)
-    atomic_write(paths["pdf"], lambda tmp: tmp.write_bytes(pdf))
+    atomic_write_bytes(paths["pdf"], pdf)
     return paths

@@ -7,6 +7,7 @@ the embedded default; PostgreSQL serves several machines.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -28,20 +29,23 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     text,
     update,
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.schema import CreateIndex, CreateTable
 
 from utils.errors import PipelineError
+from utils.events import EventKind
 from utils.secrets import mask_data
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# The newest migration in utils/store_migrations/versions; metadata below is its schema.
+HEAD_REVISION = "0002"
+MIGRATIONS = Path(__file__).resolve().parent / "store_migrations"
 CONNECT_TIMEOUT_S = 5
 # Any constant shared by every writer: PostgreSQL serialises schema changes on it.
 _SCHEMA_LOCK_KEY = 727_001
@@ -104,6 +108,7 @@ deployments = _event_child(
     Column("manifest_sha256", String(64), nullable=False),
     Column("release", String(128), nullable=False),
     Column("f1", Float),
+    Column("model_uri", String(256)),
 )
 missing_values = _event_child(
     "missing_values",
@@ -115,7 +120,9 @@ step_timings = _event_child(
     Column("step", String(64), nullable=False),
     Column("seconds", Float, nullable=False),
 )
-schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+
+SCORE_COLUMNS = ("f1", "precision", "recall", "roc_auc", "rows")
 
 
 def mask_url(url: str) -> str:
@@ -200,23 +207,60 @@ def connect(url: str) -> Engine:
     return engine
 
 
+def _revision(conn: Connection) -> str | None:
+    """The store's Alembic revision; None for an empty database, "legacy" for one made before
+    the store used Alembic (its tables are revision 0001's)."""
+    tables = set(inspect(conn).get_table_names())
+    if "alembic_version" in tables:
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return "legacy" if "events" in tables else None
+
+
+@contextmanager
+def _migration_lock(engine: Engine, conn: Connection) -> Iterator[None]:
+    """One migrating process at a time: PostgreSQL's advisory lock for the transaction, a lock
+    file beside a SQLite database (whose DDL Alembic does not run in one transaction)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        yield
+        return
+    database = engine.url.database
+    if conn.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrating", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
 def ensure_schema(engine: Engine) -> None:
-    """Create or upgrade the tables; safe when several processes do it at once."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-        for table in metadata.sorted_tables:
-            conn.execute(CreateTable(table, if_not_exists=True))
-            for index in table.indexes:
-                conn.execute(CreateIndex(index, if_not_exists=True))
-        current = conn.execute(select(func.max(schema_version.c.version))).scalar()
-        if current is None:
-            conn.execute(insert(schema_version).values(version=SCHEMA_VERSION))
-        elif current > SCHEMA_VERSION:
+    """Bring the schema to HEAD_REVISION with the Alembic migrations; safe when several
+    processes connect at once. Up to date (every connect after the first) is one query."""
+    with engine.connect() as conn:
+        if _revision(conn) == HEAD_REVISION:
+            return
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    with engine.begin() as conn, _migration_lock(engine, conn):
+        current = _revision(conn)
+        if current not in known | {None, "legacy"}:
             raise PipelineError(
-                f"the monitoring store has schema version {current}, newer than this code's "
-                f"{SCHEMA_VERSION}; upgrade the code"
+                f"the monitoring store is at schema revision {current}, newer than this "
+                f"code's {HEAD_REVISION}; upgrade the code"
             )
+        config.attributes["connection"] = conn
+        if current == "legacy":
+            command.stamp(config, "0001")
+        log.info("upgrading the monitoring store's schema to revision %s", HEAD_REVISION)
+        command.upgrade(config, "head")
 
 
 def _now() -> datetime:
@@ -283,10 +327,7 @@ class MonitoringStore:
         files = list(files)
         with self._transaction() as conn:
             event_id, at = self._event(
-                conn,
-                "ingestion",
-                {"source_dir": source_dir, "rows": rows, "files": files},
-                mlflow_run_id=mlflow_run_id,
+                conn, EventKind.INGESTION, {"rows": rows}, mlflow_run_id=mlflow_run_id
             )
             if files:
                 conn.execute(
@@ -315,17 +356,7 @@ class MonitoringStore:
         mlflow_run_id: str | None = None,
     ) -> int:
         with self._transaction() as conn:
-            event_id, at = self._event(
-                conn,
-                "training",
-                {
-                    "model_uri": model_uri,
-                    "training_sha256": training_sha256,
-                    "training_rows": training_rows,
-                    "params": params,
-                },
-                mlflow_run_id=mlflow_run_id,
-            )
+            event_id, at = self._event(conn, EventKind.TRAINING, {}, mlflow_run_id=mlflow_run_id)
             conn.execute(
                 insert(trainings).values(
                     event_id=event_id,
@@ -345,15 +376,17 @@ class MonitoringStore:
         model_uri: str | None = None,
         model_version: str | None = None,
         mlflow_run_id: str | None = None,
-        kind: str = "scoring",
+        kind: str = EventKind.SCORING,
         at: datetime | None = None,
     ) -> int:
         clean = _clean(metrics)
+        # The scores table has a column for each of these; anything else stays in the payload.
+        rest = {k: v for k, v in clean.items() if k not in SCORE_COLUMNS}
         with self._transaction() as conn:
             event_id, at = self._event(
                 conn,
                 kind,
-                {"dataset": dataset, "model_uri": model_uri, **clean},
+                rest,
                 model_version=model_version,
                 mlflow_run_id=mlflow_run_id,
                 at=at,
@@ -387,14 +420,8 @@ class MonitoringStore:
         with self._transaction() as conn:
             event_id, at = self._event(
                 conn,
-                "deployment",
-                {
-                    "previous_version": previous_version,
-                    "manifest_sha256": manifest_sha256,
-                    "release": release,
-                    "f1": f1,
-                    "model_uri": model_uri,
-                },
+                EventKind.DEPLOYMENT,
+                {},
                 model_version=model_version,
                 mlflow_run_id=mlflow_run_id,
             )
@@ -407,6 +434,7 @@ class MonitoringStore:
                     manifest_sha256=manifest_sha256,
                     release=release,
                     f1=f1,
+                    model_uri=model_uri,
                 )
             )
             if model_uri:
@@ -429,8 +457,8 @@ class MonitoringStore:
         with self._transaction() as conn:
             event_id, at = self._event(
                 conn,
-                "diagnostics",
-                {"missing_percent": missing_percent, "timings_s": timings_s, **summary},
+                EventKind.DIAGNOSTICS,
+                summary,
                 model_version=model_version,
                 mlflow_run_id=mlflow_run_id,
             )
@@ -518,7 +546,7 @@ class MonitoringStore:
         )
         return {row["file_name"]: row["sha256"] for row in rows}
 
-    def decided_files(self, kind: str = "automation") -> set[tuple[str, str]]:
+    def decided_files(self, kind: str = EventKind.DECISION) -> set[tuple[str, str]]:
         """(name, sha256) of the files of every finished automation decision."""
         rows = self._rows(select(events.c.payload).where(events.c.kind == kind))
         return {

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from utils import layout
 from utils.errors import PipelineError
-from utils.files import atomic_write, atomic_write_text
+from utils.files import atomic_write_bytes, atomic_write_text
 from utils.schema import DataSchema
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def save_model(model: Pipeline, metadata: dict[str, object], model_dir: Path) ->
     model_dir = Path(model_dir)
     model_path = model_dir / MODEL_NAME
     with_pickle = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-    atomic_write(model_path, lambda tmp: tmp.write_bytes(with_pickle))
+    atomic_write_bytes(model_path, with_pickle)
     write_metadata(metadata, model_dir)
     return model_path
 

@@ -1,0 +1,17 @@
+"""Every kind of event the monitoring store records, listed once."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    INGESTION = "ingestion"
+    TRAINING = "training"
+    SCORING = "scoring"
+    DEPLOYMENT = "deployment"
+    DIAGNOSTICS = "diagnostics"
+    # The automation's checks of new data and its decision.
+    SCORE_DRIFT = "score_drift"
+    DATA_DRIFT = "data_drift"
+    DECISION = "automation"
