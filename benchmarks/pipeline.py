@@ -13,11 +13,12 @@ million rows between sizes (equal figures: linear growth). The last line is one 
     python benchmarks/pipeline.py --demo [--repeats 3]
 
 The overhead floor instead: the demo pipeline (one ``main.py`` call on the shipped data, in a
-fresh copy of the project each time, as a new user's first run) against six MLflow steps
-that do nothing but join their run, run the same way (one parent run, ``mlflow.run`` of six
-local projects with the local env manager, from one Python process, on a SQLite tracking
-store), alternately; medians of ``--repeats``. The
-last line's ``floor_ratio`` is demo seconds / no-op seconds.
+fresh copy of the project each time, as a new user's first run) against six MLflow steps that
+do nothing but join their run, run the same way: the same ``main.py`` call in a copy of the
+project whose step scripts are replaced by that no-op (same Hydra configuration, parent run,
+MLproject files and parameters, local env manager, SQLite tracking store). Alternately,
+``--repeats`` times each; the last line's ``floor_ratio`` is median demo seconds / median
+no-op seconds.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from pathlib import Path
 from generated import CACHE, ROOT, dataset
 from measure import run_measured
 
-from main import _steps
+from main import _step_folders, _steps
 
 STEPS = _steps  # main.py's own list, in its order
+STEP_FOLDERS = _step_folders
 
 
 def project_copy(target: Path) -> Path:
@@ -100,22 +102,7 @@ def run_pipeline(rows: int, files: int, cache: Path) -> dict[str, dict[str, floa
     return results
 
 
-NOOP_DRIVER = """
-import os
-import sys
-import mlflow
-
-# As main.py does: the steps' `python` is this environment's.
-os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
-mlflow.set_tracking_uri(sys.argv[1])
-experiment = mlflow.set_experiment("noop").experiment_id
-with mlflow.start_run(run_name="pipeline"):
-    for step in sys.argv[2:]:
-        mlflow.run(step, entry_point="main", env_manager="local", experiment_id=experiment,
-                   run_name=step, synchronous=True)
-"""
-
-
+# What every step must do and nothing more: join the run mlflow.run made for it.
 NOOP_STEP = """
 import mlflow
 
@@ -124,33 +111,32 @@ with mlflow.start_run():
 """
 
 
-def noop_project(scratch: Path) -> list[str]:
-    """Six MLflow project folders whose one entry point joins its MLflow run and ends."""
-    folders = []
-    for step in STEPS:
-        folder = scratch / step
-        folder.mkdir(parents=True)
-        (folder / "MLproject").write_text(
-            f"name: {step}\nentry_points:\n  main:\n    command: python noop.py\n"
-        )
-        # What every step must do and nothing more: join the run mlflow.run made for it.
-        (folder / "noop.py").write_text(NOOP_STEP)
-        folders.append(str(folder))
-    return folders
+def step_script(folder: Path) -> Path:
+    """The script a step folder's MLproject runs (``python <script> ...``)."""
+    command = (folder / "MLproject").read_text().split("command:", 1)[1]
+    return folder / command.split("python", 1)[1].split()[0]
+
+
+def noop_project(target: Path) -> Path:
+    """The project with every step's script replaced by one that only joins its MLflow run:
+    the same main.py, configuration, MLproject files and parameters, no work."""
+    project = project_copy(target)
+    for folder in STEP_FOLDERS.values():
+        step_script(project / folder).write_text(NOOP_STEP)
+    return project
 
 
 def run_demo(repeats: int) -> dict[str, object]:
-    """The demo pipeline and the six no-op steps, alternately, each ``repeats`` times."""
+    """The demo pipeline and the same pipeline with no-op steps, alternately, ``repeats``
+    times each; both are one ``main.py`` call in a fresh copy of the project."""
     demo, noop = [], []
     for attempt in range(repeats):
         with tempfile.TemporaryDirectory(prefix="bench-demo-") as scratch:
             project = project_copy(Path(scratch) / "project")
             _, seconds, _ = run_measured([sys.executable, "main.py"], project, env=None)
             demo.append(seconds)
-            folders = noop_project(Path(scratch) / "noop")
-            uri = f"sqlite:///{Path(scratch) / 'noop.db'}"
-            command = [sys.executable, "-c", NOOP_DRIVER, uri, *folders]
-            _, seconds, _ = run_measured(command, Path(scratch), env=None)
+            project = noop_project(Path(scratch) / "noop")
+            _, seconds, _ = run_measured([sys.executable, "main.py"], project, env=None)
             noop.append(seconds)
         print(f"  run {attempt + 1}: demo {demo[-1]:.1f} s, no-op steps {noop[-1]:.1f} s",
               file=sys.stderr)  # fmt: skip
