@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,13 +22,9 @@ from pathlib import Path
 
 import numpy as np
 from drift_quality import drift_settings
-from generated import ROOT
+from generated import ROOT, peer_python
 from measure import run_measured
 
-EVIDENTLY_VENV = (
-    Path(os.environ.get("RISK_BENCH_CACHE", Path.home() / ".cache" / "risk-monitoring"))
-    / "venv-evidently-0.7.23"
-)
 EVIDENTLY_REQUIREMENTS = ["evidently==0.7.23", "pandas<3"]
 
 # Each side loads the two arrays, runs its drift detection, and prints seconds and verdicts.
@@ -68,19 +63,6 @@ for metric in snapshot.dict()["metrics"]:
         scores[config["column"]] = value
 print(json.dumps({"seconds": seconds, "verdicts": verdicts, "scores": scores}))
 """
-
-
-def ensure_evidently() -> Path:
-    python = EVIDENTLY_VENV / "bin" / "python"
-    done = EVIDENTLY_VENV / ".complete"
-    if not done.exists():
-        print(f"creating the Evidently virtualenv in {EVIDENTLY_VENV} (once)...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(EVIDENTLY_VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-qq", *EVIDENTLY_REQUIREMENTS], check=True
-        )
-        done.touch()
-    return python
 
 
 def measured(command: list[str]) -> dict:
@@ -132,7 +114,7 @@ def main() -> None:
     parser.add_argument("--shifted", type=int, default=3, help="columns shifted by 0.3 std")
     args = parser.parse_args()
 
-    evidently_python = ensure_evidently()
+    evidently_python = peer_python("evidently-0.7.23", EVIDENTLY_REQUIREMENTS)
     rng = np.random.default_rng(0)
     reference = rng.normal(size=(args.rows, args.columns))
     current = rng.normal(size=(args.rows, args.columns))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -13,6 +15,21 @@ if str(ROOT) not in sys.path:  # a script run from anywhere; the project is not 
 from utils.demo_data import generate_files, write_files  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "risk-bench"
+# Peers' virtualenvs (Evidently, NannyML), built once per machine, never the project's.
+PEERS = Path(os.environ.get("RISK_BENCH_CACHE", Path.home() / ".cache" / "risk-monitoring"))
+
+
+def peer_python(name: str, requirements: list[str]) -> Path:
+    """The Python of a peer's own virtualenv under PEERS/venv-<name>, built the first time."""
+    venv = PEERS / f"venv-{name}"
+    python = venv / "bin" / "python"
+    done = venv / ".complete"
+    if not done.exists():
+        print(f"creating the {name} virtualenv in {venv} (once)...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-qq", *requirements], check=True)
+        done.touch()
+    return python
 
 
 def dataset(

@@ -33,6 +33,7 @@ run() {  # name, then the command; keeps the printed table and the JSON line
 run "API: ours (gunicorn) vs mlflow models serve" "$python" "$root/benchmarks/api.py" --seconds 10
 run "Data drift: ours vs Evidently DataDriftPreset" "$python" "$root/benchmarks/drift.py" --rows "$rows"
 run "Data drift quality: false alarms and detection at every size" "$python" "$root/benchmarks/drift_quality.py"
+run "Estimated performance: ours vs NannyML CBPE" "$python" "$root/benchmarks/estimation.py" --rows "$rows"
 run "Ingestion: naive pandas vs ours" "$python" "$root/benchmarks/ingestion.py" --rows "$big_rows" --files 20
 run "Pipeline overhead: the demo against six no-op MLflow steps" "$python" "$root/benchmarks/pipeline.py" --demo --repeats 3
 run "Pipeline: every step at growing sizes" "$python" "$root/benchmarks/pipeline.py" --rows "$((big_rows / 10))" "$((big_rows * 3 / 10))" "$big_rows"

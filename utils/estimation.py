@@ -111,9 +111,10 @@ def _metrics_from_counts(tp, fp, fn) -> dict[str, np.ndarray]:
 def _roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     """Area under the ROC curve where row i counts ``positive[i]`` (0..1) as a positive and
     1 - positive[i] as a negative; equal scores form one step, as in scikit-learn."""
-    order = np.argsort(-scores, kind="stable")
+    # Any sort will do: equal scores become one step below, whatever their order.
+    order = np.argsort(scores)[::-1]
     scores, positive = scores[order], positive[order]
-    distinct = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    distinct = np.r_[np.flatnonzero(scores[1:] != scores[:-1]), len(scores) - 1]
     tps = np.cumsum(positive)[distinct]
     fps = np.cumsum(1.0 - positive)[distinct]
     if tps[-1] <= 0 or fps[-1] <= 0:

@@ -74,3 +74,9 @@ def test_api():
 def test_pipeline_overhead_floor():
     summary = run_benchmark("pipeline.py", "--demo", "--repeats", "1")
     assert {"floor_ratio", "demo_s", "noop_steps_s"} <= set(summary)
+
+
+def test_estimation_against_nannyml():
+    summary = run_benchmark("estimation.py", "--rows", "20000", "--chunk", "5000")
+    assert {"mae_ours", "mae_nannyml", "speedup", "chunks"} <= set(summary)
+    assert summary["chunks"] == 4
