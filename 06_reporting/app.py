@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -31,10 +32,12 @@ from utils import layout
 from utils.deployment import load_release_model, releases_dir
 from utils.endpoints import ENDPOINTS, PROTECTED_PATHS
 from utils.errors import PipelineError
+from utils.prediction_log import LoggedRequest, PredictionLog, new_request_id
 from utils.serving import (
     ApiSettings,
     CompiledModel,
     RequestError,
+    ids_from_json,
     parse_json,
     read_body,
     rows_from_csv,
@@ -230,6 +233,8 @@ class ApiState:
     settings: ApiSettings
     model: DeployedModel
     cache: FileCache
+    # Every answer's rows (monitoring.log_predictions), or None.
+    prediction_log: PredictionLog | None = None
 
     def loaded_or_503(self) -> Loaded:
         loaded = self.model.current()
@@ -237,7 +242,9 @@ class ApiState:
             raise RequestError(503, "no model", "no deployed model is loaded yet")
         return loaded
 
-    def rows_from_data_file(self, name: Any, loaded: Loaded) -> np.ndarray:
+    def rows_from_data_file(
+        self, name: Any, loaded: Loaded
+    ) -> tuple[np.ndarray, dict[str, list[str | None]]]:
         """The rows of a CSV file named by the client, which must be inside the data folder."""
         settings = self.settings
         data_dir = Path(settings.data_dir)
@@ -257,10 +264,10 @@ class ApiState:
             text = real.read_text(encoding="utf-8", errors="replace")
         except OSError as err:
             raise RequestError(400, "unreadable file", f"{name!r}: {err.strerror}") from None
-        return rows_from_csv(text, loaded.features, settings.max_rows)
+        return rows_from_csv(text, loaded.features, settings.max_rows, loaded.id_columns)
 
-    def predict(self, content_type: str, body: bytes) -> dict[str, Any]:
-        """The answer to a /prediction request with this body."""
+    def predict(self, content_type: str, body: bytes, request_id: str) -> dict[str, Any]:
+        """The answer to a /prediction request with this body; logged when the log is on."""
         loaded = self.loaded_or_503()
         settings = self.settings
         if not body:
@@ -268,15 +275,30 @@ class ApiState:
         if content_type == "application/json":
             payload = parse_json(body)
             if isinstance(payload, dict) and set(payload) == {"filepath"}:
-                matrix = self.rows_from_data_file(payload["filepath"], loaded)
+                matrix, ids = self.rows_from_data_file(payload["filepath"], loaded)
             else:
                 matrix = rows_from_json(payload, loaded.features, loaded.allowed, settings.max_rows)
+                ids = None
         elif content_type == "text/csv":
             text = body.decode("utf-8", errors="replace")
-            matrix = rows_from_csv(text, loaded.features, settings.max_rows)
+            matrix, ids = rows_from_csv(text, loaded.features, settings.max_rows, loaded.id_columns)
         else:
             raise RequestError(415, "unsupported media type", "send application/json or text/csv")
         predictions, probabilities = loaded.model.predict(matrix)
+        if self.prediction_log is not None:
+            if ids is None:
+                ids = ids_from_json(payload, loaded.id_columns)
+            self.prediction_log.append(
+                LoggedRequest(
+                    request_id,
+                    str(loaded.version),
+                    tuple(loaded.features),
+                    matrix,
+                    probabilities,
+                    predictions,
+                    ids,
+                )
+            )
         return {
             "model_version": loaded.version,
             "predictions": predictions,
@@ -292,6 +314,16 @@ class ApiState:
 
 def api_state() -> ApiState:
     return current_app.extensions["risk_api"]
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def client_request_id(header: str | None) -> str | None:
+    """The client's X-Request-ID when it is a plain token (it goes into logs and files)."""
+    if header and _REQUEST_ID.fullmatch(header):
+        return header
+    return None
 
 
 class PredictionEndpoint:
@@ -313,9 +345,10 @@ class PredictionEndpoint:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO") != self.path:
             return self.flask_app(environ, start_response)
-        headers = [("Content-Type", "application/json")]
+        request_id = client_request_id(environ.get("HTTP_X_REQUEST_ID")) or new_request_id()
+        headers = [("Content-Type", "application/json"), ("X-Request-ID", request_id)]
         try:
-            status, body = 200, json_bytes(self.answer(environ))
+            status, body = 200, json_bytes(self.answer(environ, request_id))
         except RequestError as err:
             status, body = err.status, error_json(err.error, err.detail)
             if status == 405:
@@ -327,7 +360,7 @@ class PredictionEndpoint:
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [body]
 
-    def answer(self, environ: dict[str, Any]) -> dict[str, Any]:
+    def answer(self, environ: dict[str, Any], request_id: str) -> dict[str, Any]:
         settings = self.state.settings
         if environ["REQUEST_METHOD"] not in self.methods:
             raise RequestError(405, "method not allowed", "use POST")
@@ -342,7 +375,7 @@ class PredictionEndpoint:
                 413, "request too large", f"request body over the limit of {limit} bytes"
             ) from None
         content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-        return self.state.predict(content_type, read_body(stream, limit))
+        return self.state.predict(content_type, read_body(stream, limit), request_id)
 
 
 service = Blueprint("service", __name__)
@@ -491,7 +524,12 @@ def create_app(settings: ApiSettings) -> Flask:
     # One byte over the limit, so that read_body sees a chunked body that is too long whole
     # instead of werkzeug cutting it silently at the limit.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
-    state = ApiState(settings, DeployedModel(Path(settings.deployment_dir), settings), FileCache())
+    state = ApiState(
+        settings,
+        DeployedModel(Path(settings.deployment_dir), settings),
+        FileCache(),
+        PredictionLog(Path(settings.log_dir)) if settings.log_dir else None,
+    )
     app.extensions["risk_api"] = state
     app.extensions["deployed_model"] = state.model
     app.register_blueprint(service)

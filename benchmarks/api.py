@@ -4,12 +4,14 @@
 
 Both servers get the same model, the same worker count and the same request bodies (MLflow's
 dataframe_records / dataframe_split formats, which both accept), loaded by wrk on loopback at
-concurrency 8 (one wrk thread). The last line is one JSON object with the ratios.
+concurrency 8 (one wrk thread). Ours runs with its prediction log on (the default) and again
+with it off. The last line is one JSON object with the ratios (ours with the log on).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -167,18 +169,25 @@ def main() -> None:
         # mlflow models serve starts `uvicorn` by name: this venv's, as if it were activated.
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }
-    settings_file = scratch / "settings.json"
-    settings_file.write_text(settings.to_json())
-    ours_port, theirs_port = free_port(), free_port()
+    # Ours with the prediction log on (as configured by default) and off.
+    logged = dataclasses.replace(settings, log_dir=str(scratch / "predictions"))
+    settings_files = {}
+    for name, variant in (("ours", logged), ("ours_nolog", settings)):
+        settings_files[name] = scratch / f"{name}.json"
+        settings_files[name].write_text(variant.to_json())
+    ours_port, nolog_port, theirs_port = free_port(), free_port(), free_port()
     servers = {
-        "ours": (
+        name: (
             gunicorn_command(
-                f"app:create_app_from_file({str(settings_file)!r})",
-                f"127.0.0.1:{ours_port}",
+                f"app:create_app_from_file({str(settings_files[name])!r})",
+                f"127.0.0.1:{port}",
                 args.workers,
             ),
-            f"http://127.0.0.1:{ours_port}/prediction",
-        ),
+            f"http://127.0.0.1:{port}/prediction",
+        )
+        for name, port in (("ours", ours_port), ("ours_nolog", nolog_port))
+    }
+    servers |= {
         "mlflow": (
             [
                 str(Path(sys.executable).parent / "mlflow"),
@@ -232,6 +241,10 @@ def main() -> None:
                     results["ours"]["batch"]["rps"] / results["mlflow"]["batch"]["rps"], 2
                 ),
                 "p99_ms": results["ours"]["single"]["p99_ms"],
+                # Single-row throughput with the prediction log on / off.
+                "logging_ratio": round(
+                    results["ours"]["single"]["rps"] / results["ours_nolog"]["single"]["rps"], 3
+                ),
                 "ours_single_rps": results["ours"]["single"]["rps"],
                 "mlflow_single_rps": results["mlflow"]["single"]["rps"],
                 "ours_batch_rps": results["ours"]["batch"]["rps"],

@@ -105,6 +105,15 @@ class DiagnosticsSection:
 
 
 @dataclass
+class MonitoringSection:
+    log_predictions: bool = MISSING
+    log_dir: str = MISSING
+    labels_dir: str = MISSING
+    chunk_rows: int = MISSING
+    chunk_period: str | None = None
+
+
+@dataclass
 class PipelineConfig:
     main: MainSection = MISSING
     paths: PathsSection = MISSING
@@ -116,6 +125,7 @@ class PipelineConfig:
     drift: DriftSection = MISSING
     deployment: DeploymentSection = MISSING
     diagnostics: DiagnosticsSection = MISSING
+    monitoring: MonitoringSection = MISSING
 
     @property
     def schema(self) -> DataSchema:
@@ -189,7 +199,23 @@ def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
         ("automation.min_history", auto.min_history >= 1, "at least 1"),
         ("deployment.keep_releases", config.deployment.keep_releases >= 1, "at least 1"),
         ("diagnostics.latest_timeout_s", config.diagnostics.latest_timeout_s > 0, "positive"),
+        ("monitoring.chunk_rows", config.monitoring.chunk_rows >= 100, "at least 100"),
+        (
+            "monitoring.chunk_period",
+            config.monitoring.chunk_period is None or _is_period(config.monitoring.chunk_period),
+            "null or a period such as 30m, 6h, 1d or 1w",
+        ),
     ]
+
+
+def _is_period(text: str) -> bool:
+    from utils.periods import period_seconds
+
+    try:
+        period_seconds(text)
+    except ValueError:
+        return False
+    return True
 
 
 def load_config(cfg: DictConfig) -> PipelineConfig:

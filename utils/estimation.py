@@ -19,11 +19,12 @@ in 200 chunks take well under a second.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from utils.periods import period_seconds
 
 # A row is predicted 1 when its (uncalibrated) probability exceeds this, as the model does.
 THRESHOLD = 0.5
@@ -127,17 +128,6 @@ def _roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
 def chunk_starts_by_rows(rows: int, chunk_rows: int) -> np.ndarray:
     """Start index of each chunk of ``chunk_rows`` rows (the last one may be shorter)."""
     return np.arange(0, rows, chunk_rows) if rows else np.zeros(0, dtype=np.int64)
-
-
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-
-
-def period_seconds(period: str) -> int:
-    """Seconds in a period written as a count and a unit: "30m", "6h", "1d", "1w"."""
-    match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", str(period).lower())
-    if not match or int(match.group(1)) == 0:
-        raise ValueError(f"{period!r} is not a period such as 30m, 6h, 1d or 1w")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 def chunk_starts_by_period(times: Sequence, period: str) -> np.ndarray:

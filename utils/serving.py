@@ -218,10 +218,43 @@ def rows_from_json(
     return rows_from_records(body, features, allowed, max_rows)
 
 
-def rows_from_csv(text: str, features: Sequence[str], max_rows: int) -> np.ndarray:
-    """A CSV body with a header row; empty cells are missing values. Columns other than the
-    features are ignored, as ingestion ignores them: a CSV is a data file (with ids, target, an
-    index column), while a JSON row with an unknown key is more likely a typo and refused."""
+def ids_from_json(payload: Any, id_columns: Sequence[str]) -> dict[str, list[str | None]]:
+    """The id columns a parsed JSON body carried, as text per row (for the prediction log);
+    an id column no row names is left out."""
+    if not id_columns:
+        return {}
+    rows = payload
+    if isinstance(payload, dict):
+        if "dataframe_split" in payload:
+            split = payload["dataframe_split"]
+            columns, data = split["columns"], split["data"]
+            return {
+                c: [_text(row[columns.index(c)]) for row in data]
+                for c in id_columns
+                if c in columns
+            }
+        rows = next(
+            payload[k] for k in ("dataframe_records", "instances", "inputs") if k in payload
+        )
+    records = [r for r in rows if isinstance(r, dict)]
+    return {
+        c: [_text(r.get(c)) if isinstance(r, dict) else None for r in rows]
+        for c in id_columns
+        if any(c in r for r in records)
+    }
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def rows_from_csv(
+    text: str, features: Sequence[str], max_rows: int, id_columns: Sequence[str] = ()
+) -> tuple[np.ndarray, dict[str, list[str | None]]]:
+    """A CSV body with a header row as a float matrix, and the id columns it has (as text, for
+    the prediction log). Empty cells are missing values. Columns other than the features are
+    ignored, as ingestion ignores them: a CSV is a data file (with ids, target, an index
+    column), while a JSON row with an unknown key is more likely a typo and refused."""
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader, None)
@@ -260,7 +293,12 @@ def rows_from_csv(text: str, features: Sequence[str], max_rows: int) -> np.ndarr
             if not math.isfinite(number):
                 raise _bad(f"CSV line {line_number}, column {feature!r}: value must be finite")
             matrix[i, j] = number
-    return matrix
+    ids = {
+        c: [row[header.index(c)].strip() or None for _, row in rows]
+        for c in id_columns
+        if c in header
+    }
+    return matrix, ids
 
 
 class CompiledModel:
@@ -341,6 +379,8 @@ class ApiSettings:
     max_rows: int = 10_000
     max_body_bytes: int = 10 * 1024 * 1024
     token: str | None = None
+    # Where every answer's rows are logged (monitoring.log_dir); None: not logged.
+    log_dir: str | None = None
 
     @classmethod
     def from_config(cls, config: Any, root: Path, environ: dict[str, str]) -> ApiSettings:
@@ -359,6 +399,11 @@ class ApiSettings:
             max_rows=config.api.max_rows,
             max_body_bytes=int(config.api.max_body_mb * 1024 * 1024),
             token=environ.get(config.api.token_env) or None,
+            log_dir=(
+                os.path.abspath(Path(root) / config.monitoring.log_dir)
+                if config.monitoring.log_predictions
+                else None
+            ),
         )
 
     def to_json(self) -> str:

@@ -399,3 +399,46 @@ def test_results_are_cached_until_files_change(client, api_project):
     assert second["statistics"]["lastmonth_activity"]["mean"] == pytest.approx(
         2 * first["statistics"]["lastmonth_activity"]["mean"]
     )
+
+
+def test_every_answer_is_logged_with_its_request_id_ids_and_version(api_project, tmp_path):
+    import dataclasses
+
+    from utils.prediction_log import read_segments, segments
+
+    settings = dataclasses.replace(api_project["settings"], log_dir=str(tmp_path / "log"))
+    app = app_module.create_app(settings)
+    client = app.test_client()
+    test = api_project["test"]
+    records = test[["corporation", *FEATURES]].head(3).to_dict(orient="records")
+    first = post_json(client, records, headers={"X-Request-ID": "client-42"})
+    assert first.headers["X-Request-ID"] == "client-42"
+    csv = client.post(
+        "/prediction", data=test.head(2).to_csv(index=False), content_type="text/csv",
+        headers={"X-Request-ID": "not a token; <script>"},
+    )  # fmt: skip
+    generated = csv.headers["X-Request-ID"]
+    assert generated != "client-42" and len(generated) == 32 and generated.isalnum()
+    post_json(client, {"filepath": "testdata/testdata.csv"})
+    refused = post_json(client, [[1, 2]])
+    assert refused.status_code == 400 and refused.headers["X-Request-ID"]
+    app.extensions["risk_api"].prediction_log.flush()
+    frame = read_segments(segments(tmp_path / "log"))
+    assert len(frame) == 3 + 2 + len(test), "answered rows only, each once"
+    by_request = frame.group_by("request_id", maintain_order=True).len()
+    assert by_request["request_id"][0] == "client-42" and by_request["len"][0] == 3
+    assert by_request["request_id"][1] == generated
+    assert frame["corporation"].head(5).to_list() == [
+        *test["corporation"].head(3).astype(str),
+        *test["corporation"].head(2).astype(str),
+    ]
+    assert frame["model_version"].unique().to_list() == ["1"]
+    body = first.get_json()
+    assert frame["probability"].head(3).to_list() == body["probabilities"]
+    assert frame["lastmonth_activity"].head(3).to_list() == [
+        r["lastmonth_activity"] for r in records
+    ]
+
+
+def test_the_log_is_off_when_configured_off(client, api_project):
+    assert client.application.extensions["risk_api"].prediction_log is None

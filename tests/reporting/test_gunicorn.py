@@ -252,3 +252,66 @@ def test_sigterm_stops_the_server_promptly(api_project, free_port, tmp_path):
         idle.close()
         if process.poll() is None:
             process.kill()
+
+
+def test_a_worker_killed_with_sigkill_leaves_every_earlier_segment_readable(
+    api_project, free_port, tmp_path
+):
+    import dataclasses
+    import os
+    import signal
+
+    from utils.prediction_log import read_segments, segments
+
+    log_dir = tmp_path / "log"
+    settings = dataclasses.replace(api_project["settings"], log_dir=str(log_dir))
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(settings.to_json())
+    url = f"http://127.0.0.1:{free_port}"
+    process = subprocess.Popen(
+        gunicorn_command(
+            f"app:create_app_from_file({str(settings_file)!r})", f"127.0.0.1:{free_port}", 1
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        apicalls.wait_for_health(url, process)
+        body = json.dumps([[1.0, 2.0, 3.0]] * 10).encode()
+
+        def predict(request_id: str) -> None:
+            request = urllib.request.Request(
+                f"{url}/prediction", data=body,
+                headers={"Content-Type": "application/json", "X-Request-ID": request_id},
+            )  # fmt: skip
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                assert answer.headers["X-Request-ID"] == request_id
+
+        for i in range(20):
+            predict(f"before-{i}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(read_segments(segments(log_dir))) < 200:
+            time.sleep(0.2)  # the flusher writes about once a second
+        before = read_segments(segments(log_dir))
+        assert len(before) == 200
+        worker = int(subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True,
+                                    text=True, check=True).stdout.split()[0])  # fmt: skip
+        predict("unflushed")  # may or may not be written before the kill: at most a second lost
+        os.kill(worker, signal.SIGKILL)
+        apicalls.wait_for_health(url, process)  # the arbiter starts a new worker
+        for i in range(5):
+            predict(f"after-{i}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            frame = read_segments(segments(log_dir))
+            if (frame["request_id"].str.starts_with("after-")).sum() == 50:
+                break
+            time.sleep(0.2)
+        frame = read_segments(segments(log_dir))
+        ids = frame["request_id"].to_list()
+        assert ids.count("unflushed") in (0, 10)
+        assert [i for i in ids if i.startswith("before-")] == [f"before-{i}" for i in range(20)
+                                                                for _ in range(10)]  # fmt: skip
+        assert sum(i.startswith("after-") for i in ids) == 50
+    finally:
+        stop(process)

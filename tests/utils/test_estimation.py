@@ -107,14 +107,14 @@ def test_chunks_by_period_start_where_the_day_changes():
 @pytest.mark.parametrize(("period", "seconds"), [("30m", 1800), ("6h", 21600), ("1d", 86400),
                                                  (" 2W ", 1_209_600)])  # fmt: skip
 def test_periods(period, seconds):
-    from utils.estimation import period_seconds
+    from utils.periods import period_seconds
 
     assert period_seconds(period) == seconds
 
 
 @pytest.mark.parametrize("period", ["", "1", "d", "0d", "1y", "1.5h"])
 def test_bad_periods_are_refused(period):
-    from utils.estimation import period_seconds
+    from utils.periods import period_seconds
 
     with pytest.raises(ValueError, match="is not a period"):
         period_seconds(period)

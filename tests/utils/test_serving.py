@@ -100,13 +100,14 @@ def test_csv_body():
     text = (
         "corporation,lastmonth_activity,lastyear_activity,number_of_employees\nx,1,2,\n\ny,4,5,6\n"
     )
-    matrix = rows_from_csv(text, FEATURES, 10)
+    matrix, ids = rows_from_csv(text, FEATURES, 10, ("corporation",))
+    assert ids == {"corporation": ["x", "y"]}
     assert matrix.shape == (2, 3) and math.isnan(matrix[0, 2]) and matrix[1, 2] == 6
 
 
 def test_csv_columns_other_than_the_features_are_ignored_as_in_ingestion():
     text = ",number_of_employees,note,lastyear_activity,lastmonth_activity\n0,6,hi,5,4\n"
-    assert rows_from_csv(text, FEATURES, 10).tolist() == [[4.0, 5.0, 6.0]]
+    assert rows_from_csv(text, FEATURES, 10)[0].tolist() == [[4.0, 5.0, 6.0]]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,144 @@
+"""The API's prediction log: every answered row, appended to Parquet segments.
+
+A request only appends its arrays to an in-memory list; a background flusher in each worker
+writes what gathered about once a second as a new segment (a temporary file, then a rename).
+So a request never waits on the disk, a worker killed at any moment loses at most its last
+unflushed second, and no earlier segment can be damaged: segments are never written again.
+
+Segments live in ``<log_dir>/<YYYY-MM-DD>/<time>-<pid>-<n>.parquet`` (UTC), one schema per
+segment: time, request_id, model_version, the id columns the requests carried (as text), the
+model's features, probability, prediction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_S = 1.0
+SEGMENT_SUFFIX = ".parquet"
+
+
+@dataclass
+class LoggedRequest:
+    """One answered request: its rows and what the model said of them."""
+
+    request_id: str
+    model_version: str
+    features: tuple[str, ...]
+    matrix: np.ndarray
+    probabilities: list[float]
+    predictions: list[int]
+    ids: dict[str, list[str]] = field(default_factory=dict)
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _segment_frame(requests: list[LoggedRequest]):
+    import polars as pl
+
+    first = requests[0]
+    rows = [len(r.probabilities) for r in requests]
+    columns: dict[str, Any] = {
+        "time": pl.Series(
+            np.repeat([round(r.at.timestamp() * 1_000_000) for r in requests], rows)
+        ).cast(pl.Datetime("us", "UTC")),
+        "request_id": np.repeat([r.request_id for r in requests], rows),
+        "model_version": np.repeat([r.model_version for r in requests], rows),
+    }
+    for name in sorted({name for r in requests for name in r.ids}):
+        columns[name] = pl.Series(
+            [v for r, n in zip(requests, rows, strict=True) for v in r.ids.get(name, [None] * n)],
+            dtype=pl.String,
+        )
+    matrix = np.vstack([r.matrix for r in requests])
+    for j, name in enumerate(first.features):
+        columns[name] = matrix[:, j]
+    columns["probability"] = np.concatenate([r.probabilities for r in requests])
+    columns["prediction"] = pl.Series(
+        np.concatenate([r.predictions for r in requests]), dtype=pl.Int8
+    )
+    return pl.DataFrame(columns)
+
+
+class PredictionLog:
+    """The log of one API worker process."""
+
+    def __init__(self, folder: Path, interval_s: float = FLUSH_INTERVAL_S) -> None:
+        self.folder = Path(folder)
+        self.interval_s = interval_s
+        self._pending: list[LoggedRequest] = []
+        self._lock = threading.Lock()
+        self._flusher_pid: int | None = None
+        self._written = 0
+
+    def append(self, request: LoggedRequest) -> None:
+        self._pending.append(request)
+        if self._flusher_pid != os.getpid():  # the first request of this (forked) worker
+            self._start_flusher()
+
+    def _start_flusher(self) -> None:
+        with self._lock:
+            if self._flusher_pid == os.getpid():
+                return
+            self._flusher_pid = os.getpid()
+            threading.Thread(target=self._flush_forever, name="prediction-log", daemon=True).start()
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(self.interval_s)
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - the log must never take the API down
+                log.exception("could not write the prediction log in %s", self.folder)
+
+    def flush(self) -> list[Path]:
+        """Write what gathered since the last flush; one segment per model and feature set."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        groups: dict[tuple, list[LoggedRequest]] = {}
+        for request in pending:
+            groups.setdefault((request.model_version, request.features), []).append(request)
+        return [self._write(requests) for requests in groups.values()]
+
+    def _write(self, requests: list[LoggedRequest]) -> Path:
+        now = datetime.now(UTC)
+        folder = self.folder / f"{now:%Y-%m-%d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._written += 1
+        name = f"{now:%Y%m%dT%H%M%S%f}-{os.getpid()}-{self._written:06d}{SEGMENT_SUFFIX}"
+        temporary = folder / f".{name}.tmp"
+        _segment_frame(requests).write_parquet(temporary)
+        os.replace(temporary, folder / name)
+        return folder / name
+
+
+def segments(folder: Path) -> list[Path]:
+    """Every finished segment under ``folder``, oldest first (names start with their time)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob(f"*/*{SEGMENT_SUFFIX}"), key=lambda p: p.name)
+
+
+def read_segments(paths: list[Path]):
+    """The rows of ``paths`` as one polars DataFrame (columns a segment lacks are null)."""
+    import polars as pl
+
+    if not paths:
+        return pl.DataFrame()
+    return pl.concat([pl.read_parquet(p) for p in paths], how="diagonal_relaxed")
