@@ -27,8 +27,10 @@ from utils.automation import (
     Journal,
     SourceFile,
     exclusive_lock,
+    monitoring_fingerprint,
     new_files,
     source_files,
+    split_by_label,
 )
 from utils.cli import run_entry_point
 from utils.config import PipelineConfig, load_project_config
@@ -45,6 +47,7 @@ from utils.decisions import (
 )
 from utils.errors import PipelineError
 from utils.events import EventKind
+from utils.files import atomic_write_text
 from utils.layout import INGESTED_FILES, Layout
 
 ROOT = Path(__file__).resolve().parent
@@ -58,9 +61,10 @@ REPORT = REDEPLOY[1:]
 
 def find_new_files(
     config: PipelineConfig, root: Path, store, save_cache: bool = True
-) -> list[SourceFile]:
+) -> tuple[list[SourceFile], list[SourceFile]]:
     """The cheap check: hashes of the source files against what is deployed and decided. A dry
-    run does not save the hash cache (it changes nothing)."""
+    run does not save the hash cache (it changes nothing). Returns the new labelled files and
+    every unlabelled one (no target column: monitored, never trained on)."""
     from utils.ingestion import read_ingested_files
 
     layout = Layout.from_config(config, root)
@@ -68,8 +72,106 @@ def find_new_files(
     sources = source_files(root / config.automation.source_dir, cache)
     if save_cache:
         cache.save()
+    labelled, unlabelled = split_by_label(sources, config.data.target)
     deployed = read_ingested_files(layout.deployment_dir / INGESTED_FILES)
-    return new_files(sources, deployed, store.ingested_file_hashes(), store.decided_files())
+    fresh = new_files(labelled, deployed, store.ingested_file_hashes(), store.decided_files())
+    return fresh, unlabelled
+
+
+def update_monitoring(
+    config: PipelineConfig, root: Path, logged: list[Path], unlabelled: list[SourceFile], store
+) -> dict[str, Any]:
+    """Read the reference, the log segments and the unlabelled files; estimate every chunk."""
+    import pandas as pd
+    import polars as pl
+
+    from utils.deployment import load_deployed_model
+    from utils.drift import score_drift
+    from utils.monitoring import Reference, Stream, monitor_stream
+    from utils.prediction_log import read_segments
+    from utils.schema import read_dataset
+
+    schema, layout, settings = config.schema, Layout.from_config(config, root), config.monitoring
+    model, manifest = load_deployed_model(layout.deployment_dir)
+    features = list(manifest.get("features") or schema.features)
+
+    def probabilities(frame: pd.DataFrame):
+        return model.predict_proba(frame[features])[:, 1]
+
+    test = read_dataset(layout.test_data, schema, ids=False)
+    trained_on = read_dataset(drift_reference(layout.ingested_dir, manifest), schema, ids=False)
+    reference = Reference.build(probabilities(test), test[schema.target], trained_on[features])
+    history = [d["f1"] for d in store.deployment_history() if d["f1"] is not None]
+    automation = config.automation
+    deployed_f1 = float(manifest.get("f1") or 0.0)
+    threshold = score_drift(
+        deployed_f1, deployed_f1, history, automation.score_drift_method,
+        automation.score_drift_k, automation.min_history,
+    ).threshold  # fmt: skip
+    streams = []
+    log = read_segments(logged)
+    if len(log) and set(features) <= set(log.columns):
+        log = log.drop_nulls(features).sort("time")
+        rows = log.select(features).to_pandas()
+        streams.append(
+            Stream("prediction log", rows, probabilities(rows),
+                   log["time"].to_pandas(), log["segment"].to_pandas())
+        )  # fmt: skip
+    for source in unlabelled:
+        try:
+            rows = pl.read_csv(source.path, columns=features).to_pandas()
+        except (pl.exceptions.PolarsError, ValueError) as err:
+            raise PipelineError(f"{source.path}: cannot read the features ({err})") from None
+        streams.append(Stream(source.name, rows.astype("float64"), probabilities(rows)))
+    chunks = [
+        chunk
+        for stream in streams
+        for chunk in monitor_stream(
+            stream, reference, settings.chunk_rows, settings.chunk_period, threshold,
+            vars(config.drift),
+        )
+    ]  # fmt: skip
+    return {
+        "model_version": manifest.get("model_version"),
+        "calibrated": reference.calibration.used,
+        "f1_threshold": threshold,
+        "chunk_rows": settings.chunk_rows,
+        "chunk_period": settings.chunk_period,
+        "chunks": chunks,
+    }
+
+
+def check_monitoring(
+    config: PipelineConfig, root: Path, unlabelled: list[SourceFile], store, dry_run: bool
+) -> str:
+    """Estimate the deployed model's performance on its logged traffic and the unlabelled
+    files, when either changed (or the model did) since models/monitoring.json was written."""
+    import json
+
+    from utils.prediction_log import segments
+
+    layout = Layout.from_config(config, root)
+    if not layout.deployment_dir.exists():
+        return ""
+    logged = segments(root / config.monitoring.log_dir)
+    if not logged and not unlabelled:
+        return ""
+    model = os.readlink(layout.deployment_dir) if layout.deployment_dir.is_symlink() else ""
+    fingerprint = monitoring_fingerprint(logged, unlabelled, model)
+    try:
+        previous = json.loads(layout.monitoring.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    if previous.get("fingerprint") == fingerprint:
+        return ""
+    if dry_run:
+        return "would update the live monitoring"
+    result = update_monitoring(config, root, logged, unlabelled, store)
+    result["fingerprint"] = fingerprint
+    atomic_write_text(layout.monitoring, json.dumps(result, indent=2) + "\n")
+    store.record_event(EventKind.MONITORING, result, str(result.get("model_version")))
+    alerts = sum(chunk["alert"] for chunk in result["chunks"])
+    return f"monitoring: {len(result['chunks'])} chunk(s), {alerts} alert(s)"
 
 
 def drift_reference(ingested_dir: Path, manifest: dict) -> Path:
@@ -188,7 +290,9 @@ def process(
     store = open_store(config, root)
     journal = Journal(root / config.automation.journal)
     unfinished = journal.read()
-    fresh = [] if unfinished else find_new_files(config, root, store, save_cache=not dry_run)
+    fresh, unlabelled = [], []
+    if unfinished is None:
+        fresh, unlabelled = find_new_files(config, root, store, save_cache=not dry_run)
     deployed, assessment = True, None
     if unfinished is None and (fresh or force):
         # From here on the work is real: the heavy libraries are imported only now.
@@ -207,7 +311,9 @@ def process(
     policy = Policy(force, dry_run, config.automation.retrain_on_data_drift)
     decision = decide(facts, policy)
     log.debug("decision: %s", decision)
-    return act(decision, config, root, overrides, store, journal, unfinished, fresh, assessment)
+    summary = act(decision, config, root, overrides, store, journal, unfinished, fresh, assessment)
+    monitored = check_monitoring(config, root, unlabelled, store, dry_run)
+    return f"{summary}; {monitored}" if monitored else summary
 
 
 def act(

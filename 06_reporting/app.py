@@ -394,6 +394,24 @@ def welcome() -> Response:
     )
 
 
+@monitoring.get("/monitoring")
+def live_monitoring() -> Response:
+    path = Path(api_state().settings.model_dir) / layout.MONITORING
+
+    def read() -> dict[str, Any]:
+        if not path.is_file():
+            raise PipelineError(
+                f"{path.name}: no live monitoring yet; fullprocess.py writes it once predictions"
+                " are logged or unlabelled files arrive"
+            )
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    try:
+        return json_response(api_state().cache.get("monitoring", [path], read))
+    except PipelineError as err:
+        raise unavailable(err) from None
+
+
 @service.get("/health")
 def health() -> Response:
     loaded, refused = api_state().model.state()

@@ -205,6 +205,24 @@ def load_script(relative: str, name: str):
     return module
 
 
+def write_monitoring(models: Path) -> dict:
+    """A models/monitoring.json as fullprocess.py writes it, from real chunks."""
+    import json
+
+    import numpy as np
+
+    from utils.monitoring import Reference, Stream, monitor_stream
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"a": rng.normal(size=3000)})
+    p = 1 / (1 + np.exp(-2 * x["a"].to_numpy()))
+    reference = Reference.build(p, (rng.random(3000) < p).astype(float), x)
+    chunks = monitor_stream(Stream("log", x, p), reference, 1000, None, 0.5, {})
+    result = {"model_version": "1", "chunks": chunks, "fingerprint": "f"}
+    (models / "monitoring.json").write_text(json.dumps(result))
+    return result
+
+
 @pytest.fixture
 def api_project(tmp_path: Path, schema: DataSchema):
     """A deployed model with its test data, ingested data and diagnostics, as the API sees it."""
@@ -237,6 +255,7 @@ def api_project(tmp_path: Path, schema: DataSchema):
             }
         )
     )
+    write_monitoring(models)
     production = tmp_path / "production_deployment"
 
     def redeploy(version: str, model_path: Path | None = None) -> Path:

@@ -241,3 +241,44 @@ def test_a_run_killed_after_deployment_is_finished_by_the_next(project_copy):
     assert event_count(project_copy, "automation") == 1
     assert not (project_copy / ".fullprocess-journal.json").exists()
     assert "no new data" in summary(run(project_copy, "fullprocess.py"))
+
+
+def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
+    project_copy, tmp_path
+):
+    from utils.demo_data import generate_rows
+    from utils.prediction_log import LoggedRequest, PredictionLog
+
+    run(project_copy, "main.py")
+    # Traffic as the API logs it: two segments of the deployed model's rows.
+    log = PredictionLog(project_copy / "logs" / "predictions")
+    rows = generate_rows(3000, seed=21)
+    for part in (rows.iloc[:1500], rows.iloc[1500:]):
+        matrix = part[FEATURES].to_numpy(dtype=float)
+        log._pending.append(LoggedRequest("r", "1", tuple(FEATURES), matrix, [0.5] * len(part),
+                                          [1] * len(part), {"corporation": part["corporation"]
+                                                            .astype(str).tolist()}))  # fmt: skip
+        log.flush()
+    batch = tmp_path / "incoming"
+    batch.mkdir()
+    generate_rows(2500, seed=22).drop(columns=["exited"]).to_csv(
+        batch / "nolabels.csv", index=False
+    )
+    overrides = [f"automation.source_dir={batch}", "monitoring.chunk_rows=1000"]
+    first = run(project_copy, "fullprocess.py", *overrides)
+    assert "no new data" in summary(first) and "monitoring: 6 chunk(s)" in summary(first)
+    assert champion(project_copy) == "1", "an unlabelled file is never trained on"
+    monitoring = json.loads((project_copy / "models" / "monitoring.json").read_text())
+    assert str(monitoring["model_version"]) == "1"
+    sources = [chunk["source"] for chunk in monitoring["chunks"]]
+    assert all(source.startswith("prediction log: ") for source in sources[:3])
+    assert [c["rows"] for c in monitoring["chunks"]] == [1000, 1000, 1000, 1000, 1000, 500]
+    assert sources[3:] == ["nolabels.csv"] * 3
+    for chunk in monitoring["chunks"]:
+        assert 0 < chunk["estimated"]["f1"] < 1 and chunk["realized"] is None
+        assert chunk["band"]["f1"][0] < chunk["band"]["f1"][1]
+    again = run(project_copy, "fullprocess.py", *overrides)
+    assert summary(again).split(" (")[0].endswith(f"no new data in {batch}"), "nothing recomputed"
+    store = MonitoringStore(f"sqlite:///{project_copy / 'monitoring.db'}")
+    assert store.count("monitoring") == 1
+    store.close()

@@ -75,6 +75,7 @@ def assert_outputs(project: Path) -> dict:
     assert "Model monitoring report" in (project / "models" / "report.html").read_text()
     returns = (project / "models" / "apireturns.txt").read_text()
     assert returns.count("status: 200") == 8, returns[:2000]
+    assert "GET /monitoring\nstatus: 503" in returns, "no live monitoring before fullprocess"
     assert not (project / "outputs").exists()
     return manifest
 

@@ -65,6 +65,30 @@ def source_files(source_dir: Path, cache: HashCache) -> list[SourceFile]:
     return [SourceFile(path, cache.sha256(path)) for path in csv_files_in(source_dir)]
 
 
+def csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file's first line (a byte-order mark is fine)."""
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="", errors="replace") as handle:
+        return [name.strip() for name in next(csv.reader(handle), [])]
+
+
+def split_by_label(sources: list[SourceFile], target: str) -> tuple[list, list]:
+    """(labelled, unlabelled): a file without the target column is monitored, never trained on."""
+    labelled, unlabelled = [], []
+    for source in sources:
+        (labelled if target in csv_header(source.path) else unlabelled).append(source)
+    return labelled, unlabelled
+
+
+def monitoring_fingerprint(segments: list[Path], unlabelled: list[SourceFile], model: str) -> str:
+    """What a monitoring result was computed from: log segments, unlabelled files, the model."""
+    import hashlib
+
+    parts = [model, *(p.name for p in segments), *(f"{f.name}:{f.sha256}" for f in unlabelled)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def new_files(
     sources: list[SourceFile],
     deployed_names: list[str],

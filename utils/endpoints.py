@@ -21,6 +21,8 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     # Needs "Authorization: Bearer <token>" when the API has a token (api.token_env).
     protected: bool = False
+    # Answers 503 until another program writes its data (fullprocess.py): normal, not a fault.
+    later: bool = False
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -56,6 +58,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Diagnostics",
         (401, 503),
         protected=True,
+    ),
+    Endpoint(
+        "GET",
+        "/monitoring",
+        "the deployed model's estimated performance per chunk of live traffic and unlabelled "
+        "batches, with bands, drift and alerts (models/monitoring.json)",
+        "Monitoring",
+        (401, 503),
+        protected=True,
+        later=True,
     ),
     Endpoint(
         "GET",

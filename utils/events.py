@@ -15,3 +15,5 @@ class EventKind(StrEnum):
     SCORE_DRIFT = "score_drift"
     DATA_DRIFT = "data_drift"
     DECISION = "automation"
+    # Estimated performance of the live traffic and unlabelled batches (utils.monitoring).
+    MONITORING = "monitoring"

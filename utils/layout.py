@@ -20,6 +20,7 @@ CONFUSION_MATRIX = "confusionmatrix.png"
 REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
 API_RETURNS = "apireturns.txt"
+MONITORING = "monitoring.json"
 # models/reports/v<version>/: each deployed version's report, kept.
 REPORT_ARCHIVE = "reports"
 
@@ -93,6 +94,10 @@ class Layout:
         return self.model_dir / API_RETURNS
 
     @property
+    def monitoring(self) -> Path:
+        return self.model_dir / MONITORING
+
+    @property
     def report_archive(self) -> Path:
         return self.model_dir / REPORT_ARCHIVE
 
@@ -110,5 +115,6 @@ class Layout:
             ("report (PDF)", self.report_pdf),
             ("confusion matrix", self.confusion_matrix),
             ("API answers", self.api_returns),
+            ("live monitoring", self.monitoring),
             ("reports per version", self.report_archive),
         ]

@@ -111,13 +111,45 @@ class ModelInfo(Answer):
     release: str | None
 
 
+class Chunk(BaseModel):
+    # Extra keys are welcome in monitoring.json; these are the ones a client can rely on.
+    model_config = ConfigDict(extra="allow")
+
+    source: str
+    rows: int
+    start: str | int
+    end: str | int
+    estimated: dict[str, float | None]
+    band: dict[str, list[float | None]]
+    realized: dict[str, float | None] | None
+    labelled_rows: int
+    drifted_features: list[str]
+    alert: bool
+
+
+class Monitoring(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model_version: Version
+    chunks: list[Chunk]
+
+
 class OpenApi(RootModel[dict[str, Any]]):
     pass
 
 
 ANSWERS: dict[str, type[BaseModel]] = {
     model.__name__: model
-    for model in (Welcome, Prediction, Scoring, SummaryStats, Diagnostics, Health, ModelInfo)
+    for model in (
+        Welcome,
+        Prediction,
+        Scoring,
+        SummaryStats,
+        Diagnostics,
+        Monitoring,
+        Health,
+        ModelInfo,
+    )
 }
 ANSWERS["OpenApi"] = OpenApi
 

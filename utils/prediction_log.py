@@ -20,9 +20,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def new_request_id() -> str:
 
 
 def _segment_frame(requests: list[LoggedRequest]):
+    import numpy as np
     import polars as pl
 
     first = requests[0]
@@ -136,9 +138,11 @@ def segments(folder: Path) -> list[Path]:
 
 
 def read_segments(paths: list[Path]):
-    """The rows of ``paths`` as one polars DataFrame (columns a segment lacks are null)."""
+    """The rows of ``paths`` as one polars DataFrame (columns a segment lacks are null), with
+    the name of the segment each row came from."""
     import polars as pl
 
     if not paths:
         return pl.DataFrame()
-    return pl.concat([pl.read_parquet(p) for p in paths], how="diagonal_relaxed")
+    frames = [pl.read_parquet(p).with_columns(segment=pl.lit(p.name)) for p in paths]
+    return pl.concat(frames, how="diagonal_relaxed")

@@ -217,15 +217,12 @@ def _revision(conn: Connection) -> str | None:
 
 
 @contextmanager
-def _migration_lock(engine: Engine, conn: Connection) -> Iterator[None]:
-    """One migrating process at a time: PostgreSQL's advisory lock for the transaction, a lock
-    file beside a SQLite database (whose DDL Alembic does not run in one transaction)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-        yield
-        return
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    """One migrating process at a time on a SQLite file, from before its transaction begins to
+    after it commits: a lock file beside the database (Alembic does not run SQLite's DDL in
+    one transaction, so the database's own locking cannot serialise migrations)."""
     database = engine.url.database
-    if conn.dialect.name != "sqlite" or not database or database == ":memory:":
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield
         return
     with open(f"{database}.migrating", "a") as lock:
@@ -249,7 +246,10 @@ def ensure_schema(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
-    with engine.begin() as conn, _migration_lock(engine, conn):
+    with _sqlite_migration_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Held until this transaction commits: the next process then sees the new schema.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
         current = _revision(conn)
         if current not in known | {None, "legacy"}:
             raise PipelineError(

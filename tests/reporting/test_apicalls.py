@@ -40,3 +40,17 @@ def test_the_url_follows_port_as_serve_sh_does():
     api = SimpleNamespace(host="127.0.0.1", port=8000)
     assert apicalls.api_url(api, {}) == "http://127.0.0.1:8000"
     assert apicalls.api_url(api, {"PORT": "9000"}) == "http://127.0.0.1:9000"
+
+
+def test_an_endpoint_waiting_for_its_data_is_not_a_failure(tmp_path):
+    answers = [
+        apicalls.Answer("GET", "/monitoring", 503, {"error": "unavailable"}),
+        apicalls.Answer("GET", "/health", 200, {}),
+    ]
+    apicalls.write_answers(answers, tmp_path / "a.txt")
+    import pytest
+
+    from utils.errors import PipelineError
+
+    with pytest.raises(PipelineError, match="GET /scoring -> 503"):
+        apicalls.write_answers([apicalls.Answer("GET", "/scoring", 503, {})], tmp_path / "b.txt")

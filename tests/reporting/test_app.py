@@ -42,9 +42,16 @@ def test_welcome_lists_every_endpoint(client):
     ]
 
 
-def test_every_answer_matches_its_declared_model(client):
+def test_every_answer_matches_its_declared_model(client, api_project):
     from utils.endpoints import ENDPOINTS
     from utils.openapi import ANSWERS, Error
+
+    monitoring = api_project["models"] / "monitoring.json"
+    written = json.loads(monitoring.read_text())
+    assert client.get("/monitoring").get_json() == written
+    monitoring.unlink()
+    assert_json_error(client.get("/monitoring"), 503, "no live monitoring yet")
+    monitoring.write_text(json.dumps(written))
 
     for endpoint in ENDPOINTS:
         if endpoint.method == "POST":

@@ -45,7 +45,7 @@ def test_every_endpoint_answers_2xx_and_is_written(server, api_project, tmp_path
     )
     assert json.loads(request[1]) == {"filepath": "testdata/testdata.csv"}
     answers = apicalls.call_all(server, request)
-    assert [a.status for a in answers] == [200] * 8
+    assert [a.status for a in answers] == [200] * len(answers)
     output = tmp_path / "apireturns.txt"
     apicalls.write_answers(answers, output)
     text = output.read_text()
