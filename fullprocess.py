@@ -79,15 +79,23 @@ def find_new_files(
 
 
 def update_monitoring(
-    config: PipelineConfig, root: Path, logged: list[Path], unlabelled: list[SourceFile], store
+    config: PipelineConfig,
+    root: Path,
+    logged: list[Path],
+    unlabelled: list[SourceFile],
+    labels: list[SourceFile],
+    store,
 ) -> dict[str, Any]:
-    """Read the reference, the log segments and the unlabelled files; estimate every chunk."""
+    """Read the reference, the log segments, the unlabelled files and the labels; estimate
+    every chunk, and put realised figures beside the estimates where labels arrived. The
+    labelled traffic is also written to the source folder as a labelled file, so that the next
+    run checks score drift on it and retrains as it does for any new labelled data."""
     import pandas as pd
     import polars as pl
 
     from utils.deployment import load_deployed_model
     from utils.drift import score_drift
-    from utils.monitoring import Reference, Stream, monitor_stream
+    from utils.monitoring import Reference, Stream, join_labels, monitor_stream
     from utils.prediction_log import read_segments
     from utils.schema import read_dataset
 
@@ -109,13 +117,20 @@ def update_monitoring(
         automation.score_drift_k, automation.min_history,
     ).threshold  # fmt: skip
     streams = []
-    log = read_segments(logged)
-    if len(log) and set(features) <= set(log.columns):
-        log = log.drop_nulls(features).sort("time")
-        rows = log.select(features).to_pandas()
+    joined = {"files": [f.name for f in labels], "rows": 0, "matched": 0, "unmatched": 0}
+    traffic = read_segments(logged)
+    if len(traffic) and set(features) <= set(traffic.columns):
+        traffic = traffic.drop_nulls(features).sort("time").to_pandas()
+        rows = traffic[features]
+        truth = None
+        if labels:
+            label_rows = pd.concat([pd.read_csv(f.path, dtype=str) for f in labels])
+            truth, counts = join_labels(traffic, label_rows, list(schema.id_columns), schema.target)
+            joined.update(counts)
+            write_labelled_traffic(config, root, traffic, truth, features, labels)
         streams.append(
-            Stream("prediction log", rows, probabilities(rows),
-                   log["time"].to_pandas(), log["segment"].to_pandas())
+            Stream("prediction log", rows, probabilities(rows), traffic["time"], traffic["segment"],
+                   truth)
         )  # fmt: skip
     for source in unlabelled:
         try:
@@ -137,8 +152,38 @@ def update_monitoring(
         "f1_threshold": threshold,
         "chunk_rows": settings.chunk_rows,
         "chunk_period": settings.chunk_period,
+        "labels": joined,
         "chunks": chunks,
     }
+
+
+def write_labelled_traffic(
+    config: PipelineConfig,
+    root: Path,
+    traffic,
+    truth,
+    features: list[str],
+    labels: list[SourceFile],
+) -> None:
+    """The logged rows whose label arrived, as a labelled CSV in the source folder (once per
+    set of labels files): new labelled data, checked and retrained on as today."""
+    import hashlib
+
+    import numpy as np
+
+    known = ~np.isnan(truth)
+    if not known.any():
+        return
+    digest = hashlib.sha256("".join(f.sha256 for f in labels).encode()).hexdigest()[:12]
+    target = root / config.automation.source_dir / f"labelled-traffic-{digest}.csv"
+    if target.exists():
+        return
+    ids = [c for c in config.data.id_columns if c in traffic.columns]
+    frame = traffic.loc[known, [*ids, *features]].assign(**{config.data.target: truth[known]})
+    frame[config.data.target] = frame[config.data.target].astype(int)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, frame.to_csv(index=False))
+    log.info("wrote %d labelled rows of traffic to %s", int(known.sum()), target)
 
 
 def check_monitoring(
@@ -156,8 +201,12 @@ def check_monitoring(
     logged = segments(root / config.monitoring.log_dir)
     if not logged and not unlabelled:
         return ""
+    cache = HashCache(root / config.automation.hash_cache)
+    labels = source_files(root / config.monitoring.labels_dir, cache)
+    if not dry_run:
+        cache.save()
     model = os.readlink(layout.deployment_dir) if layout.deployment_dir.is_symlink() else ""
-    fingerprint = monitoring_fingerprint(logged, unlabelled, model)
+    fingerprint = monitoring_fingerprint(logged, [*unlabelled, *labels], model)
     try:
         previous = json.loads(layout.monitoring.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -166,12 +215,16 @@ def check_monitoring(
         return ""
     if dry_run:
         return "would update the live monitoring"
-    result = update_monitoring(config, root, logged, unlabelled, store)
+    result = update_monitoring(config, root, logged, unlabelled, labels, store)
     result["fingerprint"] = fingerprint
     atomic_write_text(layout.monitoring, json.dumps(result, indent=2) + "\n")
     store.record_event(EventKind.MONITORING, result, str(result.get("model_version")))
     alerts = sum(chunk["alert"] for chunk in result["chunks"])
-    return f"monitoring: {len(result['chunks'])} chunk(s), {alerts} alert(s)"
+    text = f"monitoring: {len(result['chunks'])} chunk(s), {alerts} alert(s)"
+    joined = result["labels"]
+    if joined["rows"]:
+        text += f", labels: {joined['matched']} matched, {joined['unmatched']} unmatched"
+    return text
 
 
 def drift_reference(ingested_dir: Path, manifest: dict) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from sklearn.metrics import f1_score
 
 from conftest import load_script, run_in, user_env
 from utils.automation import exclusive_lock
@@ -282,3 +283,28 @@ def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
     store = MonitoringStore(f"sqlite:///{project_copy / 'monitoring.db'}")
     assert store.count("monitoring") == 1
     store.close()
+
+    # The labels arrive later, by id, for the first 2,000 logged rows, plus 7 for ids never seen.
+    labels_dir = project_copy / "01_data" / "labels"
+    labels_dir.mkdir(parents=True)
+    known = rows.iloc[:2000][["corporation", "exited"]]
+    strangers = pd.DataFrame({"corporation": [f"nobody{i}" for i in range(7)], "exited": 1})
+    pd.concat([known, strangers]).to_csv(labels_dir / "labels.csv", index=False)
+    labelled = run(project_copy, "fullprocess.py", *overrides)
+    assert "labels: 2000 matched, 7 unmatched" in summary(labelled)
+    monitoring = json.loads((project_copy / "models" / "monitoring.json").read_text())
+    assert monitoring["labels"]["unmatched"] == 7
+    log_chunks = monitoring["chunks"][:3]
+    assert [c["labelled_rows"] for c in log_chunks] == [1000, 1000, 0]
+    with open(project_copy / "production_deployment" / "trainedmodel.pkl", "rb") as handle:
+        model = __import__("pickle").load(handle)
+    for chunk, part in zip(log_chunks[:2], (rows.iloc[:1000], rows.iloc[1000:2000]), strict=True):
+        expected = f1_score(part["exited"], model.predict(part[FEATURES]))
+        assert chunk["realized"]["f1"] == pytest.approx(expected, abs=1e-12)
+    assert log_chunks[2]["realized"] is None
+    traffic = list(batch.glob("labelled-traffic-*.csv"))
+    assert len(traffic) == 1 and len(pd.read_csv(traffic[0])) == 2000, "new labelled data"
+    # ... which the next run checks for score drift like any new labelled file.
+    checked = run(project_copy, "fullprocess.py", *overrides)
+    assert f"new files: {traffic[0].name};" in summary(checked)
+    assert "score drift (F1 on new data" in summary(checked)

@@ -143,11 +143,34 @@ def first_occurrences(data: pl.DataFrame) -> np.ndarray:
     return keep
 
 
+def without_unlabelled(files: list[Path], schema: DataSchema) -> list[Path]:
+    """``files`` less those that have every feature but no target column: unlabelled batches,
+    which fullprocess.py monitors and nothing trains on (said once in the log)."""
+    from utils.schema import header_names
+
+    kept = []
+    for path in files:
+        header = set(header_names(path))
+        if schema.target not in header and set(schema.features) <= header:
+            log.warning(
+                "%s: no %r column, an unlabelled batch: monitored, not ingested",
+                path.name,
+                schema.target,
+            )
+            continue
+        kept.append(path)
+    return kept
+
+
 def ingest_files(files: list[Path], schema: DataSchema) -> IngestionResult:
-    """Read and validate ``files`` and mark duplicate rows across all of them."""
+    """Read and validate ``files`` (unlabelled batches left out) and mark duplicate rows
+    across all of them."""
     import numpy as np
     import polars as pl
 
+    files = without_unlabelled(files, schema)
+    if not files:
+        raise PipelineError("no labelled CSV file to ingest (every one lacks the target column)")
     # Hashing the files overlaps with parsing them (hashlib lets go of the GIL).
     with ThreadPoolExecutor(max_workers=1) as pool:
         digests = pool.map(sha256_file, files)

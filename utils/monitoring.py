@@ -23,6 +23,7 @@ from utils.estimation import (
     chunk_starts_by_rows,
     estimate_chunks,
     fit_calibration,
+    realized_chunks,
     reference_band,
 )
 
@@ -56,6 +57,40 @@ class Stream:
     probabilities: np.ndarray  # the deployed model's, for these rows
     times: pd.Series | None = None  # UTC times of the rows (the log has them)
     sources: pd.Series | None = None  # per row: the segment it came from
+    truth: np.ndarray | None = None  # labels that arrived later; NaN where none did
+
+
+REQUEST_ID = "request_id"
+
+
+def join_labels(
+    log: pd.DataFrame, labels: pd.DataFrame, id_columns: list[str], target: str
+) -> tuple[np.ndarray, dict[str, int]]:
+    """The label of each logged row (NaN where none arrived) and counts of the labels' fate.
+
+    A labels file names its rows by the id columns, or by the request id (and the id columns
+    it also has). By ids alone a label goes to the latest prediction of that id. Labels that
+    match no logged row are counted as unmatched, never silently dropped.
+    """
+    keys = [REQUEST_ID] if REQUEST_ID in labels.columns else []
+    keys += [c for c in id_columns if c in labels.columns and c in log.columns]
+    truth = np.full(len(log), np.nan)
+    if not keys or target not in labels.columns:
+        return truth, {"rows": len(labels), "matched": 0, "unmatched": len(labels)}
+    logged = log[keys].astype(str).assign(_row=np.arange(len(log)))
+    if "time" in log.columns:
+        logged = logged.assign(_time=log["time"].to_numpy()).sort_values("_time", kind="stable")
+    latest = logged.drop_duplicates(keys, keep="last")
+    wanted = labels[[*keys, target]].dropna(subset=[target])
+    wanted = wanted.astype({k: str for k in keys}).drop_duplicates(keys, keep="last")
+    joined = wanted.merge(latest, on=keys, how="left")
+    matched = joined.dropna(subset=["_row"])
+    truth[matched["_row"].astype(int).to_numpy()] = matched[target].astype(float).to_numpy()
+    return truth, {
+        "rows": len(labels),
+        "matched": len(matched),
+        "unmatched": len(labels) - len(matched),
+    }
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -104,6 +139,17 @@ def monitor_stream(
         low, high = band["f1"]
         below = f1_threshold is not None and math.isfinite(f1) and f1 < f1_threshold
         outside = math.isfinite(f1) and math.isfinite(low) and not low <= f1 <= high
+        realized, labelled = None, 0
+        if stream.truth is not None:
+            known = ~np.isnan(stream.truth[start:end])
+            labelled = int(known.sum())
+            if labelled:
+                (figures,) = realized_chunks(
+                    stream.probabilities[start:end][known],
+                    stream.truth[start:end][known],
+                    np.array([0]),
+                )
+                realized = {m: _finite_or_none(figures[m]) for m in METRICS}
         chunk = {
             "source": _source_range(stream, start, end),
             "rows": rows,
@@ -112,8 +158,8 @@ def monitor_stream(
             "estimated": {m: _finite_or_none(estimate[m]) for m in METRICS},
             "confusion": {k: round(estimate[k], 3) for k in ("tn", "fp", "fn", "tp")},
             "band": {m: [_finite_or_none(v) for v in band[m]] for m in METRICS},
-            "realized": None,
-            "labelled_rows": 0,
+            "realized": realized,
+            "labelled_rows": labelled,
             "drifted_features": [f.feature for f in features.features if f.drift],
             "probability_drift": scores.dataset_drift,
             "alert": bool(below or outside),

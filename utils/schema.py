@@ -296,7 +296,7 @@ def read_files(files: list[Path], schema: DataSchema) -> list[pl.DataFrame]:
     return same_feature_types([read_file(Path(path), schema) for path in files], schema)
 
 
-def _header_names(path: Path) -> list[str]:
+def header_names(path: Path) -> list[str]:
     """The column names of a CSV file's header (empty if it cannot be read)."""
     import polars as pl
 
@@ -326,6 +326,6 @@ def read_dataset(path: Path, schema: DataSchema, ids: bool = True) -> pd.DataFra
     are not parsed (training and scoring do not use them).
     """
     wanted = schema
-    if not ids and set(schema.id_columns) <= set(_header_names(Path(path))):
+    if not ids and set(schema.id_columns) <= set(header_names(Path(path))):
         wanted = DataSchema(schema.target, schema.features)
     return _to_pandas(read_files([Path(path)], wanted)[0])

@@ -268,3 +268,20 @@ def test_the_release_manifest_holds_the_written_files_hash(tmp_path, tiny_frame,
     )
     manifest = read_manifest(finaldata.resolve().parent)
     assert manifest["files"]["finaldata.csv"] == sha256_file(finaldata)
+
+
+def test_an_unlabelled_batch_is_left_out_and_a_file_missing_features_is_not(
+    tmp_path, schema, tiny_frame, caplog
+):
+    from utils.ingestion import without_unlabelled
+
+    labelled = tmp_path / "a.csv"
+    tiny_frame.to_csv(labelled, index=False)
+    unlabelled = tmp_path / "b.csv"
+    tiny_frame.drop(columns=[schema.target]).to_csv(unlabelled, index=False)
+    broken = tmp_path / "c.csv"
+    tiny_frame.drop(columns=[schema.target, schema.features[0]]).to_csv(broken, index=False)
+    assert without_unlabelled([labelled, unlabelled, broken], schema) == [labelled, broken]
+    assert "b.csv: no 'exited' column, an unlabelled batch" in caplog.text
+    with pytest.raises(PipelineError, match="no labelled CSV file to ingest"):
+        ingest_files([unlabelled], schema)

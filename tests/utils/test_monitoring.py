@@ -50,3 +50,42 @@ def test_chunks_by_period_use_the_rows_times():
     assert [c["rows"] for c in chunks] == [144, 144, 12]
     assert chunks[0]["start"].startswith("2026-11-01T00:00") and chunks[0]["source"] == "log: s1"
     assert chunks[1]["source"] == "log: s1 .. s2"
+
+
+def test_labels_join_by_id_to_the_latest_prediction_or_by_request_id():
+    from utils.monitoring import join_labels
+
+    log = pd.DataFrame(
+        {
+            "request_id": ["r1", "r1", "r2", "r3"],
+            "cid": ["a", "b", "a", "c"],
+            "time": pd.to_datetime(["2026-11-01", "2026-11-01", "2026-11-02", "2026-11-03"]),
+        }
+    )
+    by_id = pd.DataFrame({"cid": ["a", "c", "zz"], "y": ["1", "0", "1"]})
+    truth, counts = join_labels(log, by_id, ["cid"], "y")
+    assert np.isnan(truth[0]) and truth[2] == 1.0, "the latest prediction of id a"
+    assert truth[3] == 0.0 and np.isnan(truth[1])
+    assert counts == {"rows": 3, "matched": 2, "unmatched": 1}
+    by_request = pd.DataFrame({"request_id": ["r1"], "cid": ["a"], "y": ["0"]})
+    truth, counts = join_labels(log, by_request, ["cid"], "y")
+    assert truth[0] == 0.0 and np.isnan(truth[2]) and counts["matched"] == 1
+    truth, counts = join_labels(log, pd.DataFrame({"other": [1]}), ["cid"], "y")
+    assert counts == {"rows": 1, "matched": 0, "unmatched": 1}
+
+
+def test_realized_figures_are_scikit_learns_on_the_labelled_rows_of_each_chunk():
+    from sklearn.metrics import f1_score
+
+    ref_x, ref_p, ref_y = population(5000, 0.0, 1)
+    reference = Reference.build(ref_p, ref_y, ref_x)
+    x, p, y = population(2000, 0.0, 5)
+    truth = y.copy()
+    truth[::3] = np.nan  # a third of the labels never arrived
+    chunks = monitor_stream(Stream("log", x, p, truth=truth), reference, 1000, None, None, {})
+    for chunk, start in zip(chunks, (0, 1000), strict=True):
+        part = slice(start, start + 1000)
+        known = ~np.isnan(truth[part])
+        assert chunk["labelled_rows"] == known.sum()
+        expected = f1_score(y[part][known], p[part][known] > 0.5)
+        assert abs(chunk["realized"]["f1"] - expected) < 1e-12
