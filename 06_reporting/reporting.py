@@ -51,6 +51,15 @@ def read_diagnostics(output_dir: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def read_monitoring(path: Path) -> dict | None:
+    """models/monitoring.json when the automation has written it (else the report says nothing
+    of live traffic)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def build_report(
     deployment_dir: Path,
     test_data: Path,
@@ -96,6 +105,7 @@ def build_report(
         ingested_files=read_ingested_files(release / INGESTED_FILES_NAME),
         deployments=store.deployment_history(),
         data_drift=(latest_drift or {}).get("payload"),
+        monitoring=read_monitoring(Path(output_dir) / layout.MONITORING),
     )
 
 

@@ -21,6 +21,7 @@ from utils.files import atomic_write_bytes, atomic_write_text
 from utils.reporting import (
     confusion_matrix_png,
     f1_history_png,
+    monitoring_png,
     roc_curve_png,
     series_history_png,
 )
@@ -48,6 +49,8 @@ class ReportData:
     deployments: list[dict[str, Any]] = field(default_factory=list)
     # The latest data drift check of the automation (utils.drift.DataDrift.as_dict()), if any.
     data_drift: dict[str, Any] | None = None
+    # models/monitoring.json of the automation's live monitoring, if written yet.
+    monitoring: dict[str, Any] | None = None
     # The target's classes 0 and 1 as people call them (config data.class_names).
     class_names: tuple[str, str] | None = None
     generated_at: str = field(
@@ -77,6 +80,15 @@ def _when(value: Any) -> str:
 
 def figures(data: ReportData) -> dict[str, bytes]:
     """Every picture of the report, as PNG bytes."""
+    images = _figures(data)
+    if data.monitoring:
+        images["monitoring"] = monitoring_png(
+            data.monitoring.get("chunks", []), data.monitoring.get("f1_threshold")
+        )
+    return images
+
+
+def _figures(data: ReportData) -> dict[str, bytes]:
     title = (
         f"Model v{data.model.get('version')} on {data.metrics.get('dataset')} "
         f"({int(data.metrics.get('rows', 0)):,} rows)"
@@ -128,6 +140,8 @@ def render_html(data: ReportData, images: dict[str, bytes]) -> str:
         ingested_files=data.ingested_files,
         deployments=[{**d, "created_at": _when(d["created_at"])} for d in data.deployments],
         data_drift=data.data_drift,
+        monitoring=data.monitoring,
+        monitoring_rows=_monitoring_rows(data.monitoring) if data.monitoring else [],
         drift_caption=drift_caption(data.data_drift) if data.data_drift else "",
         drift_rows=_drift_rows(data.data_drift) if data.data_drift else [],
         drift_columns=DRIFT_COLUMNS,
@@ -188,6 +202,30 @@ def _drift_rows(drift: dict[str, Any]) -> list[list[str]]:
         ]
         for f in drift["features"]
     ]
+
+
+MONITORING_ROWS_SHOWN = 20
+
+
+def _monitoring_rows(monitoring: dict[str, Any]) -> list[list[str]]:
+    """The newest chunks, newest first: source, rows, estimated F1 and band, realised F1,
+    drifted features, alert."""
+    rows = []
+    for chunk in reversed(monitoring.get("chunks", [])[-MONITORING_ROWS_SHOWN:]):
+        low, high = chunk["band"]["f1"]
+        realized = chunk.get("realized")
+        rows.append(
+            [
+                str(chunk["source"]),
+                f"{chunk['rows']:,}",
+                fmt(chunk["estimated"]["f1"]),
+                f"{fmt(low, 3)} – {fmt(high, 3)}",
+                fmt(realized["f1"]) if realized else "—",
+                ", ".join(chunk["drifted_features"]) or "none",
+                "; ".join(chunk.get("alert_reasons", [])) if chunk["alert"] else "",
+            ]
+        )
+    return rows
 
 
 def drift_caption(drift: dict[str, Any]) -> str:

@@ -70,7 +70,11 @@ def _time_axis(ax, fig, times: Sequence[Any] = ()) -> None:
 
     import matplotlib.dates as mdates
 
-    if times and max(times) - min(times) < dt.timedelta(minutes=10):
+    if not times:
+        ax.set_xticks([])  # nothing recorded: no made-up dates on the axis
+        ax.set_xlabel("Time (UTC)")
+        return
+    if max(times) - min(times) < dt.timedelta(minutes=10):
         ax.set_xlim(min(times) - dt.timedelta(hours=1), max(times) + dt.timedelta(hours=1))
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
@@ -111,6 +115,35 @@ def f1_history_png(history: list[dict[str, Any]], threshold: float | None) -> by
         ax.legend(loc="lower left", fontsize=8)
     _time_axis(ax, fig, [r["created_at"] for r in history])
     fig.tight_layout()
+    return _png(fig)
+
+
+def monitoring_png(chunks: list[dict[str, Any]], threshold: float | None) -> bytes:
+    """Estimated F1 per chunk with its band, the realised F1 where labels arrived, the threshold."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.8), dpi=120)
+    x = np.arange(len(chunks))
+    estimated = [c["estimated"]["f1"] for c in chunks]
+    low = [c["band"]["f1"][0] for c in chunks]
+    high = [c["band"]["f1"][1] for c in chunks]
+    ax.fill_between(x, low, high, color="tab:blue", alpha=0.15, label="band (reference ± 3 std)")
+    ax.plot(x, estimated, marker="o", markersize=3, color="tab:blue", label="estimated F1")
+    realized = [(i, c["realized"]["f1"]) for i, c in enumerate(chunks) if c.get("realized")]
+    if realized:
+        ax.plot(*zip(*realized, strict=True), "s", color="tab:green", label="realised F1")
+    alerts = [(i, estimated[i]) for i, c in enumerate(chunks) if c["alert"]]
+    if alerts:
+        ax.plot(*zip(*alerts, strict=True), "x", color="tab:red", markersize=9, label="alert")
+    if threshold is not None:
+        ax.axhline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:.3f}")
+    if not chunks:
+        ax.text(0.5, 0.5, "no traffic logged yet", ha="center", transform=ax.transAxes)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("Chunk (oldest first)")
+    ax.set_ylabel("F1")
+    ax.set_title("Live traffic: estimated and realised F1 per chunk", fontsize=10)
+    fig.legend(loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    fig.set_layout_engine("constrained")
     return _png(fig)
 
 

@@ -223,3 +223,24 @@ def test_unknown_latest_versions_are_not_called_up_to_date(report_data, tmp_path
     report_data.dependencies[0]["latest"] = report_data.dependencies[1]["latest"] = "1"
     html = write_reports(report_data, tmp_path)["html"].read_text()
     assert "All up to date" in html and "unknown latest" not in html
+
+
+def test_live_traffic_section_shows_estimates_realised_figures_and_alerts(report_data, tmp_path):
+    from conftest import write_monitoring
+
+    monitoring = write_monitoring(tmp_path)
+    monitoring["chunks"][0]["realized"] = {"f1": 0.6543, "precision": 0.5, "recall": 0.9,
+                                           "roc_auc": 0.8}  # fmt: skip
+    monitoring["chunks"][1].update(alert=True, alert_reasons=["estimated F1 outside its band"])
+    monitoring["labels"] = {"matched": 1000, "unmatched": 3}
+    monitoring.update(chunk_rows=1000, f1_threshold=0.5)
+    report_data.monitoring = monitoring
+    html = write_reports(report_data, tmp_path)["html"].read_text()
+    section = html[html.index(">Live traffic<") : html.index(">Summary statistics")]
+    assert "1000 matched" in section and "3 unmatched" in section
+    assert "1 of 3 chunk(s) alert" in section
+    cells = cell_texts(section)
+    assert "0.6543" in cells and "estimated F1 outside its band" in cells
+    assert cells[cells.index("Alert") + 1] == "log", "newest chunk first"
+    without = ReportData(**{**report_data.__dict__, "monitoring": None})
+    assert ">Live traffic<" not in write_reports(without, tmp_path)["html"].read_text()
