@@ -44,10 +44,14 @@ def _ids(rng: np.random.Generator, rows: int) -> np.ndarray:
     return letters.view(f"S{_ID_LETTERS}").ravel().astype(str)
 
 
-def generate_rows(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
-    """``rows`` distinct-by-construction customers; ``shift`` in [0, 1] moves the relationship."""
+def generate_rows(
+    rows: int, seed: int, shift: float = 0.0, activity: float = 1.0
+) -> pd.DataFrame:
+    """``rows`` distinct-by-construction customers; ``shift`` in [0, 1] moves the relationship;
+    ``activity`` scales how active they are (a covariate shift: same relationship, other
+    inputs)."""
     rng = np.random.default_rng(seed)
-    lastmonth = rng.gamma(shape=1.5, scale=150.0, size=rows).round()
+    lastmonth = rng.gamma(shape=1.5, scale=150.0 * activity, size=rows).round()
     lastyear = (lastmonth * 8 + rng.gamma(shape=2.0, scale=600.0, size=rows)).round()
     employees = np.maximum(rng.lognormal(mean=3.3, sigma=1.1, size=rows).round(), 1)
     standardised = (np.column_stack([lastmonth, lastyear, employees]) - _CENTRES) / _SCALES
@@ -111,12 +115,33 @@ def write_demo(data_dir: Path, seed: int = 42) -> list[Path]:
     ]
 
 
+def write_monitoring_demo(data_dir: Path, seed: int = 42) -> list[Path]:
+    """The live-monitoring demos: an unlabelled batch of more active customers (covariate
+    shift: the estimate sees F1 fall before any label), and the labels of the shipped
+    sourcedata (changed relationship: its inputs look as usual, only the labels reveal it)."""
+    folder = Path(data_dir) / "monitoring_demo"
+    shifted = generate_rows(10_000, seed + 300, activity=3.0).drop(columns=["exited"])
+    source = pd.concat(generate_files(800, 2, seed + 100, shift=1.0), ignore_index=True)
+    labels = source[["corporation", "exited"]]
+    written = []
+    for path, frame in (
+        (folder / "covariate_shift.csv", shifted),
+        (folder / "labels" / "sourcedata_labels.csv", labels),
+    ):
+        atomic_write(path, lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
+        written.append(path)
+    return written
+
+
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="write the shipped demo data sets")
     demo.add_argument("--data-dir", type=Path, default=Path("01_data"), help="where to write")
     demo.add_argument("--seed", type=int, default=42, help="random seed")
+    live = commands.add_parser("monitoring-demo", help="write the live-monitoring demo files")
+    live.add_argument("--data-dir", type=Path, default=Path("01_data"), help="where to write")
+    live.add_argument("--seed", type=int, default=42, help="random seed")
     gen = commands.add_parser("generate", help="write one set of CSV files")
     gen.add_argument("--out-dir", type=Path, required=True, help="folder for the CSV files")
     gen.add_argument("--rows", type=int, required=True, help="rows in all files together")
@@ -135,6 +160,8 @@ if __name__ == "__main__":
     args = _parse_args()
     if args.command == "demo":
         written = write_demo(args.data_dir, args.seed)
+    elif args.command == "monitoring-demo":
+        written = write_monitoring_demo(args.data_dir, args.seed)
     else:
         frames = generate_files(args.rows, args.files, args.seed, args.shift, args.duplicates)
         written = write_files(frames, args.out_dir, args.prefix)

@@ -32,3 +32,11 @@ def post_worker_init(worker) -> None:
 
     gc.collect()
     gc.freeze()
+
+
+def worker_exit(server, worker) -> None:
+    """On a graceful stop, write the prediction log's last rows instead of losing them."""
+    app = getattr(worker, "wsgi", None)
+    state = getattr(app, "extensions", {}).get("risk_api")
+    if state is not None and state.prediction_log is not None:
+        state.prediction_log.flush()

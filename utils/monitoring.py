@@ -138,6 +138,10 @@ def monitor_stream(
         f1 = estimate["f1"]
         low, high = band["f1"]
         below = f1_threshold is not None and math.isfinite(f1) and f1 < f1_threshold
+        realized_f1 = (realized or {}).get("f1")
+        realized_below = (
+            f1_threshold is not None and realized_f1 is not None and realized_f1 < f1_threshold
+        )
         outside = math.isfinite(f1) and math.isfinite(low) and not low <= f1 <= high
         realized, labelled = None, 0
         if stream.truth is not None:
@@ -162,12 +166,13 @@ def monitor_stream(
             "labelled_rows": labelled,
             "drifted_features": [f.feature for f in features.features if f.drift],
             "probability_drift": scores.dataset_drift,
-            "alert": bool(below or outside),
+            "alert": bool(below or outside or realized_below),
             "alert_reasons": [
                 reason
                 for reason, holds in (
-                    (f"estimated F1 below the threshold {f1_threshold}", below),
+                    (f"estimated F1 below the threshold {f1_threshold or 0:.4f}", below),
                     ("estimated F1 outside its band", outside),
+                    (f"realised F1 below the threshold {f1_threshold or 0:.4f}", realized_below),
                 )
                 if holds
             ],
