@@ -138,10 +138,6 @@ def monitor_stream(
         f1 = estimate["f1"]
         low, high = band["f1"]
         below = f1_threshold is not None and math.isfinite(f1) and f1 < f1_threshold
-        realized_f1 = (realized or {}).get("f1")
-        realized_below = (
-            f1_threshold is not None and realized_f1 is not None and realized_f1 < f1_threshold
-        )
         outside = math.isfinite(f1) and math.isfinite(low) and not low <= f1 <= high
         realized, labelled = None, 0
         if stream.truth is not None:
@@ -154,6 +150,10 @@ def monitor_stream(
                     np.array([0]),
                 )
                 realized = {m: _finite_or_none(figures[m]) for m in METRICS}
+        realized_f1 = (realized or {}).get("f1")
+        realized_below = (
+            f1_threshold is not None and realized_f1 is not None and realized_f1 < f1_threshold
+        )
         chunk = {
             "source": _source_range(stream, start, end),
             "rows": rows,
