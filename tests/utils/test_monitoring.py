@@ -33,7 +33,7 @@ def test_a_shifted_stream_drifts_and_alerts_while_a_like_one_does_not():
         assert chunk["drifted_features"] == ["a"] and chunk["probability_drift"]
         assert chunk["alert"] and chunk["estimated"]["f1"] < threshold
         assert "estimated F1 below the threshold 0.6000" in chunk["alert_reasons"]
-        assert "estimated F1 below the threshold 0.6" in chunk["alert_reasons"]
+        assert "estimated F1 below the threshold 0.6000" in chunk["alert_reasons"]
         low, high = chunk["band"]["f1"]
         assert low <= same[0]["estimated"]["f1"] <= high
     assert set(moved[0]) >= {"source", "rows", "start", "end", "estimated", "band", "realized",
