@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
+import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +47,8 @@ class LoggedRequest:
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits (a uuid4's length; secrets is four times faster)."""
+    return secrets.token_hex(16)
 
 
 def _segment_frame(requests: list[LoggedRequest]):
@@ -81,6 +83,9 @@ class PredictionLog:
     """The log of one API worker process."""
 
     def __init__(self, folder: Path, interval_s: float = FLUSH_INTERVAL_S) -> None:
+        # Imported now, in the worker before it serves, not by the first flush mid-traffic.
+        import polars  # noqa: F401
+
         self.folder = Path(folder)
         self.interval_s = interval_s
         self._pending: list[LoggedRequest] = []
@@ -101,10 +106,20 @@ class PredictionLog:
             threading.Thread(target=self._flush_forever, name="prediction-log", daemon=True).start()
 
     def _flush_forever(self) -> None:
+        flush = self.flush
+        if _gevent_patched():
+            # A gevent worker's "thread" is a greenlet: the Parquet write would stop every
+            # request of the worker while it runs. gevent's pool of real threads runs it beside
+            # them instead (polars and numpy let go of the GIL for the heavy part).
+            import gevent
+
+            def flush() -> list[Path]:
+                return gevent.get_hub().threadpool.apply(self.flush)
+
         while True:
             time.sleep(self.interval_s)
             try:
-                self.flush()
+                flush()
             except Exception:  # noqa: BLE001 - the log must never take the API down
                 log.exception("could not write the prediction log in %s", self.folder)
 
@@ -127,6 +142,11 @@ class PredictionLog:
         _segment_frame(requests).write_parquet(temporary)
         os.replace(temporary, folder / name)
         return folder / name
+
+
+def _gevent_patched() -> bool:
+    monkey = sys.modules.get("gevent.monkey")
+    return bool(monkey and monkey.is_module_patched("threading"))
 
 
 def segments(folder: Path) -> list[Path]:
