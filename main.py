@@ -250,7 +250,10 @@ def closing_summary(
         ui += "  # then open http://127.0.0.1:5000"
     else:
         ui = f"open {tracking_uri}"
-    args = "".join(f" {shlex.quote(o)}" for o in overrides)
+    from utils.secrets import mask
+
+    # Printed for people and kept in terminals and cron mail: no password (PGPASSWORD holds it).
+    args = "".join(f" {shlex.quote(mask(o))}" for o in overrides)
     lines += [
         "Next:",
         f"  tracking UI          {ui}",

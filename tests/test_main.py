@@ -232,4 +232,8 @@ def test_closing_summary_names_outputs_and_next_commands(tmp_path, uri, ui):
     assert ui in text
     assert "./serve.sh data.target=churned 'x=a b'" in text
     assert "py fullprocess.py data.target=churned 'x=a b'" in text
+    masked = main.closing_summary(
+        layout, uri, api, ["store.url=postgresql://u:Secret99@h/db"], "py"
+    )
+    assert "Secret99" not in masked and "store.url=postgresql://u:***@h/db" in masked
     assert f"http://{api.host}:{api.port}/health" in text

@@ -44,9 +44,7 @@ def _ids(rng: np.random.Generator, rows: int) -> np.ndarray:
     return letters.view(f"S{_ID_LETTERS}").ravel().astype(str)
 
 
-def generate_rows(
-    rows: int, seed: int, shift: float = 0.0, activity: float = 1.0
-) -> pd.DataFrame:
+def generate_rows(rows: int, seed: int, shift: float = 0.0, activity: float = 1.0) -> pd.DataFrame:
     """``rows`` distinct-by-construction customers; ``shift`` in [0, 1] moves the relationship;
     ``activity`` scales how active they are (a covariate shift: same relationship, other
     inputs)."""
@@ -101,7 +99,8 @@ def write_files(
 
 
 def write_demo(data_dir: Path, seed: int = 42) -> list[Path]:
-    """The shipped demo: practicedata (with duplicates), shifted sourcedata, and testdata."""
+    """The shipped demo: practicedata (with duplicates), shifted sourcedata, testdata, and the
+    live-monitoring demo files."""
     data_dir = Path(data_dir)
     practice = generate_files(600, 2, seed, duplicate_fraction=0.1)
     source = generate_files(800, 2, seed + 100, shift=1.0)
@@ -112,6 +111,7 @@ def write_demo(data_dir: Path, seed: int = 42) -> list[Path]:
         *write_files(practice, data_dir / "practicedata", "dataset", 1),
         *write_files(source, data_dir / "sourcedata", "dataset", 3),
         test_path,
+        *write_monitoring_demo(data_dir, seed),
     ]
 
 
@@ -139,9 +139,6 @@ def _parse_args() -> argparse.Namespace:
     demo = commands.add_parser("demo", help="write the shipped demo data sets")
     demo.add_argument("--data-dir", type=Path, default=Path("01_data"), help="where to write")
     demo.add_argument("--seed", type=int, default=42, help="random seed")
-    live = commands.add_parser("monitoring-demo", help="write the live-monitoring demo files")
-    live.add_argument("--data-dir", type=Path, default=Path("01_data"), help="where to write")
-    live.add_argument("--seed", type=int, default=42, help="random seed")
     gen = commands.add_parser("generate", help="write one set of CSV files")
     gen.add_argument("--out-dir", type=Path, required=True, help="folder for the CSV files")
     gen.add_argument("--rows", type=int, required=True, help="rows in all files together")
@@ -160,8 +157,6 @@ if __name__ == "__main__":
     args = _parse_args()
     if args.command == "demo":
         written = write_demo(args.data_dir, args.seed)
-    elif args.command == "monitoring-demo":
-        written = write_monitoring_demo(args.data_dir, args.seed)
     else:
         frames = generate_files(args.rows, args.files, args.seed, args.shift, args.duplicates)
         written = write_files(frames, args.out_dir, args.prefix)

@@ -42,6 +42,8 @@ def test_write_files_and_demo(tmp_path):
     demo = write_demo(tmp_path / "data")
     names = sorted(str(p.relative_to(tmp_path / "data")) for p in demo)
     assert names == [
+        "monitoring_demo/covariate_shift.csv",
+        "monitoring_demo/labels/sourcedata_labels.csv",
         "practicedata/dataset1.csv",
         "practicedata/dataset2.csv",
         "sourcedata/dataset3.csv",
