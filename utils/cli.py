@@ -34,6 +34,9 @@ def run_entry_point(name: str, work: Callable[[], object]) -> None:
     log = logging.getLogger(name)
     # SIGTERM (kill, systemd, a CI timeout) unwinds like Ctrl-C: runs are ended, locks freed.
     signal.signal(signal.SIGTERM, _interrupt)
+    # Started in the background by a shell, a process inherits SIGINT ignored: Ctrl-C (or kill
+    # -INT) would then do nothing. It always stops the entry point, with one line.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         work()
     except KeyboardInterrupt as err:
