@@ -149,20 +149,29 @@ def estimate_chunks(
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if not len(starts):
         return []
-    calibrated = calibration.apply(probabilities)
+    return _chunk_figures(probabilities, calibration.apply(probabilities), starts, undefined=np.nan)
+
+
+def _chunk_figures(
+    probabilities: np.ndarray, positive: np.ndarray, starts: np.ndarray, undefined: float
+) -> list[dict[str, float]]:
+    """Confusion counts, F1, precision, recall and ROC AUC per chunk, where row i counts
+    ``positive[i]`` (a label, or a calibrated probability) as a positive and the rest as a
+    negative; ``undefined`` stands for a ratio with nothing to divide by."""
     predicted = probabilities > THRESHOLD
     sums = {
-        "tp": np.add.reduceat(np.where(predicted, calibrated, 0.0), starts),
-        "fp": np.add.reduceat(np.where(predicted, 1.0 - calibrated, 0.0), starts),
-        "fn": np.add.reduceat(np.where(predicted, 0.0, calibrated), starts),
-        "tn": np.add.reduceat(np.where(predicted, 0.0, 1.0 - calibrated), starts),
+        "tp": np.add.reduceat(np.where(predicted, positive, 0.0), starts),
+        "fp": np.add.reduceat(np.where(predicted, 1.0 - positive, 0.0), starts),
+        "fn": np.add.reduceat(np.where(predicted, 0.0, positive), starts),
+        "tn": np.add.reduceat(np.where(predicted, 0.0, 1.0 - positive), starts),
     }
-    metrics = _metrics_from_counts(sums["tp"], sums["fp"], sums["fn"])
+    counts = _metrics_from_counts(sums["tp"], sums["fp"], sums["fn"])
+    metrics = {name: np.nan_to_num(values, nan=undefined) for name, values in counts.items()}
     ends = np.r_[starts[1:], len(probabilities)]
     chunks = []
     for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
         chunk = {name: float(values[i]) for name, values in metrics.items()}
-        chunk["roc_auc"] = _roc_auc(probabilities[start:end], calibrated[start:end])
+        chunk["roc_auc"] = _roc_auc(probabilities[start:end], positive[start:end])
         chunk.update({name: float(values[i]) for name, values in sums.items()})
         chunk["rows"] = int(end - start)
         chunks.append(chunk)
@@ -177,25 +186,8 @@ def realized_chunks(
     truth = np.asarray(truth, dtype=np.float64)
     if not len(starts):
         return []
-    predicted = probabilities > THRESHOLD
-    sums = {
-        "tp": np.add.reduceat(predicted * truth, starts),
-        "fp": np.add.reduceat(predicted * (1.0 - truth), starts),
-        "fn": np.add.reduceat(~predicted * truth, starts),
-        "tn": np.add.reduceat(~predicted * (1.0 - truth), starts),
-    }
     # scikit-learn's zero_division=0: an undefined precision, recall or F1 is 0.
-    counts = _metrics_from_counts(sums["tp"], sums["fp"], sums["fn"])
-    metrics = {name: np.nan_to_num(values) for name, values in counts.items()}
-    ends = np.r_[starts[1:], len(probabilities)]
-    chunks = []
-    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
-        chunk = {name: float(values[i]) for name, values in metrics.items()}
-        chunk["roc_auc"] = _roc_auc(probabilities[start:end], truth[start:end])
-        chunk.update({name: float(values[i]) for name, values in sums.items()})
-        chunk["rows"] = int(end - start)
-        chunks.append(chunk)
-    return chunks
+    return _chunk_figures(probabilities, truth, starts, undefined=0.0)
 
 
 def reference_band(
