@@ -51,6 +51,15 @@ def test_the_every_loop_keeps_going_after_a_failure(tmp_path):
     assert stderr.count("trying again in 0 s") >= 2
 
 
+def _as_a_background_job() -> None:
+    """What a shell or a CI harness may hand down: SIGINT ignored and blocked (both survive
+    exec)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 def test_ctrl_c_on_the_every_loop_is_one_line_and_exit_130(tmp_path):
     import signal
 
@@ -70,6 +79,7 @@ def test_ctrl_c_on_the_every_loop_is_one_line_and_exit_130(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=user_env(),
+        preexec_fn=_as_a_background_job,
     )
     seen = []
     for line in proc.stderr:  # the first check has run when it says so: the loop sleeps now

@@ -37,6 +37,9 @@ def run_entry_point(name: str, work: Callable[[], object]) -> None:
     # Started in the background by a shell, a process inherits SIGINT ignored: Ctrl-C (or kill
     # -INT) would then do nothing. It always stops the entry point, with one line.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # A parent may also have blocked them (the mask is inherited across exec, as CI's harness
+    # does): a blocked signal waits forever, whatever the handler.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         work()
     except KeyboardInterrupt as err:

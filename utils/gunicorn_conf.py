@@ -25,6 +25,14 @@ timeout = 30
 graceful_timeout = 3
 
 
+def on_starting(server) -> None:
+    """A parent may have started us with signals blocked (the mask survives exec): gunicorn
+    would then never hear SIGTERM, SIGINT or SIGHUP. Its workers inherit the mask from here."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(signal.Signals))
+
+
 def post_worker_init(worker) -> None:
     """After the app and model are loaded: keep their objects out of the garbage collector's
     work, so that a collection during a request scans only what requests made."""
