@@ -91,12 +91,11 @@ def update_monitoring(
     labelled traffic is also written to the source folder as a labelled file, so that the next
     run checks score drift on it and retrains as it does for any new labelled data."""
     import pandas as pd
-    import polars as pl
 
     from utils.deployment import load_deployed_model
     from utils.drift import score_drift
-    from utils.monitoring import Reference, Stream, join_labels, monitor_stream
-    from utils.prediction_log import read_segments
+    from utils.live_inputs import PREDICTION_LOG, read_labels, read_traffic, read_unlabelled
+    from utils.monitoring import Reference, Stream, join_all_labels, monitor_stream
     from utils.schema import read_dataset
 
     schema, layout, settings = config.schema, Layout.from_config(config, root), config.monitoring
@@ -116,28 +115,37 @@ def update_monitoring(
         deployed_f1, deployed_f1, history, automation.score_drift_method,
         automation.score_drift_k, automation.min_history,
     ).threshold  # fmt: skip
-    streams = []
-    joined = {"files": [f.name for f in labels], "rows": 0, "matched": 0, "unmatched": 0}
-    traffic = read_segments(logged)
-    if len(traffic) and set(features) <= set(traffic.columns):
-        traffic = traffic.drop_nulls(features).sort("time").to_pandas()
-        rows = traffic[features]
-        truth = None
-        if labels:
-            label_rows = pd.concat([pd.read_csv(f.path, dtype=str) for f in labels])
-            truth, counts = join_labels(traffic, label_rows, list(schema.id_columns), schema.target)
-            joined.update(counts)
-            write_labelled_traffic(config, root, traffic, truth, features, labels)
+    # Every monitored row, so that one label join reaches rows of the log and of the
+    # unlabelled batches alike (the latest prediction of an id wins, whichever way it came).
+    parts: list[tuple[str, pd.DataFrame]] = []
+    traffic = read_traffic(logged, features)
+    if traffic is not None:
+        parts.append((PREDICTION_LOG, traffic))
+    parts += [(f.name, read_unlabelled(f.path, schema, features)) for f in unlabelled]
+    rows = pd.concat([frame for _, frame in parts], ignore_index=True) if parts else pd.DataFrame()
+    truth, counts = join_all_labels(
+        rows, read_labels([f.path for f in labels], schema), list(schema.id_columns),
+        schema.target,
+    )  # fmt: skip
+    joined = {"files": [f.name for f in labels], **counts}
+    if labels:
+        write_labelled_traffic(config, root, rows, truth, features, labels)
+    streams, first = [], 0
+    for name, frame in parts:
+        own = slice(first, first + len(frame))
+        first += len(frame)
+        logged_rows = name == PREDICTION_LOG
         streams.append(
-            Stream("prediction log", rows, probabilities(rows), traffic["time"], traffic["segment"],
-                   truth)
-        )  # fmt: skip
-    for source in unlabelled:
-        try:
-            rows = pl.read_csv(source.path, columns=features).to_pandas()
-        except (pl.exceptions.PolarsError, ValueError) as err:
-            raise PipelineError(f"{source.path}: cannot read the features ({err})") from None
-        streams.append(Stream(source.name, rows.astype("float64"), probabilities(rows)))
+            Stream(
+                name,
+                frame[features].astype("float64"),
+                probabilities(frame[features]),
+                frame["time"] if logged_rows else None,
+                frame["segment"] if logged_rows else None,
+                truth[own] if labels else None,
+                frame["model_version"] if logged_rows else None,
+            )
+        )
     chunks = [
         chunk
         for stream in streams
@@ -165,7 +173,7 @@ def write_labelled_traffic(
     features: list[str],
     labels: list[SourceFile],
 ) -> None:
-    """The logged rows whose label arrived, as a labelled CSV in the source folder (once per
+    """The monitored rows whose label arrived, as a labelled CSV in the source folder (once per
     set of labels files): new labelled data, checked and retrained on as today."""
     import hashlib
 

@@ -35,6 +35,11 @@ def summary(proc) -> str:
     return lines[-1] if lines else proc.stderr[-2000:]
 
 
+def model_of(project: Path):
+    with open(project / "production_deployment" / "trainedmodel.pkl", "rb") as handle:
+        return __import__("pickle").load(handle)
+
+
 def champion(project: Path) -> str:
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     return str(client.get_model_version_by_alias("risk_model", "champion").version)
@@ -262,9 +267,8 @@ def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
         log.flush()
     batch = tmp_path / "incoming"
     batch.mkdir()
-    generate_rows(2500, seed=22).drop(columns=["exited"]).to_csv(
-        batch / "nolabels.csv", index=False
-    )
+    batch_rows = generate_rows(2500, seed=22)
+    batch_rows.drop(columns=["exited"]).to_csv(batch / "nolabels.csv", index=False)
     overrides = [f"automation.source_dir={batch}", "monitoring.chunk_rows=1000"]
     first = run(project_copy, "fullprocess.py", *overrides)
     assert "no new data" in summary(first) and "monitoring: 6 chunk(s)" in summary(first)
@@ -277,9 +281,22 @@ def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
     assert sources[3:] == ["nolabels.csv"] * 3
     for chunk in monitoring["chunks"]:
         assert 0 < chunk["estimated"]["f1"] < 1 and chunk["realized"] is None
+        assert chunk["served_versions"] == (["1"] if chunk in monitoring["chunks"][:3] else [])
         assert chunk["band"]["f1"][0] < chunk["band"]["f1"][1]
-    again = run(project_copy, "fullprocess.py", *overrides)
+    # Nothing new: the check stays cheap, none of the heavy libraries is even imported.
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = ['fullprocess.py', *{overrides!r}]\n"
+        "runpy.run_path('fullprocess.py', run_name='__main__')\n"
+        "print(sorted({'numpy', 'pandas', 'polars', 'sklearn', 'scipy', 'mlflow', 'pyarrow'}"
+        " & set(sys.modules)))\n"
+    )
+    again = subprocess.run(
+        [sys.executable, "-c", probe], cwd=project_copy, env=user_env(), capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
     assert summary(again).split(" (")[0].endswith(f"no new data in {batch}"), "nothing recomputed"
+    assert again.stdout.strip() == "[]", "heavy imports on the no-new-data path"
     store = MonitoringStore(f"sqlite:///{project_copy / 'monitoring.db'}")
     assert store.count("monitoring") == 1
     store.close()
@@ -290,20 +307,28 @@ def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
     known = rows.iloc[:2000][["corporation", "exited"]]
     strangers = pd.DataFrame({"corporation": [f"nobody{i}" for i in range(7)], "exited": 1})
     pd.concat([known, strangers]).to_csv(labels_dir / "labels.csv", index=False)
+    # ... and for the unlabelled batch's last 500 rows, in a file of their own.
+    batch_rows.iloc[2000:][["corporation", "exited"]].to_csv(
+        labels_dir / "batch-labels.csv", index=False
+    )
     labelled = run(project_copy, "fullprocess.py", *overrides)
-    assert "labels: 2000 matched, 7 unmatched" in summary(labelled)
+    assert "labels: 2500 matched, 7 unmatched" in summary(labelled)
     monitoring = json.loads((project_copy / "models" / "monitoring.json").read_text())
     assert monitoring["labels"]["unmatched"] == 7
     log_chunks = monitoring["chunks"][:3]
     assert [c["labelled_rows"] for c in log_chunks] == [1000, 1000, 0]
-    with open(project_copy / "production_deployment" / "trainedmodel.pkl", "rb") as handle:
-        model = __import__("pickle").load(handle)
+    assert [c["labelled_rows"] for c in monitoring["chunks"][3:]] == [0, 0, 500]
+    last = batch_rows.iloc[2000:]
+    assert monitoring["chunks"][5]["realized"]["f1"] == pytest.approx(
+        f1_score(last["exited"], model_of(project_copy).predict(last[FEATURES])), abs=1e-12
+    )
+    model = model_of(project_copy)
     for chunk, part in zip(log_chunks[:2], (rows.iloc[:1000], rows.iloc[1000:2000]), strict=True):
         expected = f1_score(part["exited"], model.predict(part[FEATURES]))
         assert chunk["realized"]["f1"] == pytest.approx(expected, abs=1e-12)
     assert log_chunks[2]["realized"] is None
     traffic = list(batch.glob("labelled-traffic-*.csv"))
-    assert len(traffic) == 1 and len(pd.read_csv(traffic[0])) == 2000, "new labelled data"
+    assert len(traffic) == 1 and len(pd.read_csv(traffic[0])) == 2500, "new labelled data"
     # ... which the next run checks for score drift like any new labelled file.
     checked = run(project_copy, "fullprocess.py", *overrides)
     assert f"new files: {traffic[0].name};" in summary(checked)

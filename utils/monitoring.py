@@ -58,6 +58,7 @@ class Stream:
     times: pd.Series | None = None  # UTC times of the rows (the log has them)
     sources: pd.Series | None = None  # per row: the segment it came from
     truth: np.ndarray | None = None  # labels that arrived later; NaN where none did
+    versions: pd.Series | None = None  # per row: the model version that answered it
 
 
 REQUEST_ID = "request_id"
@@ -91,6 +92,24 @@ def join_labels(
         "matched": len(matched),
         "unmatched": len(labels) - len(matched),
     }
+
+
+def join_all_labels(
+    rows: pd.DataFrame, label_files: list[pd.DataFrame], id_columns: list[str], target: str
+) -> tuple[np.ndarray, dict[str, int]]:
+    """``join_labels`` for each labels file in turn (each names its rows its own way); a later
+    file's label for a row replaces an earlier one's."""
+    truth = np.full(len(rows), np.nan)
+    counts = {"rows": 0, "matched": 0, "unmatched": 0}
+    for labels in label_files:
+        if len(rows):
+            found, fate = join_labels(rows, labels, id_columns, target)
+        else:
+            found, fate = truth, {"rows": len(labels), "matched": 0, "unmatched": len(labels)}
+        known = ~np.isnan(found)
+        truth[known] = found[known]
+        counts = {key: counts[key] + fate[key] for key in counts}
+    return truth, counts
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -164,6 +183,7 @@ def monitor_stream(
             "band": {m: [_finite_or_none(v) for v in band[m]] for m in METRICS},
             "realized": realized,
             "labelled_rows": labelled,
+            "served_versions": _served_versions(stream, start, end),
             "drifted_features": [f.feature for f in features.features if f.drift],
             "probability_drift": scores.dataset_drift,
             "alert": bool(below or outside or realized_below),
@@ -179,6 +199,14 @@ def monitor_stream(
         }
         chunks.append(chunk)
     return chunks
+
+
+def _served_versions(stream: Stream, start: int, end: int) -> list[str]:
+    """The versions that answered the chunk's rows; its figures are the deployed model's,
+    recomputed from the rows' features whichever version answered them then."""
+    if stream.versions is None:
+        return []
+    return sorted(stream.versions.iloc[start:end].dropna().astype(str).unique())
 
 
 def _source_range(stream: Stream, start: int, end: int) -> str:

@@ -89,3 +89,27 @@ def test_realized_figures_are_scikit_learns_on_the_labelled_rows_of_each_chunk()
         assert chunk["labelled_rows"] == known.sum()
         expected = f1_score(y[part][known], p[part][known] > 0.5)
         assert abs(chunk["realized"]["f1"] - expected) < 1e-12
+
+
+def test_each_labels_file_joins_its_own_way_and_a_later_file_wins():
+    from utils.monitoring import join_all_labels
+
+    rows = pd.DataFrame({"request_id": ["r1", "r2", None], "cid": ["a", "b", "c"]})
+    by_request = pd.DataFrame({"request_id": ["r1"], "y": [1.0]})
+    by_id = pd.DataFrame({"cid": ["a", "c", "nobody"], "y": [0.0, 1.0, 1.0]})
+    truth, counts = join_all_labels(rows, [by_request, by_id], ["cid"], "y")
+    assert truth[0] == 0.0 and np.isnan(truth[1]) and truth[2] == 1.0
+    assert counts == {"rows": 4, "matched": 3, "unmatched": 1}
+    truth, counts = join_all_labels(pd.DataFrame(), [by_id], ["cid"], "y")
+    assert len(truth) == 0 and counts == {"rows": 3, "matched": 0, "unmatched": 3}
+
+
+def test_a_chunk_names_the_versions_that_answered_its_rows():
+    ref_x, ref_p, ref_y = population(5000, 0.0, 1)
+    reference = Reference.build(ref_p, ref_y, ref_x)
+    x, p, _ = population(400, 0.0, 6)
+    versions = pd.Series(["1"] * 300 + ["2"] * 100)
+    chunks = monitor_stream(Stream("log", x, p, versions=versions), reference, 200, None, None, {})
+    assert [c["served_versions"] for c in chunks] == [["1"], ["1", "2"]]
+    (batch,) = monitor_stream(Stream("batch.csv", x, p), reference, 400, None, None, {})
+    assert batch["served_versions"] == []

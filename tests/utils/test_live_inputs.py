@@ -1,0 +1,64 @@
+"""Reading live monitoring's inputs: unlabelled batches and labels files, and their errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from utils.errors import PipelineError
+from utils.live_inputs import read_labels, read_unlabelled
+from utils.schema import DataSchema
+
+SCHEMA = DataSchema("y", ("a", "b"), ("cid",))
+
+
+def test_an_unlabelled_batch_gives_its_features_ids_and_handed_in_time(write_csv):
+    path = write_csv("batch.csv", "cid,a,b,extra\n007,1,2.5,x\n008,3,4,y\n")
+    frame = read_unlabelled(path, SCHEMA, ["a", "b"])
+    assert list(frame.columns) == ["cid", "a", "b", "time"]
+    assert frame["cid"].tolist() == ["007", "008"], "ids stay text"
+    assert frame["a"].dtype == "float64" and frame["b"].tolist() == [2.5, 4.0]
+    handed_in = pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC")
+    assert abs(frame["time"].iloc[0] - handed_in) < pd.Timedelta(microseconds=1)
+    without_ids = read_unlabelled(write_csv("plain.csv", "a,b\n1,2\n"), SCHEMA, ["a", "b"])
+    assert list(without_ids.columns) == ["a", "b", "time"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("cid,a\n1,2\n", "no column 'b' \\(a feature of the deployed model\\)"),
+        ("a,b\n1,\n", "column 'b' has missing or non-numeric values"),
+        ("a,b\n1,x\n", "cannot read the features"),
+    ],
+)
+def test_a_bad_unlabelled_batch_is_refused_naming_file_and_column(write_csv, content, message):
+    path = write_csv("batch.csv", content)
+    with pytest.raises(PipelineError, match=message) as raised:
+        read_unlabelled(path, SCHEMA, ["a", "b"])
+    assert str(path) in str(raised.value)
+
+
+def test_labels_files_give_their_keys_and_the_target_as_numbers(write_csv):
+    by_id = write_csv("l1.csv", "cid,y\n007,1\n008,0\n")
+    by_request = write_csv("l2.csv", "request_id,y,note\nabc,1.0,late\n")
+    first, second = read_labels([by_id, by_request], SCHEMA)
+    assert first.to_dict("list") == {"cid": ["007", "008"], "y": [1.0, 0.0]}
+    assert second.to_dict("list") == {"request_id": ["abc"], "y": [1.0]}
+    assert read_labels([], SCHEMA) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("cid\n007\n", "no column 'y' \\(the labels\\)"),
+        ("who,y\n007,1\n", "no key column; a labels file names rows by 'request_id', 'cid'"),
+        ("cid,y\n007,1\n008,yes\n", "line 3: column 'y' is 'yes', not 0 or 1"),
+        ("cid,y\n007,\n", "line 2: column 'y' is '', not 0 or 1"),
+    ],
+)
+def test_a_bad_labels_file_is_refused_naming_file_line_and_column(write_csv, content, message):
+    path = write_csv("labels.csv", content)
+    with pytest.raises(PipelineError, match=message) as raised:
+        read_labels([path], SCHEMA)
+    assert str(path) in str(raised.value)
