@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from utils.alerts import AlertingStore, Webhook
 from utils.automation import (
     HashCache,
     Journal,
@@ -225,6 +226,13 @@ def check_monitoring(
         return "would update the live monitoring"
     result = update_monitoring(config, root, logged, unlabelled, labels, store)
     result["fingerprint"] = fingerprint
+    # Chunks are recomputed on every run: only those that alert for the first time alert.
+    alerted_before = {_chunk_key(c) for c in previous.get("chunks", []) if c.get("alert")}
+    result["new_alerts"] = [
+        {k: chunk[k] for k in ("source", "start", "end", "alert_reasons")}
+        for chunk in result["chunks"]
+        if chunk["alert"] and _chunk_key(chunk) not in alerted_before
+    ]
     atomic_write_text(layout.monitoring, json.dumps(result, indent=2) + "\n")
     store.record_event(EventKind.MONITORING, result, str(result.get("model_version")))
     alerts = sum(chunk["alert"] for chunk in result["chunks"])
@@ -233,6 +241,12 @@ def check_monitoring(
     if joined["rows"]:
         text += f", labels: {joined['matched']} matched, {joined['unmatched']} unmatched"
     return text
+
+
+def _chunk_key(chunk: dict) -> tuple[str, str]:
+    """A chunk's identity across runs: its stream and where it starts (its end and the
+    segments it spans grow while it is the newest)."""
+    return chunk["source"].split(": ")[0], str(chunk["start"])
 
 
 def drift_reference(ingested_dir: Path, manifest: dict) -> Path:
@@ -345,10 +359,15 @@ def open_store(config: PipelineConfig, root: Path):
 
 
 def process(
-    config: PipelineConfig, root: Path, overrides: list[str], dry_run: bool, force: bool
+    config: PipelineConfig,
+    root: Path,
+    overrides: list[str],
+    dry_run: bool,
+    force: bool,
+    webhook: Webhook,
 ) -> str:
     """One automation run: read, assess, decide, act; returns the one-line summary."""
-    store = open_store(config, root)
+    store = AlertingStore(open_store(config, root), webhook)
     journal = Journal(root / config.automation.journal)
     unfinished = journal.read()
     fresh, unlabelled = [], []
@@ -592,15 +611,22 @@ def run_once(root: Path, overrides: list[str], dry_run: bool, force: bool) -> No
     config = load_project_config(root, overrides)
     started = time.perf_counter()
     if dry_run:
-        # Changes nothing, so it takes no lock (and writes no lock file) and may run any time.
-        summary = process(config, root, overrides, dry_run, force)
+        # Changes nothing, so it takes no lock (and writes no lock file), alerts nobody and may
+        # run any time.
+        summary = process(config, root, overrides, dry_run, force, Webhook(None))
         log.info("%s (%.1f s)", summary, time.perf_counter() - started)
         return
+    webhook = Webhook.from_config(config.alerts, "fullprocess")
     with exclusive_lock(root / config.automation.lock_file) as acquired:
         if not acquired:
             log.info("already running (lock %s held): nothing to do", config.automation.lock_file)
             return
-        summary = process(config, root, overrides, dry_run, force)
+        try:
+            summary = process(config, root, overrides, dry_run, force, webhook)
+        except Exception as err:
+            error = str(err) if isinstance(err, PipelineError) else f"{type(err).__name__}: {err}"
+            webhook.notify(EventKind.FAILED_RUN, {"error": error})
+            raise
         log.info("%s (%.1f s)", summary, time.perf_counter() - started)
 
 

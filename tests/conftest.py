@@ -193,6 +193,49 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class WebhookReceiver:
+    """A webhook on loopback that keeps what it is sent; answers ``statuses`` first, then 200."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.posts: list[dict] = []
+        self.statuses: list[int] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                if status == 200:
+                    receiver.posts.append(json.loads(body))
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/hooks/secret-path-4711"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def texts(self) -> list[str]:
+        return [post["text"] for post in self.posts]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def webhook():
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
+
+
 def load_script(relative: str, name: str):
     """Import a step folder's script (folders like 06_reporting are not packages)."""
     import importlib.util
@@ -301,6 +344,7 @@ def user_env(**extra: str) -> dict[str, str]:
     """The environment of a user with the project's venv activated and no MLflow settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
     env.pop("PIPELINE_DEBUG", None)
+    env.pop("RISK_ALERT_WEBHOOK", None)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(extra)
     return env

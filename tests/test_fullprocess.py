@@ -72,7 +72,7 @@ def assert_consistent(project: Path) -> None:
     assert len(final) == len(raw)
 
 
-def test_no_new_data_then_drift_redeploys_then_changed_content(project_copy, tmp_path):
+def test_no_new_data_then_drift_redeploys_then_changed_content(project_copy, tmp_path, webhook):
     run(project_copy, "main.py")
     assert champion(project_copy) == "1"
     runs_before = mlflow_run_count(project_copy)
@@ -92,9 +92,14 @@ def test_no_new_data_then_drift_redeploys_then_changed_content(project_copy, tmp
     assert champion(project_copy) == "1" and mlflow_run_count(project_copy) == runs_before
     assert {p: p.exists() and p.stat().st_mtime_ns for p in state_files} == before, "no writes"
 
-    drift = run(project_copy, "fullprocess.py")
+    drift = run(project_copy, "fullprocess.py", f"alerts.webhook_url={webhook.url}")
     assert "score drift (F1 on new data" in summary(drift)
     assert "redeployed v1 -> v2" in summary(drift)
+    kinds = [post["kind"] for post in webhook.posts]
+    assert kinds[0] == "score_drift" and kinds[-1] == "automation", "in the order they happened"
+    assert webhook.texts()[-1].endswith("redeployed: a new model serves now (was v1)")
+    assert webhook.posts[-1]["model_version"] == "2"
+    assert "secret-path" not in drift.stderr, "the webhook's URL is not logged"
     # Each feature's test, corrected p-value and effect size are in the log.
     for feature in FEATURES:
         assert f"data drift {feature} (numeric): ks " in drift.stderr

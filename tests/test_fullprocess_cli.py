@@ -8,7 +8,9 @@ from conftest import ROOT, user_env
 BAD_STORE = "store.url=postgresql://me:secret@127.0.0.1:9/monitoring"
 
 
-def test_one_run_with_an_unreachable_store_is_one_line(tmp_path, assert_one_line_error):
+def test_one_run_with_an_unreachable_store_is_one_line_and_an_alert(
+    tmp_path, assert_one_line_error, webhook
+):
     proc = subprocess.run(
         [
             sys.executable,
@@ -19,12 +21,16 @@ def test_one_run_with_an_unreachable_store_is_one_line(tmp_path, assert_one_line
         capture_output=True,
         text=True,
         timeout=120,
-        env=user_env(),
+        env=user_env(RISK_ALERT_WEBHOOK=webhook.url),  # config.yaml's default reads it
         check=False,
     )
     assert proc.returncode == 2
     line = assert_one_line_error(proc, "monitoring store postgresql://me@127.0.0.1:9/monitoring")
     assert "secret" not in line
+    (alert,) = webhook.posts
+    assert alert["kind"] == "failed_run" and alert["source"].startswith("fullprocess@")
+    assert "run failed: monitoring store postgresql://me@127.0.0.1:9/" in alert["text"]
+    assert "secret" not in str(alert)
 
 
 def test_the_every_loop_keeps_going_after_a_failure(tmp_path):

@@ -1,6 +1,6 @@
-"""A password in store.url reaches no log, no MLflow run or artifact, no store row and no
-report, from main.py or from fullprocess.py (slow; needs PostgreSQL, which accepts any
-password from loopback in the tests' server)."""
+"""A password in store.url (or a webhook's URL) reaches no log, no MLflow run or artifact, no
+store row and no report, from main.py or from fullprocess.py (slow; needs PostgreSQL, which
+accepts any password from loopback in the tests' server)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,10 @@ def leaks_in_database(url: str) -> list[str]:
 
 def test_a_store_password_appears_nowhere(project_copy, postgres_url):
     url = make_url(postgres_url).set(password=PASSWORD).render_as_string(hide_password=False)
-    env = user_env(RISK_API_TOKEN="api-token-" + PASSWORD)
+    # The webhook's path is a secret too; nothing listens there: the alerts fail quietly.
+    env = user_env(
+        RISK_API_TOKEN="api-token-" + PASSWORD, RISK_ALERT_WEBHOOK=f"http://127.0.0.1:9/{PASSWORD}"
+    )
     pipeline = run_in(project_copy, "main.py", f"store.url={url}", env=env)
     automation = run_in(project_copy, "fullprocess.py", f"store.url={url}", env=env)
     assert "redeployed" in automation.stderr

@@ -114,6 +114,13 @@ class MonitoringSection:
 
 
 @dataclass
+class AlertsSection:
+    webhook_url: str | None = None
+    timeout_s: float = MISSING
+    retries: int = MISSING
+
+
+@dataclass
 class PipelineConfig:
     main: MainSection = MISSING
     paths: PathsSection = MISSING
@@ -126,6 +133,7 @@ class PipelineConfig:
     deployment: DeploymentSection = MISSING
     diagnostics: DiagnosticsSection = MISSING
     monitoring: MonitoringSection = MISSING
+    alerts: AlertsSection = MISSING
 
     @property
     def schema(self) -> DataSchema:
@@ -201,11 +209,28 @@ def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
         ("diagnostics.latest_timeout_s", config.diagnostics.latest_timeout_s > 0, "positive"),
         ("monitoring.chunk_rows", config.monitoring.chunk_rows >= 100, "at least 100"),
         (
+            "alerts.webhook_url",
+            config.alerts.webhook_url is None or _is_http_url(config.alerts.webhook_url),
+            "null or an http(s):// URL",
+        ),
+        ("alerts.timeout_s", 0 < config.alerts.timeout_s <= 60, "more than 0 and at most 60"),
+        ("alerts.retries", 0 <= config.alerts.retries <= 10, "0 to 10"),
+        (
             "monitoring.chunk_period",
             config.monitoring.chunk_period is None or _is_period(config.monitoring.chunk_period),
             "null or a period such as 30m, 6h, 1d or 1w",
         ),
     ]
+
+
+def _is_http_url(text: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
 
 
 def _is_period(text: str) -> bool:
@@ -248,6 +273,8 @@ def _register_secrets(config: PipelineConfig) -> None:
     register_secret(url_password(config.main.tracking_uri))
     register_secret(url_password(os.environ.get("MLFLOW_TRACKING_URI")))
     register_secret(os.environ.get(config.api.token_env))
+    # A webhook's path is its password (Slack's is): the whole URL is masked.
+    register_secret(config.alerts.webhook_url)
 
 
 def _hydra_reason(err: Exception) -> str:

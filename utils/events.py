@@ -17,3 +17,8 @@ class EventKind(StrEnum):
     DECISION = "automation"
     # Estimated performance of the live traffic and unlabelled batches (utils.monitoring).
     MONITORING = "monitoring"
+    # Operations (utils.alerts): the deployment link moved back, a release the API refused,
+    # an automation run that failed.
+    ROLLBACK = "rollback"
+    REFUSED_RELEASE = "refused_release"
+    FAILED_RUN = "failed_run"

@@ -64,33 +64,49 @@ def test_unknown_env_manager():
 
 
 # Every rule of utils.config._value_rules, each broken once.
-@pytest.mark.parametrize(
-    ("override", "key"),
-    [
-        ("model.C=-1", "model.C"),
-        ("model.C=0", "model.C"),
-        ("model.max_iter=0", "model.max_iter"),
-        ("model.random_state=-3", "model.random_state"),
-        ("model.solver=magic", "model.solver"),
-        ("data.target=' '", "data.target"),
-        ("data.features=[a,a]", "data.features"),
-        ("api.port=0", "api.port"),
-        ("api.port=70000", "api.port"),
-        ("api.workers=0", "api.workers"),
-        ("api.max_rows=0", "api.max_rows"),
-        ("api.max_body_mb=0", "api.max_body_mb"),
-        ("automation.mode=merge", "automation.mode"),
-        ("automation.score_drift_method=vibes", "automation.score_drift_method"),
-        ("automation.compare_on=train", "automation.compare_on"),
-        ("automation.score_drift_k=0", "automation.score_drift_k"),
-        ("automation.min_history=0", "automation.min_history"),
-        ("deployment.keep_releases=0", "deployment.keep_releases"),
-        ("diagnostics.latest_timeout_s=-1", "diagnostics.latest_timeout_s"),
-    ],
-)
+BROKEN_RULES = [
+    ("main.env_manager=docker", "main.env_manager"),
+    ("model.C=-1", "model.C"),
+    ("model.C=0", "model.C"),
+    ("model.max_iter=0", "model.max_iter"),
+    ("model.random_state=-3", "model.random_state"),
+    ("model.solver=magic", "model.solver"),
+    ("data.target=' '", "data.target"),
+    ("data.features=[a,a]", "data.features"),
+    ("api.port=0", "api.port"),
+    ("api.port=70000", "api.port"),
+    ("api.workers=0", "api.workers"),
+    ("api.max_rows=0", "api.max_rows"),
+    ("api.max_body_mb=0", "api.max_body_mb"),
+    ("automation.mode=merge", "automation.mode"),
+    ("automation.score_drift_method=vibes", "automation.score_drift_method"),
+    ("automation.compare_on=train", "automation.compare_on"),
+    ("automation.score_drift_k=0", "automation.score_drift_k"),
+    ("automation.min_history=0", "automation.min_history"),
+    ("deployment.keep_releases=0", "deployment.keep_releases"),
+    ("diagnostics.latest_timeout_s=-1", "diagnostics.latest_timeout_s"),
+    ("data.class_names=[a,a]", "data.class_names"),
+    ("data.class_names=[a]", "data.class_names"),
+    ("monitoring.chunk_rows=10", "monitoring.chunk_rows"),
+    ("monitoring.chunk_period=fortnight", "monitoring.chunk_period"),
+    ("alerts.webhook_url=ftp://host/x", "alerts.webhook_url"),
+    ("alerts.webhook_url=hooks.example.com", "alerts.webhook_url"),
+    ("alerts.timeout_s=0", "alerts.timeout_s"),
+    ("alerts.retries=-1", "alerts.retries"),
+]
+
+
+@pytest.mark.parametrize(("override", "key"), BROKEN_RULES)
 def test_nonsense_values_are_refused_naming_the_key(override, key):
     with pytest.raises(PipelineError, match=rf"^config key {key}: .* must be "):
         load_config(compose_config(override))
+
+
+def test_every_value_rule_is_broken_once_above():
+    from utils.config import _value_rules
+
+    ruled = {key for key, _, _ in _value_rules(load_config(compose_config()))}
+    assert ruled == {key for _, key in BROKEN_RULES}
 
 
 def test_inconsistent_schema_is_refused():
