@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import re
+import socket
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -29,9 +30,11 @@ from werkzeug.security import safe_join
 from werkzeug.wsgi import get_input_stream
 
 from utils import layout
+from utils.alerts import Webhook, alert_for
 from utils.deployment import load_release_model, releases_dir
 from utils.endpoints import ENDPOINTS, PROTECTED_PATHS
 from utils.errors import PipelineError
+from utils.events import EventKind
 from utils.prediction_log import LoggedRequest, PredictionLog, new_request_id
 from utils.serving import (
     ApiSettings,
@@ -125,8 +128,32 @@ class DeployedModel:
                 self._refused.reason,
                 self._loaded.release.name if self._loaded else "nothing",
             )
+            self._alert_refused(release)
             return
         log.info("serving model version %s from %s", self._loaded.version, release.name)
+
+    def _alert_refused(self, release: Path) -> None:
+        """One alert per refused release, not one per worker: the first worker to create the
+        release's mark beside the releases sends it (anyone, if the mark cannot be written)."""
+        settings = self.settings
+        webhook = Webhook(settings.webhook_url, settings.webhook_timeout_s,
+                          settings.webhook_retries, f"api@{socket.gethostname()}")  # fmt: skip
+        if not webhook.url:
+            return
+        try:
+            mark = release.parent / f".refused-alerted-{release.name}"
+            os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            return
+        except OSError:
+            pass
+        assert self._refused is not None
+        serving = self._loaded.version if self._loaded else None
+        event = {"release": release.name, "reason": self._refused.reason,
+                 "serving_version": serving}  # fmt: skip
+        alert = alert_for(EventKind.REFUSED_RELEASE, event, str(serving))
+        if alert is not None:
+            webhook.send_in_background(alert)
 
     def _load(self, release: Path) -> Loaded:
         model, manifest = load_release_model(release)

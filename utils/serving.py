@@ -381,6 +381,10 @@ class ApiSettings:
     token: str | None = None
     # Where every answer's rows are logged (monitoring.log_dir); None: not logged.
     log_dir: str | None = None
+    # Where a refused release is reported (config.yaml's alerts section); None: nowhere.
+    webhook_url: str | None = None
+    webhook_timeout_s: float = 5.0
+    webhook_retries: int = 2
 
     @classmethod
     def from_config(cls, config: Any, root: Path, environ: dict[str, str]) -> ApiSettings:
@@ -404,6 +408,9 @@ class ApiSettings:
                 if config.monitoring.log_predictions
                 else None
             ),
+            webhook_url=config.alerts.webhook_url,
+            webhook_timeout_s=config.alerts.timeout_s,
+            webhook_retries=config.alerts.retries,
         )
 
     def to_json(self) -> str:

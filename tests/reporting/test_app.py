@@ -318,6 +318,27 @@ def test_a_refused_release_is_degraded_health_and_fresh_workers_serve_the_last_g
     assert client.get("/health").get_json()["status"] == "ok"
 
 
+def test_a_refused_release_alerts_once_whichever_workers_see_it(api_project, webhook):
+    import dataclasses
+    import time
+
+    settings = dataclasses.replace(api_project["settings"], webhook_url=webhook.url)
+    workers = [app_module.create_app(settings).test_client() for _ in range(2)]
+    api_project["redeploy"]("2")
+    refused = api_project["redeploy"]("3")
+    (refused / "trainedmodel.pkl").write_bytes(b"evil")
+    for worker in workers:
+        assert worker.get("/health").get_json()["status"] == "degraded"
+    deadline = time.monotonic() + 30
+    while not webhook.posts and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (alert,) = webhook.posts
+    assert alert["kind"] == "refused_release" and alert["source"].startswith("api@")
+    assert alert["text"].endswith(f"release {refused.name} refused ("
+                                  f"{alert['event']['reason']}); still serving v2")  # fmt: skip
+    assert "sha256 does not match" in alert["event"]["reason"]
+
+
 @pytest.mark.parametrize(
     "damage",
     [
