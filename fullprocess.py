@@ -4,6 +4,7 @@
     python fullprocess.py --dry-run       # say what would happen, change nothing
     python fullprocess.py --force         # retrain and redeploy regardless
     python fullprocess.py --every 600     # loop, for hosts without cron
+    python fullprocess.py --rollback      # back to the previous release (--to VERSION: that one)
     python fullprocess.py automation.score_drift_method=parametric   # any config override
 
 Exit codes: 0 nothing new, no drift, kept the deployed model, or redeployed, and also "already
@@ -607,14 +608,90 @@ def finish(state: dict, journal: Journal, act: Actions) -> str:
     )
 
 
-def run_once(root: Path, overrides: list[str], dry_run: bool, force: bool) -> None:
+def rollback(
+    config: PipelineConfig,
+    root: Path,
+    overrides: list[str],
+    to_version: str | None,
+    dry_run: bool,
+    webhook: Webhook,
+) -> str:
+    """Point the deployment back at the previous release (or the newest of ``to_version``),
+    move the registry's champion alias with it, record and report it. The API follows the
+    link on its next request; nothing is retrained."""
+    from utils import deployment as releases
+
+    deployment_dir = Layout.from_config(config, root).deployment_dir
+    current = releases.current_release(deployment_dir)
+    if current is None:
+        raise PipelineError(f"{deployment_dir}: no model is deployed: nothing to roll back")
+    if Journal(root / config.automation.journal).read() is not None:
+        raise PipelineError(
+            "an interrupted run is not finished yet: run fullprocess.py once, then roll back"
+        )
+    kept = []
+    for release in releases.finished_releases(deployment_dir):
+        try:
+            kept.append((release.name, str(releases.read_manifest(release).get("model_version"))))
+        except (PipelineError, ValueError):
+            continue  # an unreadable release is never a target
+    target = releases.releases_dir(deployment_dir) / releases.rollback_target(
+        kept, current.name, to_version
+    )
+    manifest, was = releases.verify_release(target), releases.read_manifest(current)
+    version, previous = str(manifest.get("model_version")), str(was.get("model_version"))
+    if dry_run:
+        return f"dry run: would roll back v{previous} -> v{version} (release {target.name})"
+    store = AlertingStore(open_store(config, root), webhook)
+    releases.point_to(deployment_dir, target)
+    try:
+        move_champion(config, root, str(manifest.get("registered_model_name")), version)
+    except Exception as err:
+        releases.point_to(deployment_dir, current)  # all or nothing: the registry must agree
+        raise PipelineError(
+            f"could not move the champion alias ({err}): nothing rolled back"
+        ) from None
+    log.info("deployment and champion alias now at v%s (release %s)", version, target.name)
+    store.record_event(
+        EventKind.ROLLBACK,
+        {"from_version": previous, "to_version": version, "from_release": current.name,
+         "to_release": target.name, "f1": manifest.get("f1")},
+        version,
+    )  # fmt: skip
+    run_steps(root, overrides, REPORT, ",".join(str(p) for p in config.input_dirs(root)))
+    return f"rolled back v{previous} -> v{version} (release {target.name})"
+
+
+def move_champion(config: PipelineConfig, root: Path, model_name: str, version: str) -> None:
+    from mlflow import MlflowClient
+
+    from utils.deployment import CHAMPION
+    from utils.tracking import resolve_tracking_uri
+
+    client = MlflowClient(resolve_tracking_uri(config.main.tracking_uri, root))
+    client.set_registered_model_alias(model_name, CHAMPION, version)
+
+
+def run_once(
+    root: Path,
+    overrides: list[str],
+    dry_run: bool,
+    force: bool,
+    roll_back: bool = False,
+    to_version: str | None = None,
+) -> None:
     config = load_project_config(root, overrides)
     started = time.perf_counter()
+
+    def work(webhook: Webhook) -> str:
+        if roll_back:
+            return rollback(config, root, overrides, to_version, dry_run, webhook)
+        return process(config, root, overrides, dry_run, force, webhook)
+
     if dry_run:
         # Changes nothing, so it takes no lock (and writes no lock file), alerts nobody and may
         # run any time.
-        summary = process(config, root, overrides, dry_run, force, Webhook(None))
-        log.info("%s (%.1f s)", summary, time.perf_counter() - started)
+        log.info("%s (%.1f s)", work(Webhook(None)), time.perf_counter() - started)
         return
     webhook = Webhook.from_config(config.alerts, "fullprocess")
     with exclusive_lock(root / config.automation.lock_file) as acquired:
@@ -622,7 +699,7 @@ def run_once(root: Path, overrides: list[str], dry_run: bool, force: bool) -> No
             log.info("already running (lock %s held): nothing to do", config.automation.lock_file)
             return
         try:
-            summary = process(config, root, overrides, dry_run, force, webhook)
+            summary = work(webhook)
         except Exception as err:
             error = str(err) if isinstance(err, PipelineError) else f"{type(err).__name__}: {err}"
             webhook.notify(EventKind.FAILED_RUN, {"error": error})
@@ -637,8 +714,21 @@ def _parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--force", action="store_true", help="retrain and redeploy regardless")
     parser.add_argument("--every", type=float, default=None, help="repeat every SECONDS (no cron)")
+    parser.add_argument(
+        "--rollback",
+        action="store_true",
+        help="point the deployment and the champion alias back at the previous release",
+    )
+    parser.add_argument(
+        "--to", metavar="VERSION", default=None, help="with --rollback: this model version"
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of config.yaml")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.to is not None and not args.rollback:
+        parser.error("--to goes with --rollback")
+    if args.rollback and (args.every is not None or args.force):
+        parser.error("--rollback runs once, alone: not with --every or --force")
+    return args
 
 
 if __name__ == "__main__":
@@ -647,7 +737,7 @@ if __name__ == "__main__":
     def work() -> None:
         while True:
             try:
-                run_once(ROOT, args.overrides, args.dry_run, args.force)
+                run_once(ROOT, args.overrides, args.dry_run, args.force, args.rollback, args.to)
             except PipelineError as err:
                 if args.every is None:
                     raise

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from utils.cli import add_store_argument, run_entry_point
-from utils.deployment import MANIFEST_NAME, deploy, identical_release
+from utils.deployment import CHAMPION, MANIFEST_NAME, deploy, identical_release
 from utils.errors import PipelineError
 from utils.files import sha256_file
 from utils.ingestion import INGESTED_FILES_NAME
@@ -24,8 +24,6 @@ from utils.tracking import start_step_run
 from utils.training import MODEL_NAME, read_metadata
 
 log = logging.getLogger("model_deployment")
-
-CHAMPION = "champion"
 
 
 def previous_champion(client: MlflowClient, model_name: str) -> str | None:

@@ -31,7 +31,7 @@ from werkzeug.wsgi import get_input_stream
 
 from utils import layout
 from utils.alerts import Webhook, alert_for
-from utils.deployment import load_release_model, releases_dir
+from utils.deployment import finished_releases, load_release_model
 from utils.endpoints import ENDPOINTS, PROTECTED_PATHS
 from utils.errors import PipelineError
 from utils.events import EventKind
@@ -173,11 +173,8 @@ class DeployedModel:
 
     def _last_good(self, refused: Path) -> Loaded | None:
         """The newest release older than ``refused`` that loads (then any newer one)."""
-        names = sorted(
-            (p.name for p in releases_dir(self.deployment_dir).iterdir() if p.is_dir()),
-            reverse=True,
-        )
-        candidates = [n for n in names if not n.startswith(".") and n != refused.name]
+        names = [p.name for p in reversed(finished_releases(self.deployment_dir))]
+        candidates = [n for n in names if n != refused.name]
         ordered = [n for n in candidates if n < refused.name] + [
             n for n in candidates if n > refused.name
         ]

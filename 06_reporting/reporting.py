@@ -30,7 +30,7 @@ from utils.events import EventKind
 from utils.files import atomic_copy
 from utils.ingestion import INGESTED_FILES_NAME, read_ingested_files
 from utils.processes import gunicorn_command, stop
-from utils.report import ReportData, write_reports
+from utils.report import ReportData, deployment_rows, write_reports
 from utils.schema import DataSchema, read_dataset
 from utils.scoring import predict_on, roc_points
 from utils.serving import ApiSettings
@@ -103,7 +103,9 @@ def build_report(
         timing_history=store.timing_history(),
         dependencies=diagnostics.get("dependencies", []),
         ingested_files=read_ingested_files(release / INGESTED_FILES_NAME),
-        deployments=store.deployment_history(),
+        deployments=deployment_rows(
+            store.deployment_history(), store.events_of(EventKind.ROLLBACK)
+        ),
         data_drift=(latest_drift or {}).get("payload"),
         monitoring=read_monitoring(Path(output_dir) / layout.MONITORING),
     )

@@ -125,6 +125,26 @@ def test_no_new_data_then_drift_redeploys_then_changed_content(project_copy, tmp
     assert "no new data" in summary(again)
     assert_consistent(project_copy)
 
+    # A bad deployment undone in one command: link, alias, store, report; the API follows.
+    dry = run(project_copy, "fullprocess.py", "--rollback", "--dry-run")
+    assert "dry run: would roll back v2 -> v1" in summary(dry) and champion(project_copy) == "2"
+    back = run(project_copy, "fullprocess.py", "--rollback", f"alerts.webhook_url={webhook.url}")
+    assert "rolled back v2 -> v1" in summary(back)
+    assert champion(project_copy) == "1"
+    assert client.get("/health").get_json()["model_version"] == 1, "no restart needed"
+    assert webhook.texts()[-1].endswith("rolled back: v2 -> v1")
+    store = MonitoringStore(f"sqlite:///{project_copy / 'monitoring.db'}")
+    assert store.latest_event("rollback")["payload"]["to_version"] == "1"
+    store.close()
+    report = (project_copy / "models" / "report.html").read_text()
+    assert "<td>rolled back</td><td>1</td><td>2</td>" in report
+    nothing = run(project_copy, "fullprocess.py", "--rollback", check=False)
+    assert nothing.returncode == 2 and "nothing to roll back to" in nothing.stderr
+    assert "Traceback" not in nothing.stderr
+    forward = run(project_copy, "fullprocess.py", "--rollback", "--to", "2")
+    assert "rolled back v1 -> v2" in summary(forward) and champion(project_copy) == "2"
+    assert_consistent(project_copy)
+
     changed = project_copy / "01_data" / "sourcedata" / "dataset3.csv"
     frame = pd.read_csv(changed)
     frame.iloc[:-1].to_csv(changed, index=False)

@@ -28,6 +28,8 @@ from utils.training import MODEL_NAME, load_pickle
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = layout.MANIFEST
+# The registry alias of the deployed version: it moves with the deployment link.
+CHAMPION = "champion"
 _INCOMING_PREFIX = ".incoming-"
 
 
@@ -110,13 +112,53 @@ def deploy(
         shutil.rmtree(incoming, ignore_errors=True)
         raise
 
+    point_to(deployment_dir, release)
+    log.info("published %s release %s", deployment_dir.name, release_name)
+    prune_releases(deployment_dir, keep)
+    return release
+
+
+def point_to(deployment_dir: Path, release: Path) -> None:
+    """Move the deployment link to ``release`` in one atomic rename."""
+    deployment_dir = Path(deployment_dir)
     link_tmp = deployment_dir.with_name(f".{deployment_dir.name}.{uuid.uuid4().hex[:8]}.link")
     os.symlink(os.path.relpath(release, deployment_dir.parent), link_tmp)
     os.replace(link_tmp, deployment_dir)
     fsync_dir(deployment_dir.parent)
-    log.info("published %s release %s", deployment_dir.name, release_name)
-    prune_releases(deployment_dir, keep)
-    return release
+
+
+def finished_releases(deployment_dir: Path) -> list[Path]:
+    """Every complete release, oldest first (names start with their UTC time)."""
+    releases = releases_dir(deployment_dir)
+    if not releases.is_dir():
+        return []
+    return sorted(
+        (p for p in releases.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.name,
+    )
+
+
+def rollback_target(releases: list[tuple[str, str]], current: str, to_version: str | None) -> str:
+    """The release to roll back to, from (name, model version) of the kept releases, oldest
+    first: the newest older release of another version, or the newest release of
+    ``to_version``. Refuses (PipelineError) when there is none."""
+    versions = dict(releases)
+    deployed = versions.get(current)
+    kept = ", ".join(dict.fromkeys(f"v{v}" for _, v in releases)) or "none"
+    if to_version is None:
+        older = [name for name, version in releases if name < current and version != deployed]
+        if not older:
+            raise PipelineError(
+                f"nothing to roll back to: no release older than the deployed v{deployed} is"
+                f" kept (kept: {kept})"
+            )
+        return older[-1]
+    if str(to_version) == deployed:
+        raise PipelineError(f"v{to_version} is the deployed version already: nothing to do")
+    matching = [name for name, version in releases if version == str(to_version)]
+    if not matching:
+        raise PipelineError(f"no kept release of v{to_version} (kept: {kept})")
+    return matching[-1]
 
 
 def prune_releases(deployment_dir: Path, keep: int) -> list[Path]:
@@ -127,10 +169,7 @@ def prune_releases(deployment_dir: Path, keep: int) -> list[Path]:
     releases = releases_dir(deployment_dir)
     current = current_release(deployment_dir)
     removed = []
-    finished = sorted(
-        (p for p in releases.iterdir() if p.is_dir() and not p.name.startswith(".")),
-        key=lambda p: p.name,
-    )
+    finished = finished_releases(deployment_dir)
     stale = [p for p in releases.iterdir() if p.name.startswith(_INCOMING_PREFIX)]
     for path in stale + finished[: max(len(finished) - max(keep, 1), 0)]:
         if current is not None and path.resolve() == current:

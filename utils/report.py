@@ -58,6 +58,25 @@ class ReportData:
     )
 
 
+def deployment_rows(
+    deployments: list[dict[str, Any]], rollbacks: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The store's deployments and rollback events as one history, oldest first."""
+    rows = [{**d, "how": "deployed"} for d in deployments]
+    for event in rollbacks:
+        payload = event["payload"]
+        rows.append(
+            {
+                "created_at": event["created_at"],
+                "model_version": payload.get("to_version"),
+                "previous_version": payload.get("from_version"),
+                "f1": payload.get("f1"),
+                "how": "rolled back",
+            }
+        )
+    return sorted(rows, key=lambda row: row["created_at"])
+
+
 def fmt(value: Any, digits: int = 4) -> str:
     """A number for people: fixed digits, thousands separators, and '—' for none."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

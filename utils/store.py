@@ -562,6 +562,12 @@ class MonitoringStore:
         with self._transaction() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def events_of(self, kind: str) -> list[dict[str, Any]]:
+        """Every event of ``kind``, oldest first."""
+        return self._rows(
+            select(events).where(events.c.kind == kind).order_by(events.c.created_at, events.c.id)
+        )
+
     def latest_event(self, kind: str) -> dict[str, Any] | None:
         rows = self._rows(
             select(events)

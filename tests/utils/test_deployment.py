@@ -7,9 +7,12 @@ from utils.deployment import (
     MANIFEST_NAME,
     current_release,
     deploy,
+    finished_releases,
     load_deployed_model,
+    point_to,
     prune_releases,
     releases_dir,
+    rollback_target,
     verify_release,
 )
 from utils.errors import PipelineError
@@ -132,3 +135,41 @@ def test_identical_files_are_recognised_as_the_deployed_release(tmp_path, source
     assert identical_release(production, changed) is None
     fewer = {k: v for k, v in sources.items() if k != "latestscore.txt"}
     assert identical_release(production, fewer) is None
+
+
+KEPT = [("r1", "1"), ("r2", "2"), ("r3", "3"), ("r4", "3")]
+
+
+@pytest.mark.parametrize(
+    ("releases", "current", "to_version", "expected"),
+    [
+        (KEPT, "r3", None, "r2"),  # the newest older release
+        (KEPT, "r4", None, "r2"),  # ...of another version (r3 served v3 too)
+        (KEPT, "r2", None, "r1"),  # a second rollback goes further back
+        (KEPT, "r2", "3", "r4"),  # --to: the newest release of that version, forward too
+        (KEPT, "r4", "1", "r1"),
+        (KEPT, "r1", None, "nothing to roll back to: no release older than the deployed v1 is"
+                           " kept \\(kept: v1, v2, v3\\)"),
+        ([("r1", "1")], "r1", None, "nothing to roll back to"),
+        (KEPT, "r4", "3", "v3 is the deployed version already: nothing to do"),
+        (KEPT, "r4", "9", "no kept release of v9 \\(kept: v1, v2, v3\\)"),
+    ],
+)  # fmt: skip
+def test_the_rollback_target_of_each_case(releases, current, to_version, expected):
+    if expected.startswith("r"):
+        assert rollback_target(releases, current, to_version) == expected
+    else:
+        with pytest.raises(PipelineError, match=expected):
+            rollback_target(releases, current, to_version)
+
+
+def test_point_to_moves_the_link_and_finished_releases_skips_unfinished(tmp_path, sources):
+    production = tmp_path / "production_deployment"
+    first = deploy(sources, production, {"model_version": "1"})
+    second = deploy(sources, production, {"model_version": "2"})
+    (releases_dir(production) / ".incoming-x").mkdir()
+    assert finished_releases(production) == [first, second]
+    point_to(production, first)
+    assert current_release(production) == first.resolve()
+    assert not os.readlink(production).startswith("/"), "still relative"
+    assert finished_releases(tmp_path / "never_deployed") == []

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from utils.drift import data_drift
-from utils.report import ReportData, fmt, fmt_p, write_reports
+from utils.report import ReportData, deployment_rows, fmt, fmt_p, write_reports
 
 
 def drift_payload() -> dict:
@@ -244,3 +244,21 @@ def test_live_traffic_section_shows_estimates_realised_figures_and_alerts(report
     assert cells[cells.index("Alert") + 1] == "log", "newest chunk first"
     without = ReportData(**{**report_data.__dict__, "monitoring": None})
     assert ">Live traffic<" not in write_reports(without, tmp_path)["html"].read_text()
+
+
+def test_deployments_and_rollbacks_are_one_history(report_data, tmp_path):
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    deployed = [
+        {"created_at": t0, "model_version": "1", "previous_version": None, "f1": 0.7},
+        {"created_at": t0 + timedelta(days=1), "model_version": "2", "previous_version": "1",
+         "f1": 0.8},
+    ]  # fmt: skip
+    rolled = {"created_at": t0 + timedelta(days=2),
+              "payload": {"from_version": "2", "to_version": "1", "f1": 0.7}}  # fmt: skip
+    rows = deployment_rows(deployed, [rolled])
+    assert [(r["how"], r["model_version"], r["previous_version"]) for r in rows] == [
+        ("deployed", "1", None), ("deployed", "2", "1"), ("rolled back", "1", "2"),
+    ]  # fmt: skip
+    report_data.deployments = rows
+    html = write_reports(report_data, tmp_path)["html"].read_text()
+    assert re.search(r"<td>rolled back</td><td>1</td><td>2</td>", html)
