@@ -366,8 +366,9 @@ def process(
     dry_run: bool,
     force: bool,
     webhook: Webhook,
-) -> str:
-    """One automation run: read, assess, decide, act; returns the one-line summary."""
+) -> tuple[str, str]:
+    """One automation run: read, assess, decide, act; returns the one-line summary and the
+    outcome (the action's name)."""
     store = AlertingStore(open_store(config, root), webhook)
     journal = Journal(root / config.automation.journal)
     unfinished = journal.read()
@@ -394,7 +395,7 @@ def process(
     log.debug("decision: %s", decision)
     summary = act(decision, config, root, overrides, store, journal, unfinished, fresh, assessment)
     monitored = check_monitoring(config, root, unlabelled, store, dry_run)
-    return f"{summary}; {monitored}" if monitored else summary
+    return (f"{summary}; {monitored}" if monitored else summary), decision.action.name.lower()
 
 
 def act(
@@ -683,15 +684,15 @@ def run_once(
     config = load_project_config(root, overrides)
     started = time.perf_counter()
 
-    def work(webhook: Webhook) -> str:
+    def work(webhook: Webhook) -> tuple[str, str]:
         if roll_back:
-            return rollback(config, root, overrides, to_version, dry_run, webhook)
+            return rollback(config, root, overrides, to_version, dry_run, webhook), "rollback"
         return process(config, root, overrides, dry_run, force, webhook)
 
     if dry_run:
         # Changes nothing, so it takes no lock (and writes no lock file), alerts nobody and may
         # run any time.
-        log.info("%s (%.1f s)", work(Webhook(None)), time.perf_counter() - started)
+        log.info("%s (%.1f s)", work(Webhook(None))[0], time.perf_counter() - started)
         return
     webhook = Webhook.from_config(config.alerts, "fullprocess")
     with exclusive_lock(root / config.automation.lock_file) as acquired:
@@ -699,12 +700,31 @@ def run_once(
             log.info("already running (lock %s held): nothing to do", config.automation.lock_file)
             return
         try:
-            summary = work(webhook)
+            summary, outcome = work(webhook)
+        except KeyboardInterrupt:
+            record_run(config, root, "interrupted", started)
+            raise
         except Exception as err:
             error = str(err) if isinstance(err, PipelineError) else f"{type(err).__name__}: {err}"
             webhook.notify(EventKind.FAILED_RUN, {"error": error})
+            record_run(config, root, "failed", started)
             raise
+        record_run(config, root, outcome, started)
         log.info("%s (%.1f s)", summary, time.perf_counter() - started)
+
+
+def record_run(config: PipelineConfig, root: Path, outcome: str, started: float) -> None:
+    """The run's outcome for Prometheus' node-exporter (automation.metrics_textfile)."""
+    if not config.automation.metrics_textfile:
+        return
+    from utils.metrics import write_run_textfile
+
+    path = root / config.automation.metrics_textfile
+    success = outcome not in ("failed", "interrupted")
+    try:
+        write_run_textfile(path, outcome, success, time.time(), time.perf_counter() - started)
+    except OSError as err:
+        log.warning("could not write the run's metrics to %s: %s", path, err)
 
 
 def _parse_args() -> argparse.Namespace:

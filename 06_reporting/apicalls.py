@@ -104,7 +104,8 @@ def call_all(
 
 def format_answers(answers: list[Answer]) -> str:
     blocks = [
-        f"{a.method} {a.path}\nstatus: {a.status}\n{json.dumps(a.body, indent=2)}\n"
+        f"{a.method} {a.path}\nstatus: {a.status}\n"
+        f"{a.body.rstrip() if isinstance(a.body, str) else json.dumps(a.body, indent=2)}\n"
         for a in answers
     ]
     return "\n".join(blocks)

@@ -35,6 +35,7 @@ from utils.deployment import finished_releases, load_release_model
 from utils.endpoints import ENDPOINTS, PROTECTED_PATHS
 from utils.errors import PipelineError
 from utils.events import EventKind
+from utils.metrics import ApiMetrics, MetricsMiddleware, api_metrics, exposition
 from utils.prediction_log import LoggedRequest, PredictionLog, new_request_id
 from utils.serving import (
     ApiSettings,
@@ -86,10 +87,13 @@ class DeployedModel:
     the same thing on /health.
     """
 
-    def __init__(self, deployment_dir: Path, settings: ApiSettings) -> None:
+    def __init__(
+        self, deployment_dir: Path, settings: ApiSettings, metrics: ApiMetrics | None = None
+    ) -> None:
         self.deployment_dir = Path(deployment_dir)
         # The configured schema, for manifests written before they recorded the model's own.
         self.settings = settings
+        self.metrics = metrics
         self._target: str | None = None
         self._loaded: Loaded | None = None
         self._refused: Refused | None = None
@@ -116,12 +120,16 @@ class DeployedModel:
             self._refused = None
             return
         release = (self.deployment_dir.parent / target).resolve()
+        previous = self._loaded
         try:
             self._loaded, self._refused = self._load(release), None
         except Exception as err:  # noqa: BLE001 - whatever the cause, the release is refused
             self._refused = Refused(release.name, str(err) or type(err).__name__)
             if self._loaded is None:
                 self._loaded = self._last_good(release)
+                self._count_load(None)
+            if self.metrics is not None:
+                self.metrics.refused()
             log.error(
                 "refusing release %s: %s; serving %s",
                 release.name,
@@ -130,7 +138,12 @@ class DeployedModel:
             )
             self._alert_refused(release)
             return
+        self._count_load(previous)
         log.info("serving model version %s from %s", self._loaded.version, release.name)
+
+    def _count_load(self, previous: Loaded | None) -> None:
+        if self.metrics is not None and self._loaded is not None:
+            self.metrics.serving(self._loaded.version, previous.version if previous else None)
 
     def _alert_refused(self, release: Path) -> None:
         """One alert per refused release, not one per worker: the first worker to create the
@@ -259,6 +272,8 @@ class ApiState:
     cache: FileCache
     # Every answer's rows (monitoring.log_predictions), or None.
     prediction_log: PredictionLog | None = None
+    # Prometheus metrics (api.metrics), or None.
+    metrics: ApiMetrics | None = None
 
     def loaded_or_503(self) -> Loaded:
         loaded = self.model.current()
@@ -309,6 +324,8 @@ class ApiState:
         else:
             raise RequestError(415, "unsupported media type", "send application/json or text/csv")
         predictions, probabilities = loaded.model.predict(matrix)
+        if self.metrics is not None:
+            self.metrics.predicted(predictions)
         if self.prediction_log is not None:
             if ids is None:
                 ids = ids_from_json(payload, loaded.id_columns)
@@ -470,6 +487,14 @@ def model_info() -> Response:
     )
 
 
+@service.get("/metrics")
+def metrics() -> Response:
+    if api_state().metrics is None:
+        return error_response(404, "not found", "metrics are off (api.metrics=false)")
+    body, content_type = exposition()
+    return Response(body, content_type=content_type)
+
+
 @service.get("/openapi.json")
 def openapi() -> Response:
     from utils.openapi import build_spec
@@ -566,11 +591,13 @@ def create_app(settings: ApiSettings) -> Flask:
     # One byte over the limit, so that read_body sees a chunked body that is too long whole
     # instead of werkzeug cutting it silently at the limit.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
+    counted = api_metrics() if settings.metrics else None
     state = ApiState(
         settings,
-        DeployedModel(Path(settings.deployment_dir), settings),
+        DeployedModel(Path(settings.deployment_dir), settings, counted),
         FileCache(),
         PredictionLog(Path(settings.log_dir)) if settings.log_dir else None,
+        counted,
     )
     app.extensions["risk_api"] = state
     app.extensions["deployed_model"] = state.model
@@ -601,7 +628,7 @@ def create_app(settings: ApiSettings) -> Flask:
         return error_response(500, "internal error", type(err).__name__)
 
     prediction = PredictionEndpoint(state, app.wsgi_app)
-    app.wsgi_app = prediction
+    app.wsgi_app = prediction if counted is None else MetricsMiddleware(prediction, counted)
     served = _served_routes(app, prediction)
     declared = {(e.method, e.path) for e in ENDPOINTS}
     if served != declared:

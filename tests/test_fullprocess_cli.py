@@ -17,6 +17,7 @@ def test_one_run_with_an_unreachable_store_is_one_line_and_an_alert(
             str(ROOT / "fullprocess.py"),
             BAD_STORE,
             f"automation.lock_file={tmp_path / 'lock'}",
+            f"automation.metrics_textfile={tmp_path / 'risk.prom'}",
         ],
         capture_output=True,
         text=True,
@@ -31,6 +32,30 @@ def test_one_run_with_an_unreachable_store_is_one_line_and_an_alert(
     assert alert["kind"] == "failed_run" and alert["source"].startswith("fullprocess@")
     assert "run failed: monitoring store postgresql://me@127.0.0.1:9/" in alert["text"]
     assert "secret" not in str(alert)
+    written = (tmp_path / "risk.prom").read_text()
+    assert "risk_fullprocess_last_run_success 0.0" in written
+    assert 'risk_fullprocess_last_run_outcome{outcome="failed"} 1.0' in written
+
+
+def test_a_quiet_run_is_a_success_in_the_textfile(tmp_path):
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "fullprocess.py"),
+            f"automation.source_dir={empty}",
+            f"store.url=sqlite:///{tmp_path / 'm.db'}",
+            f"automation.lock_file={tmp_path / 'lock'}",
+            f"automation.hash_cache={tmp_path / 'hashes.json'}",
+            f"automation.metrics_textfile={tmp_path / 'risk.prom'}",
+        ],
+        capture_output=True, text=True, timeout=120, env=user_env(), check=True,
+    )  # fmt: skip
+    written = (tmp_path / "risk.prom").read_text()
+    assert "risk_fullprocess_last_run_success 1.0" in written
+    assert 'risk_fullprocess_last_run_outcome{outcome="nothing"} 1.0' in written
+    assert "risk_fullprocess_last_success_timestamp_seconds" in written
 
 
 def test_the_every_loop_keeps_going_after_a_failure(tmp_path):

@@ -62,6 +62,7 @@ class ApiSection:
     max_rows: int = MISSING
     max_body_mb: float = MISSING
     token_env: str = MISSING
+    metrics: bool = MISSING
 
 
 @dataclass
@@ -76,6 +77,7 @@ class AutomationSection:
     lock_file: str = MISSING
     hash_cache: str = MISSING
     journal: str = MISSING
+    metrics_textfile: str | None = None
 
 
 @dataclass

@@ -23,6 +23,8 @@ class Endpoint:
     protected: bool = False
     # Answers 503 until another program writes its data (fullprocess.py): normal, not a fault.
     later: bool = False
+    # The 2xx answer's type; a JSON answer has a model of utils.openapi, others are text.
+    media_type: str = "application/json"
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -84,6 +86,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         (503,),
     ),
     Endpoint("GET", "/openapi.json", "the OpenAPI 3 description of this API", "OpenApi"),
+    Endpoint(
+        "GET",
+        "/metrics",
+        "Prometheus metrics of all workers: requests and latency per endpoint and status, rows"
+        " and classes predicted, model version served, model loads, refused releases",
+        "PrometheusText",
+        (404,),
+        media_type="text/plain",
+    ),
 )
 
 PROTECTED_PATHS = frozenset(e.path for e in ENDPOINTS if e.protected)

@@ -25,12 +25,47 @@ timeout = 30
 graceful_timeout = 3
 
 
-def on_starting(server) -> None:
-    """A parent may have started us with signals blocked (the mask survives exec): gunicorn
-    would then never hear SIGTERM, SIGINT or SIGHUP. Its workers inherit the mask from here."""
-    import signal
+# The metrics folder on_starting made in the master, for on_exit to remove.
+_made_metrics_dirs: list[str] = []
 
+
+def on_starting(server) -> None:
+    """Before any worker: unblock the signals gunicorn stops on, and give the workers one
+    folder for their Prometheus metrics (utils.metrics)."""
+    import os
+    import signal
+    import tempfile
+    from pathlib import Path
+
+    from utils.metrics import MULTIPROC_ENV
+
+    # A parent may have started us with signals blocked (the mask survives exec): gunicorn
+    # would then never hear SIGTERM, SIGINT or SIGHUP. Its workers inherit the mask from here.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, set(signal.Signals))
+    chosen = os.environ.get(MULTIPROC_ENV)
+    if chosen:
+        # A folder of the operator's: prometheus_client's rule is to empty it at each start.
+        Path(chosen).mkdir(parents=True, exist_ok=True)
+        for stale in Path(chosen).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="risk-api-metrics-")
+        _made_metrics_dirs.append(os.environ[MULTIPROC_ENV])
+
+
+def child_exit(server, worker) -> None:
+    """A worker ended: its counters stay in the sums, its live gauges go."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    """Remove the metrics folder this server made (not one the operator chose)."""
+    import shutil
+
+    for made in _made_metrics_dirs:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 def post_worker_init(worker) -> None:

@@ -153,10 +153,13 @@ ANSWERS: dict[str, type[BaseModel]] = {
 }
 ANSWERS["OpenApi"] = OpenApi
 
+JSON = "application/json"
+TEXT = {"type": "string"}
+
 STATUS_MEANING = {
     400: "invalid input (the detail names the field or row)",
     401: "missing or wrong bearer token",
-    404: "the named data file does not exist",
+    404: "not there: the named data file, or /metrics when api.metrics is false",
     413: "too many rows or body too large",
     415: "unsupported content type (send application/json or text/csv)",
     503: "no model loaded, or the data the answer needs is not there yet",
@@ -250,7 +253,9 @@ def build_spec(
 ) -> dict[str, Any]:
     components: dict[str, Any] = {"Error": Error.model_json_schema(ref_template=REF)}
 
-    def answer(description: str, model: str) -> dict[str, Any]:
+    def answer(description: str, model: str, media_type: str = JSON) -> dict[str, Any]:
+        if media_type != JSON:
+            return {"description": description, "content": {media_type: {"schema": TEXT}}}
         content = {"schema": {"$ref": REF.format(model=model)}}
         return {"description": description, "content": {"application/json": content}}
 
@@ -264,7 +269,7 @@ def build_spec(
         operation: dict[str, Any] = {
             "summary": endpoint.summary,
             "responses": {
-                "200": answer("OK", endpoint.answer),
+                "200": answer("OK", endpoint.answer, endpoint.media_type),
                 **{str(s): answer(STATUS_MEANING[s], "Error") for s in endpoint.errors},
             },
         }

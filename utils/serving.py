@@ -381,6 +381,8 @@ class ApiSettings:
     token: str | None = None
     # Where every answer's rows are logged (monitoring.log_dir); None: not logged.
     log_dir: str | None = None
+    # Prometheus metrics counted and served on /metrics (api.metrics).
+    metrics: bool = True
     # Where a refused release is reported (config.yaml's alerts section); None: nowhere.
     webhook_url: str | None = None
     webhook_timeout_s: float = 5.0
@@ -408,6 +410,7 @@ class ApiSettings:
                 if config.monitoring.log_predictions
                 else None
             ),
+            metrics=config.api.metrics,
             webhook_url=config.alerts.webhook_url,
             webhook_timeout_s=config.alerts.timeout_s,
             webhook_retries=config.alerts.retries,

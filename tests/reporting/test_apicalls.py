@@ -54,3 +54,14 @@ def test_an_endpoint_waiting_for_its_data_is_not_a_failure(tmp_path):
 
     with pytest.raises(PipelineError, match="GET /scoring -> 503"):
         apicalls.write_answers([apicalls.Answer("GET", "/scoring", 503, {})], tmp_path / "b.txt")
+
+
+def test_json_answers_are_indented_and_text_answers_written_as_they_came():
+    answers = [
+        apicalls.Answer("GET", "/health", 200, {"status": "ok"}),
+        apicalls.Answer("GET", "/metrics", 200, "# HELP x\nx 1.0\n"),
+    ]
+    assert apicalls.format_answers(answers) == (
+        'GET /health\nstatus: 200\n{\n  "status": "ok"\n}\n\n'
+        "GET /metrics\nstatus: 200\n# HELP x\nx 1.0\n"
+    )

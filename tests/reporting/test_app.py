@@ -59,7 +59,10 @@ def test_every_answer_matches_its_declared_model(client, api_project):
         else:
             response = client.open(endpoint.path, method=endpoint.method)
         assert response.status_code == 200, endpoint
-        ANSWERS[endpoint.answer].model_validate(response.get_json())
+        if endpoint.media_type == "application/json":
+            ANSWERS[endpoint.answer].model_validate(response.get_json())
+        else:
+            assert response.mimetype == endpoint.media_type
     Error.model_validate(post_json(client, []).get_json())
 
 
@@ -316,6 +319,30 @@ def test_a_refused_release_is_degraded_health_and_fresh_workers_serve_the_last_g
         assert "sha256 does not match" in response.get_json()["refused_because"]
     api_project["redeploy"]("4")
     assert client.get("/health").get_json()["status"] == "ok"
+
+
+def test_metrics_count_a_refused_release_and_can_be_turned_off(api_project):
+    import dataclasses
+
+    from prometheus_client import REGISTRY
+
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name) or 0.0
+
+    client = app_module.create_app(api_project["settings"]).test_client()
+    assert client.get("/health").status_code == 200
+    refused_before = sample("risk_api_refused_releases_total")
+    refused = api_project["redeploy"]("2")
+    (refused / "trainedmodel.pkl").write_bytes(b"evil")
+    assert client.get("/health").get_json()["status"] == "degraded"
+    assert sample("risk_api_refused_releases_total") == refused_before + 1
+    assert sample("risk_api_degraded") == 1
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "risk_api_degraded 1.0" in text and 'risk_api_model_version{version="1"} 1.0' in text
+
+    off = dataclasses.replace(api_project["settings"], metrics=False)
+    assert_json_error(app_module.create_app(off).test_client().get("/metrics"), 404,
+                      "metrics are off (api.metrics=false)")  # fmt: skip
 
 
 def test_a_refused_release_alerts_once_whichever_workers_see_it(api_project, webhook):

@@ -58,6 +58,7 @@ def test_every_endpoint_answers_2xx_and_is_written(server, api_project, tmp_path
         "GET /health",
         "GET /model",
         "GET /openapi.json",
+        "GET /metrics\nstatus: 200\n# HELP risk_api_",
     ]:
         assert path in text
 
@@ -115,6 +116,48 @@ def test_redeploy_while_serving_fails_no_request(server, api_project):
     assert {version for _, version in results} >= {"1", "4"}
     after = apicalls.call(server, "POST", "/prediction", body, "application/json")
     assert after.body["model_version"] == "4"
+
+
+def scrape(url: str) -> dict[tuple[str, tuple], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:
+        assert answer.headers["Content-Type"].startswith("text/plain; version=")
+        text = answer.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_add_up_over_the_workers_and_follow_a_redeploy(server, api_project):
+    for rows in [[[10, 100, 3]]] * 12 + [[[10, 100, 3], [0, 0, 0]]] * 4:
+        answer = apicalls.call(server, "POST", "/prediction", json.dumps(rows).encode(),
+                               "application/json")  # fmt: skip
+        assert answer.status == 200
+    apicalls.call(server, "GET", "/nowhere")
+    metrics = scrape(server)
+    ok = (("endpoint", "/prediction"), ("method", "POST"), ("status", "200"))
+    assert metrics[("risk_api_requests_total", ok)] == 16, "both workers' requests, summed"
+    assert metrics[("risk_api_requests_total", (("endpoint", "other"), ("method", "GET"),
+                                                ("status", "404")))] == 1  # fmt: skip
+    assert (
+        metrics[("risk_api_request_duration_seconds_count", (("endpoint", "/prediction"),))] == 16
+    )
+    assert metrics[("risk_api_rows_predicted_total", ())] == 20
+    classes = [metrics.get(("risk_api_predictions_total", (("predicted_class", c),)), 0)
+               for c in ("0", "1")]  # fmt: skip
+    assert sum(classes) == 20
+    assert metrics[("risk_api_model_version", (("version", "1"),))] == 1
+    assert metrics[("risk_api_degraded", ())] == 0
+    assert metrics[("risk_api_refused_releases_total", ())] == 0
+
+    api_project["redeploy"]("2")
+    assert apicalls.call(server, "GET", "/health").body["model_version"] == "2"
+    metrics = scrape(server)
+    assert metrics[("risk_api_model_version", (("version", "2"),))] == 1
+    assert metrics[("risk_api_model_loads_total", ())] >= 3, "each worker's first load + a reload"
 
 
 def test_schemathesis_finds_no_server_error(server, tmp_path):
