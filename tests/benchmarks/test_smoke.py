@@ -67,8 +67,11 @@ def test_pipeline(tmp_path):
 
 @pytest.mark.skipif(not shutil.which("wrk"), reason="wrk is not installed (apt-get install wrk)")
 def test_api():
-    summary = run_benchmark("api.py", "--seconds", "1")
-    assert {"single_row_ratio", "batch_ratio", "p99_ms", "logging_ratio"} <= set(summary)
+    summary = run_benchmark("api.py", "--seconds", "1", "--rounds", "1")
+    assert {"single_row_ratio", "batch_ratio", "p99_ms", "logging_ratio", "metrics_ratio"} <= set(
+        summary
+    )
+    assert summary["errors"] == 0
 
 
 def test_pipeline_overhead_floor():
