@@ -14,7 +14,15 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from utils.cli import add_store_argument, run_entry_point
-from utils.deployment import CHAMPION, MANIFEST_NAME, deploy, identical_release
+from utils.deployment import (
+    CHAMPION,
+    MANIFEST_NAME,
+    MANIFEST_TAG,
+    MODEL_SHA256_TAG,
+    deploy,
+    identical_release,
+    registered_model_file,
+)
 from utils.errors import PipelineError
 from utils.files import sha256_file
 from utils.ingestion import INGESTED_FILES_NAME
@@ -31,6 +39,23 @@ def previous_champion(client: MlflowClient, model_name: str) -> str | None:
         return client.get_model_version_by_alias(model_name, CHAMPION).version
     except MlflowException:
         return None
+
+
+def registry_tags(model_name: str, version: str, release: Path) -> dict[str, str]:
+    """The sha256 of the registered version's model file, as stored by the tracking server,
+    and the release manifest (features, target, id columns, F1): what replicas on other hosts
+    verify and read."""
+    import json
+    import tempfile
+
+    from mlflow.artifacts import download_artifacts
+
+    with tempfile.TemporaryDirectory(prefix="registered-") as scratch:
+        local = Path(download_artifacts(f"models:/{model_name}/{version}", dst_path=scratch))
+        model_file = local / registered_model_file(local)
+        digest = sha256_file(model_file)
+    manifest = (Path(release) / MANIFEST_NAME).read_text(encoding="utf-8")
+    return {MODEL_SHA256_TAG: digest, MANIFEST_TAG: json.dumps(json.loads(manifest))}
 
 
 def register_quietly(model_uri: str, model_name: str):
@@ -102,6 +127,10 @@ def run(
             },
             keep=keep,
         )
+        # What an API that serves from the registry (api.model_source=registry) checks before
+        # it loads this version: the model file's sha256 and the release's manifest.
+        for key, value in registry_tags(model_name, registered.version, release).items():
+            client.set_model_version_tag(model_name, registered.version, key, value)
         # The alias moves only once the files are live, so both name the same model.
         client.set_registered_model_alias(model_name, CHAMPION, registered.version)
         client.set_model_version_tag(model_name, registered.version, "f1", f"{score:.10f}")

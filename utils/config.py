@@ -63,6 +63,8 @@ class ApiSection:
     max_body_mb: float = MISSING
     token_env: str = MISSING
     metrics: bool = MISSING
+    model_source: str = MISSING
+    registry_poll_s: float = MISSING
 
 
 @dataclass
@@ -188,6 +190,8 @@ def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
     return [
         one_of("main.env_manager", ENV_MANAGERS),
         one_of("automation.mode", ("append", "replace")),
+        one_of("api.model_source", ("local", "registry")),
+        ("api.registry_poll_s", 0 < a.registry_poll_s <= 3600, "more than 0 and at most 3600"),
         one_of("automation.score_drift_method", ("raw", "parametric", "nonparametric")),
         one_of("automation.compare_on", ("test", "test_and_new")),
         one_of("model.solver", SOLVERS),

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = layout.MANIFEST
 # The registry alias of the deployed version: it moves with the deployment link.
 CHAMPION = "champion"
+# Tags of a deployed model version: its model file's sha256, its release manifest (JSON).
+MODEL_SHA256_TAG = "model_file_sha256"
+MANIFEST_TAG = "release_manifest"
 _INCOMING_PREFIX = ".incoming-"
 
 
@@ -231,3 +234,15 @@ def load_deployed_model(deployment_dir: Path):
     if release is None:
         raise PipelineError(f"{deployment_dir}: no deployed model; run model_deployment first")
     return load_release_model(release)
+
+
+def registered_model_file(model_dir: Path) -> str:
+    """The model file of a logged MLflow sklearn model (``pickled_model`` in its MLmodel)."""
+    import yaml
+
+    path = Path(model_dir) / "MLmodel"
+    try:
+        flavors = yaml.safe_load(path.read_text(encoding="utf-8"))["flavors"]
+        return str(flavors["sklearn"]["pickled_model"])
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as err:
+        raise PipelineError(f"{path}: not an MLflow sklearn model ({err})") from None

@@ -383,6 +383,12 @@ class ApiSettings:
     log_dir: str | None = None
     # Prometheus metrics counted and served on /metrics (api.metrics).
     metrics: bool = True
+    # Where the model comes from (api.model_source): the local deployment link, or the version
+    # behind the registry's champion alias (for replicas on several hosts).
+    model_source: str = "local"
+    tracking_uri: str | None = None
+    registered_model_name: str = "risk_model"
+    registry_poll_s: float = 10.0
     # Where a refused release is reported (config.yaml's alerts section); None: nowhere.
     webhook_url: str | None = None
     webhook_timeout_s: float = 5.0
@@ -391,6 +397,7 @@ class ApiSettings:
     @classmethod
     def from_config(cls, config: Any, root: Path, environ: dict[str, str]) -> ApiSettings:
         from utils.layout import Layout
+        from utils.tracking import resolve_tracking_uri
 
         paths = config.resolved_paths(root)
         return cls(
@@ -411,6 +418,10 @@ class ApiSettings:
                 else None
             ),
             metrics=config.api.metrics,
+            model_source=config.api.model_source,
+            tracking_uri=resolve_tracking_uri(config.main.tracking_uri, root),
+            registered_model_name=config.main.registered_model_name,
+            registry_poll_s=config.api.registry_poll_s,
             webhook_url=config.alerts.webhook_url,
             webhook_timeout_s=config.alerts.timeout_s,
             webhook_retries=config.alerts.retries,

@@ -497,3 +497,60 @@ def test_every_answer_is_logged_with_its_request_id_ids_and_version(api_project,
 
 def test_the_log_is_off_when_configured_off(client, api_project):
     assert client.application.extensions["risk_api"].prediction_log is None
+
+
+@pytest.mark.slow
+def test_the_registry_source_follows_the_champion_alias_and_refuses_a_bad_sha(
+    api_project, tmp_path, monkeypatch
+):
+    """api.model_source=registry, against a real MLflow registry (SQLite)."""
+    import dataclasses
+    import pickle
+    import time
+
+    import mlflow
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+
+    from utils.deployment import MODEL_SHA256_TAG
+
+    step = load_script("04_deployment/deployment.py", "risk_deployment_step")
+    uri = f"sqlite:///{tmp_path / 'registry.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    registry = MlflowClient(uri)
+    model = pickle.loads((api_project["models"] / "trainedmodel.pkl").read_bytes())
+    for version in ("1", "2", "3"):
+        release = api_project["redeploy"](version)
+        with mlflow.start_run():
+            logged = mlflow.sklearn.log_model(
+                model, name="model", skops_trusted_types=["numpy.dtype"]
+            )
+        registered = mlflow.register_model(logged.model_uri, "risk_model")
+        assert str(registered.version) == version
+        for key, value in step.registry_tags("risk_model", version, release).items():
+            registry.set_model_version_tag("risk_model", version, key, value)
+    registry.set_model_version_tag("risk_model", "3", MODEL_SHA256_TAG, "0" * 64)  # tampered
+
+    settings = dataclasses.replace(
+        api_project["settings"], model_source="registry", tracking_uri=uri, registry_poll_s=0.001,
+        deployment_dir=str(tmp_path / "not-on-this-host"),
+    )  # fmt: skip
+    client = app_module.create_app(settings).test_client()
+    assert_json_error(client.get("/health"), 503, "no deployed model")  # no alias yet
+    for version in ("1", "2"):
+        registry.set_registered_model_alias("risk_model", "champion", version)
+        time.sleep(0.01)  # past the poll period
+        health = client.get("/health").get_json()
+        assert (health["status"], health["model_version"]) == ("ok", version)
+        assert health["release"] == f"risk_model-v{version}"
+        assert post_json(client, [[1, 2, 3]]).get_json()["model_version"] == version
+    registry.set_registered_model_alias("risk_model", "champion", "3")
+    time.sleep(0.01)
+    health = client.get("/health").get_json()
+    assert (health["status"], health["model_version"]) == ("degraded", "2")
+    assert health["refused_release"] == "risk_model-v3"
+    assert "sha256 does not match" in health["refused_because"]
+    fresh = app_module.create_app(settings).test_client().get("/health").get_json()
+    assert (fresh["status"], fresh["model_version"]) == ("degraded", "2"), "the last good one"
+    mlflow.set_tracking_uri(None)

@@ -66,6 +66,8 @@ def test_unknown_env_manager():
 # Every rule of utils.config._value_rules, each broken once.
 BROKEN_RULES = [
     ("main.env_manager=docker", "main.env_manager"),
+    ("api.model_source=s3", "api.model_source"),
+    ("api.registry_poll_s=0", "api.registry_poll_s"),
     ("model.C=-1", "model.C"),
     ("model.C=0", "model.C"),
     ("model.max_iter=0", "model.max_iter"),
