@@ -18,6 +18,7 @@ import argparse
 import logging
 import os
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -350,13 +351,21 @@ def assess(config: PipelineConfig, root: Path, fresh: list[SourceFile], store) -
     return assessment
 
 
-def open_store(config: PipelineConfig, root: Path):
-    from utils.store import MonitoringStore, resolve_store_url, split_password
+def store_url(config: PipelineConfig, root: Path) -> str:
+    """The store's URL without its password, which goes to PGPASSWORD (never in a URL that
+    could be logged)."""
+    from utils.store import resolve_store_url, split_password
 
     url, password = split_password(resolve_store_url(config.store.url, root))
     if password is not None:
         os.environ["PGPASSWORD"] = password
-    return MonitoringStore(url)
+    return url
+
+
+def open_store(config: PipelineConfig, root: Path):
+    from utils.store import MonitoringStore
+
+    return MonitoringStore(store_url(config, root))
 
 
 def process(
@@ -695,9 +704,12 @@ def run_once(
         log.info("%s (%.1f s)", work(Webhook(None))[0], time.perf_counter() - started)
         return
     webhook = Webhook.from_config(config.alerts, "fullprocess")
-    with exclusive_lock(root / config.automation.lock_file) as acquired:
-        if not acquired:
+    with ExitStack() as held:
+        if not held.enter_context(exclusive_lock(root / config.automation.lock_file)):
             log.info("already running (lock %s held): nothing to do", config.automation.lock_file)
+            return
+        if not held.enter_context(host_lock(config, root)):
+            log.info("already running on another host (the store's lock is held): nothing to do")
             return
         try:
             summary, outcome = work(webhook)
@@ -711,6 +723,15 @@ def run_once(
             raise
         record_run(config, root, outcome, started)
         log.info("%s (%.1f s)", summary, time.perf_counter() - started)
+
+
+def host_lock(config: PipelineConfig, root: Path):
+    """The lock that hosts sharing a PostgreSQL store take besides their own lock file."""
+    from utils.store import advisory_lock
+
+    return advisory_lock(
+        store_url(config, root), f"fullprocess:{config.main.registered_model_name}"
+    )
 
 
 def record_run(config: PipelineConfig, root: Path, outcome: str, started: float) -> None:

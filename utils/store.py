@@ -8,6 +8,7 @@ the embedded default; PostgreSQL serves several machines.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from utils.errors import PipelineError
 from utils.events import EventKind
@@ -205,6 +207,36 @@ def connect(url: str) -> Engine:
     except (SQLAlchemyError, ImportError, ValueError) as err:
         raise PipelineError(f"monitoring store {masked}: {_first_line(err)}") from None
     return engine
+
+
+@contextmanager
+def advisory_lock(url: str, name: str) -> Iterator[bool]:
+    """On a PostgreSQL store: yield True when this process holds the database-wide lock
+    ``name`` (a session advisory lock, held until the block ends or the process dies), False
+    when a process on any host does. On another store: True (the file lock is the only one).
+
+    This is what keeps the crons of two hosts that share the store from both working."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        yield True
+        return
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    try:
+        engine = create_engine(
+            parsed, poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
+        )
+        conn = engine.connect()
+    except SQLAlchemyError as err:
+        raise PipelineError(f"monitoring store {mask_url(url)}: {_first_line(err)}") from None
+    try:
+        held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+        conn.commit()
+        yield held
+        if held:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    finally:
+        conn.close()
+        engine.dispose()
 
 
 def _revision(conn: Connection) -> str | None:

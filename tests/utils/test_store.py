@@ -142,3 +142,33 @@ def test_password_moves_out_of_the_url():
     assert split_password("postgresql://me:pw@h:5432/db") == ("postgresql://me@h:5432/db", "pw")
     assert split_password("postgresql://me@h/db") == ("postgresql://me@h/db", None)
     assert split_password("sqlite:////tmp/m.db") == ("sqlite:////tmp/m.db", None)
+
+
+def test_the_advisory_lock_is_held_by_one_holder_at_a_time(postgres_url):
+    from utils.store import advisory_lock
+
+    with advisory_lock(postgres_url, "fullprocess:m") as first:
+        assert first
+        with advisory_lock(postgres_url, "fullprocess:m") as second:
+            assert not second, "another session (another host) is refused"
+        with advisory_lock(postgres_url, "fullprocess:other") as other:
+            assert other, "another model's automation is not held up"
+    with advisory_lock(postgres_url, "fullprocess:m") as again:
+        assert again, "released at the end of the block"
+
+
+def test_the_advisory_lock_is_always_granted_on_sqlite(tmp_path):
+    from utils.store import advisory_lock
+
+    with advisory_lock(f"sqlite:///{tmp_path / 'm.db'}", "x") as one:
+        with advisory_lock(f"sqlite:///{tmp_path / 'm.db'}", "x") as two:
+            assert one and two, "one host: the lock file does the work"
+
+
+def test_an_unreachable_lock_server_is_one_line():
+    from utils.store import advisory_lock
+
+    with pytest.raises(PipelineError, match=r"monitoring store postgresql://me:\*\*\*@127") as err:
+        with advisory_lock("postgresql://me:pw-secret@127.0.0.1:9/m", "x"):
+            pass
+    assert "pw-secret" not in str(err.value)
