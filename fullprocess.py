@@ -708,10 +708,12 @@ def run_once(
         if not held.enter_context(exclusive_lock(root / config.automation.lock_file)):
             log.info("already running (lock %s held): nothing to do", config.automation.lock_file)
             return
-        if not held.enter_context(host_lock(config, root)):
-            log.info("already running on another host (the store's lock is held): nothing to do")
-            return
         try:
+            if not held.enter_context(host_lock(config, root)):
+                log.info(
+                    "already running on another host (the store's lock is held): nothing to do"
+                )
+                return
             summary, outcome = work(webhook)
         except KeyboardInterrupt:
             record_run(config, root, "interrupted", started)
