@@ -710,7 +710,7 @@ def run_once(
             return
         try:
             if not held.enter_context(host_lock(config, root)):
-                log.info("on another host, the store's lock is held: nothing to do")
+                log.info("already running on another host (store lock): nothing to do")
                 return
             summary, outcome = work(webhook)
         except KeyboardInterrupt:
