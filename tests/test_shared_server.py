@@ -89,3 +89,75 @@ def test_pipeline_against_a_shared_tracking_server_and_store(
     assert [d["model_version"] for d in store.deployment_history()] == [str(champion.version)]
     assert len(store.f1_history()) == 1
     store.close()
+
+
+def serve_from_registry(project: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
+    from conftest import load_script
+
+    apicalls = load_script("06_reporting/apicalls.py", "risk_apicalls_hosts")
+    process = subprocess.Popen(
+        [sys.executable, "06_reporting/app.py", "--gunicorn", f"api.port={port}",
+         "api.model_source=registry", "api.registry_poll_s=0.5"],
+        cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    apicalls.wait_for_health(f"http://127.0.0.1:{port}", process)
+    return process
+
+
+def served_version(port: int) -> str:
+    import json
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
+        return str(json.loads(answer.read())["model_version"])
+
+
+def test_two_hosts_share_the_registry_the_store_and_the_lock(
+    tmp_path, tracking_server, second_postgres_url
+):
+    """Two clones stand in for two hosts: one tracking server on PostgreSQL, one monitoring
+    database. Two APIs serving from the registry follow one redeployment; two fullprocess runs
+    started together: exactly one works."""
+    import shutil
+
+    from conftest import _NOT_IN_A_CLONE, ROOT
+
+    hosts = [tmp_path / "host-a", tmp_path / "host-b"]
+    for host in hosts:
+        shutil.copytree(ROOT, host, ignore=_NOT_IN_A_CLONE)
+    env = user_env(MLFLOW_TRACKING_URI=tracking_server)
+    store = f"store.url={second_postgres_url}"
+    run_in(hosts[0], "main.py", store, env=env)
+    client = MlflowClient(tracking_uri=tracking_server)
+    assert str(client.get_model_version_by_alias("risk_model", "champion").version) == "1"
+
+    ports = [free_port_now() for _ in hosts]
+    apis = [serve_from_registry(host, port, env) for host, port in zip(hosts, ports, strict=True)]
+    try:
+        assert [served_version(port) for port in ports] == ["1", "1"]
+        runs = [
+            subprocess.Popen([sys.executable, "fullprocess.py", store], cwd=host, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for host in hosts
+        ]  # fmt: skip
+        outputs = [run.communicate(timeout=900)[1] for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], outputs
+        refused = ["already running on another host" in out for out in outputs]
+        assert sorted(refused) == [False, True], "exactly one of the two worked"
+        worked = outputs[refused.index(False)]
+        assert "redeployed v1 -> v2" in worked or "trained and deployed" in worked
+        assert str(client.get_model_version_by_alias("risk_model", "champion").version) == "2"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and {served_version(p) for p in ports} != {"2"}:
+            time.sleep(0.2)
+        assert [served_version(port) for port in ports] == ["2", "2"], "both follow the alias"
+    finally:
+        for api in apis:
+            stop(api)
+
+
+def free_port_now() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
