@@ -440,7 +440,9 @@ def test_missing_diagnostics_is_503_not_500(api_project):
 
 def test_creating_the_app_loads_nothing(api_project, monkeypatch):
     calls = []
-    monkeypatch.setattr(app_module, "load_release_model", lambda r: calls.append(r))
+    import utils.model_source
+
+    monkeypatch.setattr(utils.model_source, "load_release_model", lambda r: calls.append(r))
     app_module.create_app(api_project["settings"])
     assert calls == []
 
