@@ -204,12 +204,16 @@ def check_monitoring(
     files, when either changed (or the model did) since models/monitoring.json was written."""
     import json
 
-    from utils.prediction_log import segments
+    from utils.prediction_log import compact, days_to_compact, segments
 
     layout = Layout.from_config(config, root)
     if not layout.deployment_dir.exists():
         return ""
-    logged = segments(root / config.monitoring.log_dir)
+    log_dir = root / config.monitoring.log_dir
+    if not dry_run and days_to_compact(log_dir):
+        for day in compact(log_dir):
+            log.info("compacted the prediction log of %s into %s", day.stem, day)
+    logged = segments(log_dir)
     if not logged and not unlabelled:
         return ""
     cache = HashCache(root / config.automation.hash_cache)

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
+import shutil
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,20 +167,82 @@ def _gevent_patched() -> bool:
     return bool(monkey and monkey.is_module_patched("threading"))
 
 
+# A finished day's segments become one file this long after the day ended (UTC): no flush
+# can still be writing into its folder then.
+COMPACT_AFTER = timedelta(minutes=10)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _is_day(name: str) -> bool:
+    return bool(_DAY.fullmatch(name))
+
+
+def _in_order(path: Path) -> tuple[str, int, str]:
+    """Day by day; a compacted day file first in its day (it holds the day's rows)."""
+    if path.parent.name and _is_day(path.parent.name):
+        return path.parent.name, 1, path.name
+    return path.stem, 0, path.name
+
+
 def segments(folder: Path) -> list[Path]:
-    """Every finished segment under ``folder``, oldest first (names start with their time)."""
+    """Every finished segment under ``folder``, oldest first: the day files compaction wrote
+    (``<day>.parquet``, which supersede their day's folder) and the segments of the days not
+    compacted yet."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    return sorted(folder.glob(f"*/*{SEGMENT_SUFFIX}"), key=lambda p: p.name)
+    compacted = {p.stem for p in folder.glob(f"*{SEGMENT_SUFFIX}") if _is_day(p.stem)}
+    found = [folder / f"{day}{SEGMENT_SUFFIX}" for day in compacted] + [
+        p for p in folder.glob(f"*/*{SEGMENT_SUFFIX}") if p.parent.name not in compacted
+    ]
+    return sorted(found, key=_in_order)
+
+
+def days_to_compact(folder: Path, now: datetime | None = None) -> list[Path]:
+    """The day folders whose day ended at least COMPACT_AFTER ago (a listing, no reading)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    now = now or datetime.now(UTC)
+    due = []
+    for day_dir in sorted(p for p in folder.iterdir() if p.is_dir() and _is_day(p.name)):
+        start = datetime.strptime(day_dir.name, "%Y-%m-%d").replace(tzinfo=UTC)
+        if now >= start + timedelta(days=1) + COMPACT_AFTER:
+            due.append(day_dir)
+    return due
+
+
+def compact(folder: Path, now: datetime | None = None) -> list[Path]:
+    """Each finished day's segments into one ``<day>.parquet`` beside the day folders, then
+    the folder goes: about 170,000 one-second segments a day from two busy workers would
+    otherwise be opened by every monitoring run. The day file is written whole (temporary
+    file, then rename) before the folder is removed, and it supersedes the folder as soon as
+    it exists, so a run killed at any point loses and doubles nothing; the next run removes
+    a folder left behind. Rows keep the name of the segment they were logged in."""
+    written = []
+    for day_dir in days_to_compact(folder, now):
+        target = Path(folder) / f"{day_dir.name}{SEGMENT_SUFFIX}"
+        parts = sorted(day_dir.glob(f"*{SEGMENT_SUFFIX}"))
+        if parts and not target.exists():
+            temporary = Path(folder) / f".{target.name}.tmp"
+            read_segments(parts).write_parquet(temporary)
+            os.replace(temporary, target)
+            written.append(target)
+        shutil.rmtree(day_dir)
+    return written
 
 
 def read_segments(paths: list[Path]):
     """The rows of ``paths`` as one polars DataFrame (columns a segment lacks are null), with
-    the name of the segment each row came from."""
+    the name of the segment each row came from (a day file keeps its rows' own)."""
     import polars as pl
 
     if not paths:
         return pl.DataFrame()
-    frames = [pl.read_parquet(p).with_columns(segment=pl.lit(p.name)) for p in paths]
+    frames = []
+    for path in paths:
+        frame = pl.read_parquet(path)
+        if "segment" not in frame.columns:
+            frame = frame.with_columns(segment=pl.lit(path.name))
+        frames.append(frame)
     return pl.concat(frames, how="diagonal_relaxed")

@@ -56,3 +56,56 @@ def test_ids_from_every_json_form():
     split = {"dataframe_split": {"columns": ["cid", "a", "b"], "data": [["x", 1, 2]]}}
     assert ids_from_json(split, ["cid"]) == {"cid": ["x"]}
     assert ids_from_json(records, []) == {}
+
+
+def _day_of(path):
+    return path.parent.name
+
+
+def test_a_finished_day_becomes_one_file_with_the_same_rows(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from utils.prediction_log import COMPACT_AFTER, compact, days_to_compact
+
+    log = PredictionLog(tmp_path)
+    for name in ("r1", "r2", "r3"):
+        log._pending.append(logged(name))
+        log.flush()
+    before = read_segments(segments(tmp_path)).sort("request_id")
+    day = _day_of(segments(tmp_path)[0])
+    end_of_day = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=1)
+    assert days_to_compact(tmp_path, end_of_day) == [], "a flush may still be writing"
+    assert compact(tmp_path, end_of_day) == []
+    (written,) = compact(tmp_path, end_of_day + COMPACT_AFTER)
+    assert written == tmp_path / f"{day}.parquet" and not (tmp_path / day).exists()
+    assert segments(tmp_path) == [written]
+    after = read_segments(segments(tmp_path)).sort("request_id")
+    assert after.equals(before), "same rows, each with the name of the segment it came in"
+    assert compact(tmp_path, end_of_day + COMPACT_AFTER) == [], "done once"
+
+
+def test_a_day_file_supersedes_a_folder_a_killed_compaction_left(tmp_path):
+    from datetime import UTC, datetime
+
+    from utils.prediction_log import compact
+
+    log = PredictionLog(tmp_path)
+    log._pending.append(logged("r1", rows=1))
+    (segment,) = log.flush()
+    day = _day_of(segment)
+    # Killed after the day file was renamed into place, before the folder was removed.
+    read_segments([segment]).write_parquet(tmp_path / f"{day}.parquet")
+    assert segments(tmp_path) == [tmp_path / f"{day}.parquet"], "no row twice"
+    later = datetime(2100, 1, 1, tzinfo=UTC)
+    assert compact(tmp_path, later) == [] and not (tmp_path / day).exists(), "cleaned up"
+    assert read_segments(segments(tmp_path))["request_id"].to_list() == ["r1"]
+
+
+def test_days_and_segments_come_in_time_order(tmp_path):
+    for day in ("2026-11-26", "2026-11-27"):
+        (tmp_path / f"{day}.parquet").write_bytes(b"")
+    (tmp_path / "2026-11-28").mkdir()
+    (tmp_path / "2026-11-28" / "20261128T000001-1-000001.parquet").write_bytes(b"")
+    assert [p.name for p in segments(tmp_path)] == [
+        "2026-11-26.parquet", "2026-11-27.parquet", "20261128T000001-1-000001.parquet",
+    ]  # fmt: skip
