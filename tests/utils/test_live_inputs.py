@@ -24,21 +24,6 @@ def test_an_unlabelled_batch_gives_its_features_ids_and_handed_in_time(write_csv
     assert list(without_ids.columns) == ["a", "b", "time"]
 
 
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ("cid,a\n1,2\n", "no column 'b' \\(a feature of the deployed model\\)"),
-        ("a,b\n1,\n", "column 'b' has missing or non-numeric values"),
-        ("a,b\n1,x\n", "cannot read the features"),
-    ],
-)
-def test_a_bad_unlabelled_batch_is_refused_naming_file_and_column(write_csv, content, message):
-    path = write_csv("batch.csv", content)
-    with pytest.raises(PipelineError, match=message) as raised:
-        read_unlabelled(path, SCHEMA, ["a", "b"])
-    assert str(path) in str(raised.value)
-
-
 def test_labels_files_give_their_keys_and_the_target_as_numbers(write_csv):
     by_id = write_csv("l1.csv", "cid,y\n007,1\n008,0\n")
     by_request = write_csv("l2.csv", "request_id,y,note\nabc,1.0,late\n")
@@ -48,17 +33,32 @@ def test_labels_files_give_their_keys_and_the_target_as_numbers(write_csv):
     assert read_labels([], SCHEMA) == []
 
 
+def read_batch(path):
+    return read_unlabelled(path, SCHEMA, ["a", "b"])
+
+
+def read_one_labels_file(path):
+    return read_labels([path], SCHEMA)
+
+
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("read", "content", "message"),
     [
-        ("cid\n007\n", "no column 'y' \\(the labels\\)"),
-        ("who,y\n007,1\n", "no key column; a labels file names rows by 'request_id', 'cid'"),
-        ("cid,y\n007,1\n008,yes\n", "line 3: column 'y' is 'yes', not 0 or 1"),
-        ("cid,y\n007,\n", "line 2: column 'y' is '', not 0 or 1"),
+        (read_batch, "cid,a\n1,2\n", "no column 'b' \\(a feature of the deployed model\\)"),
+        (read_batch, "a,b\n1,\n", "column 'b' has missing or non-numeric values"),
+        (read_batch, "a,b\n1,x\n", "cannot read the features"),
+        (read_one_labels_file, "cid\n007\n", "no column 'y' \\(the labels\\)"),
+        (read_one_labels_file, "who,y\n007,1\n",
+         "no key column; a labels file names rows by 'request_id', 'cid'"),
+        (read_one_labels_file, "cid,y\n007,1\n008,yes\n",
+         "line 3: column 'y' is 'yes', not 0 or 1"),
+        (read_one_labels_file, "cid,y\n007,\n", "line 2: column 'y' is '', not 0 or 1"),
     ],
-)
-def test_a_bad_labels_file_is_refused_naming_file_line_and_column(write_csv, content, message):
-    path = write_csv("labels.csv", content)
+)  # fmt: skip
+def test_a_bad_batch_or_labels_file_is_refused_naming_file_line_and_column(
+    write_csv, read, content, message
+):
+    path = write_csv("input.csv", content)
     with pytest.raises(PipelineError, match=message) as raised:
-        read_labels([path], SCHEMA)
+        read(path)
     assert str(path) in str(raised.value)
