@@ -16,23 +16,6 @@ from utils.schema import DataSchema
 
 ROOT = Path(__file__).resolve().parents[1]
 UDACITY = ROOT.parent / "shared" / "reference" / "udacity"
-# What a fresh clone does not have: generated outputs, environments, caches.
-_NOT_IN_A_CLONE = shutil.ignore_patterns(
-    ".git",
-    ".venv",
-    "mlruns",
-    "mlartifacts",
-    "mlflow.db",
-    "monitoring.db*",
-    "models",
-    "production_deployment*",
-    "ingesteddata",
-    "outputs",
-    "multirun",
-    "__pycache__",
-    ".pytest_cache",
-    ".ruff_cache",
-)
 
 
 @pytest.fixture
@@ -73,12 +56,27 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
+def copy_as_cloned(target: Path) -> Path:
+    """The project as a fresh clone has it: the files git tracks and the new ones it does not
+    ignore, as they are in the working tree. Nothing a run left behind (a prediction log, the
+    automation's lock or hash cache, labels dropped in) comes along: .gitignore decides, not
+    a second list that drifts from it."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode()  # fmt: skip
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a tracked file deleted in the working tree is not there
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
     """The project as a fresh clone has it, in a temporary folder."""
-    target = tmp_path / "project"
-    shutil.copytree(ROOT, target, ignore=_NOT_IN_A_CLONE)
-    return target
+    return copy_as_cloned(tmp_path / "project")
 
 
 def step_env(tmp_path: Path) -> dict[str, str]:

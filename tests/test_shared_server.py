@@ -117,13 +117,9 @@ def test_two_hosts_share_the_registry_the_store_and_the_lock(
     """Two clones stand in for two hosts: one tracking server on PostgreSQL, one monitoring
     database. Two APIs serving from the registry follow one redeployment; two fullprocess runs
     started together: exactly one works."""
-    import shutil
+    from conftest import copy_as_cloned
 
-    from conftest import _NOT_IN_A_CLONE, ROOT
-
-    hosts = [tmp_path / "host-a", tmp_path / "host-b"]
-    for host in hosts:
-        shutil.copytree(ROOT, host, ignore=_NOT_IN_A_CLONE)
+    hosts = [copy_as_cloned(tmp_path / name) for name in ("host-a", "host-b")]
     env = user_env(MLFLOW_TRACKING_URI=tracking_server)
     store = f"store.url={second_postgres_url}"
     run_in(hosts[0], "main.py", store, env=env)
