@@ -260,5 +260,5 @@ class RegistryModel(DeployedModel):
         return self._loaded_from(load_model(str(local)), manifest, self._release_of(target))
 
     def _older_than(self, target: str) -> list[tuple[str, Callable[[], Loaded]]]:
-        older = sorted((v for v in range(1, int(target)) if str(v) != target), reverse=True)
-        return [(str(v), lambda v=v: self._load_target(str(v))) for v in older]
+        older = [str(v) for v in range(int(target) - 1, 0, -1)]  # the newest first
+        return [(v, lambda v=v: self._load_target(v)) for v in older]
