@@ -253,7 +253,9 @@ def closing_summary(
     from utils.secrets import mask
 
     # Printed for people and kept in terminals and cron mail: no password (PGPASSWORD holds it).
-    args = "".join(f" {shlex.quote(mask(o))}" for o in overrides)
+    # The steps this run chose are not the API's or the automation's business.
+    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "main.steps"]
+    args = "".join(f" {shlex.quote(mask(o))}" for o in kept)
     lines += [
         "Next:",
         f"  tracking UI          {ui}",

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mlflow
+import numpy as np
 
 import apicalls  # the API client beside this script
 from utils import layout
@@ -24,15 +25,15 @@ from utils.cli import (
     schema_from_args,
     split_list,
 )
-from utils.deployment import current_release, load_deployed_model
+from utils.deployment import deployed_release, load_deployed_model, read_manifest
 from utils.errors import PipelineError
 from utils.events import EventKind
-from utils.files import atomic_copy
+from utils.files import atomic_copy, file_identity
 from utils.ingestion import INGESTED_FILES_NAME, read_ingested_files
-from utils.processes import gunicorn_command, stop
+from utils.processes import gunicorn_command, reap
 from utils.report import ReportData, deployment_rows, write_reports
 from utils.schema import DataSchema, read_dataset
-from utils.scoring import predict_on, roc_points
+from utils.scoring import predict_on
 from utils.serving import ApiSettings
 from utils.store import MonitoringStore
 from utils.tracking import start_step_run
@@ -60,6 +61,24 @@ def read_monitoring(path: Path) -> dict | None:
         return None
 
 
+def stored_evaluation(diagnostics: dict, release: str | None, test_data: Path) -> dict | None:
+    """Diagnostics' evaluation of the deployed model when it is of this release and of the
+    test data as it is now (else None): the report then needs neither the model nor sklearn."""
+    stored = diagnostics.get("evaluation")
+    if not stored or release is None or stored.get("release") != release:
+        return None
+    if stored.get("dataset") != file_identity(test_data):
+        return None
+    return stored
+
+
+def evaluate_deployed(deployment_dir: Path, test_data: Path, schema: DataSchema) -> dict:
+    """The deployed model on the test data, as diagnostics would have written it."""
+    model, _ = load_deployed_model(deployment_dir)
+    data = read_dataset(test_data, schema, ids=False)
+    return predict_on(model, data, schema).summary()
+
+
 def build_report(
     deployment_dir: Path,
     test_data: Path,
@@ -67,17 +86,14 @@ def build_report(
     schema: DataSchema,
     store: MonitoringStore,
 ) -> ReportData:
-    model, manifest = load_deployed_model(deployment_dir)
-    release = current_release(deployment_dir)
-    data = read_dataset(test_data, schema, ids=False)
-    evaluation = predict_on(model, data, schema)
-    del data
-    metrics = evaluation.metrics()
+    release = deployed_release(deployment_dir)
+    manifest = read_manifest(release)
     diagnostics = read_diagnostics(output_dir)
-    if evaluation.two_classes:
-        fpr, tpr = roc_points(evaluation.truth, evaluation.probabilities)
-    else:
-        fpr, tpr = [0.0, 1.0], [0.0, 1.0]
+    evaluation = stored_evaluation(diagnostics, manifest.get("release"), test_data)
+    if evaluation is None:
+        log.info("diagnostics is of another release or test file: evaluating the model here")
+        evaluation = evaluate_deployed(deployment_dir, test_data, schema)
+    metrics = evaluation["metrics"]
     drift = store.latest_event(EventKind.SCORE_DRIFT)
     latest_drift = store.latest_event(EventKind.DATA_DRIFT)
     return ReportData(
@@ -90,9 +106,9 @@ def build_report(
             "features": manifest.get("features") or list(schema.features),
             "training_rows": manifest.get("training_rows"),
         },
-        metrics={**metrics, "dataset": Path(test_data).name, "rows": len(evaluation.truth)},
-        confusion=evaluation.confusion(),
-        roc=(fpr, tpr),
+        metrics={**metrics, "dataset": Path(test_data).name},
+        confusion=np.asarray(evaluation["confusion"]),
+        roc=(evaluation["roc"]["fpr"], evaluation["roc"]["tpr"]),
         f1_history=store.f1_history(),
         drift_threshold=drift["payload"].get("threshold") if drift else None,
         drift_method=drift["payload"].get("method", "") if drift else "",
@@ -137,6 +153,7 @@ class ApiRun:
             stderr=subprocess.STDOUT,
         )
         request = apicalls.prediction_request(Path(settings.data_dir), dataset, settings.max_rows)
+        self.quitting = False
         self.pool = ThreadPoolExecutor(max_workers=1)
         self.calls = self.pool.submit(self._call_every_endpoint, request, output)
 
@@ -147,12 +164,21 @@ class ApiRun:
 
     def answers(self) -> Path:
         """apireturns.txt, once every endpoint has answered (PipelineError if one did not)."""
-        return self.calls.result()
+        try:
+            return self.calls.result()
+        finally:
+            # No call is left: the server shuts down while the caller logs its artifacts.
+            self._quit()
+
+    def _quit(self) -> None:
+        # gunicorn's quick shutdown (SIGQUIT): no request worth finishing is in flight.
+        if not self.quitting and self.server.poll() is None:
+            self.server.send_signal(signal.SIGQUIT)
+        self.quitting = True
 
     def close(self) -> None:
-        # Either every call has returned, or the report failed and the answers are not wanted:
-        # no request worth finishing is in flight, so gunicorn's quick shutdown (SIGQUIT).
-        stop(self.server, signal.SIGQUIT)
+        self._quit()
+        reap(self.server)
         self.pool.shutdown(wait=True)
         self.server_log.close()
         self.scratch.cleanup()

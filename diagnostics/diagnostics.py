@@ -34,10 +34,11 @@ from utils.diagnostics import (
     time_call,
 )
 from utils.errors import PipelineError
-from utils.files import atomic_write, atomic_write_text
+from utils.files import atomic_write, atomic_write_text, file_identity
 from utils.ingestion import FINALDATA_NAME, ingest_files, list_input_files, write_ingestion
 from utils.logs import quieted
 from utils.schema import DataSchema, read_dataset
+from utils.scoring import predict_on
 from utils.store import MonitoringStore
 from utils.tracking import start_step_run
 from utils.training import ModelParams, model_metadata, save_model, train_model
@@ -117,7 +118,7 @@ def run(
             partial(latest_version, index_url=index_url),
         )
         scoring_data = read_dataset(dataset, schema)
-        predicted = model.predict(scoring_data[list(schema.features)])
+        evaluation = predict_on(model, scoring_data, schema)
         ids = scoring_data[list(schema.id_columns)]
         del scoring_data
         ingested = read_dataset(finaldata, schema)
@@ -128,12 +129,19 @@ def run(
         dependency_rows = dependencies.result()
     # Written last, so that a failure above leaves the previous predictions in place.
     predictions = write_predictions(
-        ids, predicted, schema.id_columns, Path(output_dir) / PREDICTIONS_NAME
+        ids, evaluation.predicted, schema.id_columns, Path(output_dir) / PREDICTIONS_NAME
     )
     report = {
         "model_version": manifest.get("model_version"),
         "dataset": str(dataset),
         "predictions": predictions,
+        # The deployed model on the labelled data set, for the report: which release and
+        # which file, so that a reader can tell whether it still holds.
+        "evaluation": {
+            "release": manifest.get("release"),
+            "dataset": file_identity(dataset),
+            **evaluation.summary(),
+        },
         "summary_statistics": statistics,
         "missing_percent": missing,
         "timings_s": timings,

@@ -227,7 +227,8 @@ def test_closing_summary_names_outputs_and_next_commands(tmp_path, uri, ui):
     layout.model_dir.mkdir()
     layout.report_pdf.write_bytes(b"%PDF-")
     api = load_config(config()).api
-    text = main.closing_summary(layout, uri, api, ["data.target=churned", "x=a b"], "py")
+    chosen = ["main.steps=reporting", "data.target=churned", "x=a b"]
+    text = main.closing_summary(layout, uri, api, chosen, "py")
     assert str(layout.report_pdf) in text and str(layout.report_html) not in text, "only outputs"
     assert ui in text
     assert "./serve.sh data.target=churned 'x=a b'" in text

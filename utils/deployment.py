@@ -228,12 +228,17 @@ def load_release_model(release: Path):
     return load_pickle(Path(release) / MODEL_NAME), manifest
 
 
-def load_deployed_model(deployment_dir: Path):
-    """The deployed model and its manifest; the pickle's hash is checked before unpickling."""
+def deployed_release(deployment_dir: Path) -> Path:
+    """The deployed release folder; PipelineError when nothing is deployed yet."""
     release = current_release(deployment_dir)
     if release is None:
         raise PipelineError(f"{deployment_dir}: no deployed model; run model_deployment first")
-    return load_release_model(release)
+    return release
+
+
+def load_deployed_model(deployment_dir: Path):
+    """The deployed model and its manifest; the pickle's hash is checked before unpickling."""
+    return load_release_model(deployed_release(deployment_dir))
 
 
 def registered_model_file(model_dir: Path) -> str:

@@ -31,6 +31,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def file_identity(path: Path) -> dict[str, object]:
+    """Which file, as it is now (absolute path, size, modification time): tells whether a
+    result computed from it still holds without hashing gigabytes again."""
+    status = Path(path).stat()
+    return {
+        "path": str(Path(path).resolve()),
+        "bytes": status.st_size,
+        "mtime_ns": status.st_mtime_ns,
+    }
+
+
 def fsync_dir(directory: Path) -> None:
     """Make a rename inside ``directory`` durable, not just visible."""
     fd = os.open(directory, os.O_RDONLY)

@@ -15,6 +15,11 @@ def stop(
     ``grace_s``."""
     if process.poll() is None:
         process.send_signal(how)
+    reap(process, grace_s)
+
+
+def reap(process: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """Wait for a process already asked to stop; kill it when it has not within ``grace_s``."""
     try:
         process.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:

@@ -43,6 +43,24 @@ class Evaluation:
         """[[TN, FP], [FN, TP]], as sklearn's confusion_matrix with labels [0, 1]."""
         return confusion_counts(self.truth, self.predicted)
 
+    def summary(self) -> dict[str, object]:
+        """What a report shows of the evaluation, as JSON-able values: the metrics, the
+        confusion matrix and the ROC curve's vertices (a straight line without two classes)."""
+        if self.two_classes:
+            fpr, tpr = roc_points(self.truth, self.probabilities)
+        else:
+            fpr, tpr = [0.0, 1.0], [0.0, 1.0]
+        # NaN (ROC AUC of one class) is not JSON: None, shown as a dash.
+        metrics = {
+            k: None if isinstance(v, float) and math.isnan(v) else v
+            for k, v in self.metrics().items()
+        }
+        return {
+            "metrics": metrics,
+            "confusion": self.confusion().tolist(),
+            "roc": {"fpr": fpr, "tpr": tpr},
+        }
+
 
 def predict_on(model, data: pd.DataFrame, schema: DataSchema) -> Evaluation:
     predicted, probabilities = predict_with_probabilities(model, data[list(schema.features)])

@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -126,3 +127,23 @@ def test_evaluation_metrics_equal_evaluate(tiny_frame, schema):
     evaluation = predict_on(model, tiny_frame, schema)
     assert evaluation.metrics() == evaluate(model, tiny_frame, schema)
     assert evaluation.confusion().tolist() == [[3, 0], [0, 3]]
+
+
+def test_evaluation_summary_is_plain_json_with_the_curve(tiny_frame, schema):
+    model = train_model(tiny_frame, schema, ModelParams())
+    evaluation = predict_on(model, tiny_frame, schema)
+    summary = json.loads(json.dumps(summary_of := evaluation.summary(), allow_nan=False))
+    assert summary == summary_of
+    assert summary["metrics"] == evaluation.metrics()
+    assert summary["confusion"] == [[3, 0], [0, 3]]
+    fpr, tpr = roc_points(evaluation.truth, evaluation.probabilities)
+    assert summary["roc"] == {"fpr": fpr, "tpr": tpr}
+
+
+def test_evaluation_summary_of_one_class_has_no_auc_and_the_diagonal(tiny_frame, schema):
+    only_ones = tiny_frame[tiny_frame["exited"] == 1]
+    model = train_model(tiny_frame, schema, ModelParams())
+    summary = predict_on(model, only_ones, schema).summary()
+    json.dumps(summary, allow_nan=False)
+    assert summary["metrics"]["roc_auc"] is None
+    assert summary["roc"] == {"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]}
