@@ -6,10 +6,13 @@ python main.py main.steps=model_training,model_scoring model.C=0.5
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -274,36 +277,59 @@ def run_steps(
 ) -> None:
     """Each step as its own MLflow project run, under the active (parent) run."""
     import mlflow
+
+    from utils.tracking import RECORDS_ENV, log_records
+
+    handover = Path(tempfile.mkdtemp(prefix="risk-step-records-"))
+    try:
+        for step in steps:
+            step_started = time.perf_counter()
+            log.info("step %s: starting (env manager %s)", step, env_manager)
+            records = handover / f"{step}.json"
+            os.environ[RECORDS_ENV] = str(records)
+            run_id = _run_step(step, root, parameters[step], env_manager, experiment)
+            if records.is_file():
+                # The step's own records (utils.tracking.StepRun), logged here where MLflow
+                # is loaded already.
+                log_records(mlflow.MlflowClient(), run_id, json.loads(records.read_text()))
+            duration = time.perf_counter() - step_started
+            mlflow.log_metric(f"duration_s_{step}", duration)
+            log.info("step %s: done in %.1f s", step, duration)
+    finally:
+        os.environ.pop(RECORDS_ENV, None)
+        shutil.rmtree(handover, ignore_errors=True)
+
+
+def _run_step(
+    step: str, root: Path, parameters: dict[str, object], env_manager: str, experiment: str
+) -> str:
+    """One step as an MLflow project run; its run id. PipelineError when it fails."""
+    import mlflow
     from mlflow.exceptions import ExecutionException
     from mlflow.utils.process import ShellCommandException
 
-    for step in steps:
-        step_started = time.perf_counter()
-        log.info("step %s: starting (env manager %s)", step, env_manager)
-        try:
-            mlflow.run(
-                str(root / _step_folders[step]),
-                entry_point="main",
-                parameters=parameters[step],
-                env_manager=env_manager,
-                experiment_id=experiment,
-                run_name=step,
-                synchronous=True,
-            )
-        except ExecutionException:
-            raise PipelineError(
-                f"step {step} failed (its error is above); later steps were not run"
-            ) from None
-        except (ShellCommandException, subprocess.CalledProcessError) as err:
-            # MLflow could not build the step's environment (its installer's output is above).
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            raise PipelineError(
-                f"step {step} failed: its {env_manager} environment could not be built "
-                f"({first_line}); later steps were not run"
-            ) from None
-        duration = time.perf_counter() - step_started
-        mlflow.log_metric(f"duration_s_{step}", duration)
-        log.info("step %s: done in %.1f s", step, duration)
+    try:
+        submitted = mlflow.run(
+            str(root / _step_folders[step]),
+            entry_point="main",
+            parameters=parameters,
+            env_manager=env_manager,
+            experiment_id=experiment,
+            run_name=step,
+            synchronous=True,
+        )
+    except ExecutionException:
+        raise PipelineError(
+            f"step {step} failed (its error is above); later steps were not run"
+        ) from None
+    except (ShellCommandException, subprocess.CalledProcessError) as err:
+        # MLflow could not build the step's environment (its installer's output is above).
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise PipelineError(
+            f"step {step} failed: its {env_manager} environment could not be built "
+            f"({first_line}); later steps were not run"
+        ) from None
+    return submitted.run_id
 
 
 def end_unfinished_children(parent_run_id: str, experiment: str, status: str) -> list[str]:

@@ -8,32 +8,30 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import mlflow
-
 from utils.cli import add_schema_arguments, add_store_argument, run_entry_point, schema_from_args
 from utils.ingestion import ingest_files, list_input_files, write_ingestion
 from utils.schema import DataSchema
 from utils.store import MonitoringStore
-from utils.tracking import start_step_run
+from utils.tracking import StepRun
 
 log = logging.getLogger("data_ingestion")
 
 
 def run(input_dir: Path, output_dir: Path, schema: DataSchema, store_url: str) -> None:
     started = time.perf_counter()
-    # Everything is read and validated before anything is written.
-    result = ingest_files(list_input_files(input_dir), schema)
-    store = MonitoringStore(store_url)
-    with start_step_run() as active:
+    with StepRun() as tracking:
+        # Everything is read and validated before anything is written.
+        result = ingest_files(list_input_files(input_dir), schema)
+        store = MonitoringStore(store_url)
         finaldata, ingested = write_ingestion(result, output_dir)
         store.record_ingestion(
             [asdict(record) for record in result.files],
             str(input_dir),
             result.rows,
-            active.info.run_id,
+            tracking.run_id,
         )
         rows_read = sum(record.rows_read for record in result.files)
-        mlflow.log_metrics(
+        tracking.log_metrics(
             {
                 "files": len(result.files),
                 "rows_read": rows_read,
@@ -42,8 +40,8 @@ def run(input_dir: Path, output_dir: Path, schema: DataSchema, store_url: str) -
                 "duration_s": time.perf_counter() - started,
             }
         )
-        mlflow.log_dict(result.summary(), "ingestion.json")
-        mlflow.log_artifact(str(ingested))
+        tracking.log_dict(result.summary(), "ingestion.json")
+        tracking.log_artifact(ingested)
     log.info("wrote %s (%d rows) and %s", finaldata, result.rows, ingested)
 
 

@@ -8,13 +8,11 @@ import math
 import time
 from pathlib import Path
 
-import mlflow
-
 from utils.cli import add_schema_arguments, add_store_argument, run_entry_point, schema_from_args
 from utils.schema import DataSchema, read_dataset
 from utils.scoring import evaluate, write_score
 from utils.store import MonitoringStore
-from utils.tracking import start_step_run
+from utils.tracking import StepRun
 from utils.training import MODEL_NAME, load_pickle, read_metadata
 
 log = logging.getLogger("model_scoring")
@@ -22,18 +20,18 @@ log = logging.getLogger("model_scoring")
 
 def run(model_dir: Path, test_data: Path, schema: DataSchema, store_url: str) -> None:
     started = time.perf_counter()
-    model = load_pickle(Path(model_dir) / MODEL_NAME)
-    metrics = evaluate(model, read_dataset(test_data, schema, ids=False), schema)
-    model_uri = read_metadata(model_dir).get("mlflow_model_uri")
-    store = MonitoringStore(store_url)
-    with start_step_run() as active:
+    with StepRun() as tracking:
+        model = load_pickle(Path(model_dir) / MODEL_NAME)
+        metrics = evaluate(model, read_dataset(test_data, schema, ids=False), schema)
+        model_uri = read_metadata(model_dir).get("mlflow_model_uri")
+        store = MonitoringStore(store_url)
         score_path = write_score(metrics["f1"], model_dir)
         store.record_scoring(
-            Path(test_data).name, metrics, model_uri=model_uri, mlflow_run_id=active.info.run_id
+            Path(test_data).name, metrics, model_uri=model_uri, mlflow_run_id=tracking.run_id
         )
-        mlflow.log_metrics({k: v for k, v in metrics.items() if not math.isnan(v)})
-        mlflow.log_metric("duration_s", time.perf_counter() - started)
-        mlflow.log_artifact(str(score_path))
+        tracking.log_metrics({k: v for k, v in metrics.items() if not math.isnan(v)})
+        tracking.log_metrics({"duration_s": time.perf_counter() - started})
+        tracking.log_artifact(score_path)
     log.info("F1 %.4f on %s; wrote %s", metrics["f1"], test_data, score_path)
 
 

@@ -13,7 +13,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import mlflow
 import numpy as np
 
 import apicalls  # the API client beside this script
@@ -36,7 +35,7 @@ from utils.schema import DataSchema, read_dataset
 from utils.scoring import predict_on
 from utils.serving import ApiSettings
 from utils.store import MonitoringStore
-from utils.tracking import start_step_run
+from utils.tracking import StepRun
 
 log = logging.getLogger("reporting")
 
@@ -215,21 +214,21 @@ def run(
         features=list(schema.features),
         id_columns=list(schema.id_columns),
     )
-    api = ApiRun(settings, Path(test_data), Path(output_dir) / apicalls.RETURNS_NAME)
-    try:
-        store = MonitoringStore(store_url)
-        report = build_report(deployment_dir, test_data, output_dir, schema, store)
-        if class_names:
-            report.class_names = tuple(class_names)
-        with start_step_run():
+    with StepRun() as tracking:
+        api = ApiRun(settings, Path(test_data), Path(output_dir) / apicalls.RETURNS_NAME)
+        try:
+            store = MonitoringStore(store_url)
+            report = build_report(deployment_dir, test_data, output_dir, schema, store)
+            if class_names:
+                report.class_names = tuple(class_names)
             paths = write_reports(report, output_dir)
             paths["api_returns"] = api.answers()
             archive = archive_outputs(paths, Path(output_dir), report.model.get("version"))
-            for path in paths.values():
-                mlflow.log_artifact(str(path))
-            mlflow.log_metric("duration_s", time.perf_counter() - started)
-    finally:
-        api.close()
+        finally:
+            api.close()
+        for path in paths.values():
+            tracking.log_artifact(path)
+        tracking.log_metrics({"duration_s": time.perf_counter() - started})
     log.info("kept a copy for model version %s in %s", report.model.get("version"), archive)
     log.info(
         "wrote %s in %s", ", ".join(p.name for p in paths.values()), Path(output_dir).resolve()

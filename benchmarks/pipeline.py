@@ -19,6 +19,11 @@ project whose step scripts are replaced by that no-op (same Hydra configuration,
 MLproject files and parameters, local env manager, SQLite tracking store). Alternately,
 ``--repeats`` times each; the last line's ``floor_ratio`` is median demo seconds / median
 no-op seconds.
+
+Four of the project's steps do not join their run themselves: they hand their records to
+main.py, which logs them (utils.tracking.StepRun), so they skip MLflow's import and store
+start-up that every no-op step pays. The bare floor is printed too: six steps whose scripts
+are empty, i.e. what ``mlflow run`` itself costs (``bare_ratio``: demo / bare steps).
 """
 
 from __future__ import annotations
@@ -102,13 +107,15 @@ def run_pipeline(rows: int, files: int, cache: Path) -> dict[str, dict[str, floa
     return results
 
 
-# What every step must do and nothing more: join the run mlflow.run made for it.
+# The floor's step: nothing but joining the run mlflow.run made for it.
 NOOP_STEP = """
 import mlflow
 
 with mlflow.start_run():
     pass
 """
+# The bare floor's step: nothing at all.
+BARE_STEP = ""
 
 
 def step_script(folder: Path) -> Path:
@@ -117,37 +124,44 @@ def step_script(folder: Path) -> Path:
     return folder / command.split("python", 1)[1].split()[0]
 
 
-def noop_project(target: Path) -> Path:
-    """The project with every step's script replaced by one that only joins its MLflow run:
-    the same main.py, configuration, MLproject files and parameters, no work."""
+def noop_project(target: Path, script: str = NOOP_STEP) -> Path:
+    """The project with every step's script replaced by ``script`` (by default one that only
+    joins its MLflow run): the same main.py, configuration, MLproject files and parameters."""
     project = project_copy(target)
     for folder in STEP_FOLDERS.values():
-        step_script(project / folder).write_text(NOOP_STEP)
+        step_script(project / folder).write_text(script)
     return project
 
 
 def run_demo(repeats: int) -> dict[str, object]:
-    """The demo pipeline and the same pipeline with no-op steps, alternately, ``repeats``
-    times each; both are one ``main.py`` call in a fresh copy of the project."""
-    demo, noop = [], []
+    """The demo pipeline, the same pipeline with no-op steps and with empty steps, in turns,
+    ``repeats`` times each; each is one ``main.py`` call in a fresh copy of the project."""
+    variants = {"demo": None, "noop": NOOP_STEP, "bare": BARE_STEP}
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
     for attempt in range(repeats):
-        with tempfile.TemporaryDirectory(prefix="bench-demo-") as scratch:
-            project = project_copy(Path(scratch) / "project")
-            _, seconds, _ = run_measured([sys.executable, "main.py"], project, env=None)
-            demo.append(seconds)
-            project = noop_project(Path(scratch) / "noop")
-            _, seconds, _ = run_measured([sys.executable, "main.py"], project, env=None)
-            noop.append(seconds)
-        print(f"  run {attempt + 1}: demo {demo[-1]:.1f} s, no-op steps {noop[-1]:.1f} s",
-              file=sys.stderr)  # fmt: skip
-    demo_s, noop_s = statistics.median(demo), statistics.median(noop)
+        for name, script in variants.items():
+            with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as scratch:
+                target = Path(scratch) / "project"
+                project = project_copy(target) if script is None else noop_project(target, script)
+                _, elapsed, _ = run_measured([sys.executable, "main.py"], project, env=None)
+                seconds[name].append(elapsed)
+        print(
+            f"  run {attempt + 1}: demo {seconds['demo'][-1]:.1f} s, no-op steps "
+            f"{seconds['noop'][-1]:.1f} s, empty steps {seconds['bare'][-1]:.1f} s",
+            file=sys.stderr,
+        )
+    median = {name: statistics.median(values) for name, values in seconds.items()}
+    labels = {"demo": "demo pipeline", "noop": "six no-op MLflow steps", "bare": "six empty steps"}
     print(f"{'':24}{'median s':>10}  all runs")
-    print(f"{'demo pipeline':24}{demo_s:10.1f}  {', '.join(f'{s:.1f}' for s in demo)}")
-    print(f"{'six no-op MLflow steps':24}{noop_s:10.1f}  {', '.join(f'{s:.1f}' for s in noop)}")
+    for name, label in labels.items():
+        runs = ", ".join(f"{s:.1f}" for s in seconds[name])
+        print(f"{label:24}{median[name]:10.1f}  {runs}")
     return {
-        "demo_s": round(demo_s, 2),
-        "noop_steps_s": round(noop_s, 2),
-        "floor_ratio": round(demo_s / noop_s, 3),
+        "demo_s": round(median["demo"], 2),
+        "noop_steps_s": round(median["noop"], 2),
+        "bare_steps_s": round(median["bare"], 2),
+        "floor_ratio": round(median["demo"] / median["noop"], 3),
+        "bare_ratio": round(median["demo"] / median["bare"], 3),
         "repeats": repeats,
     }
 

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 
@@ -40,7 +39,7 @@ from utils.logs import quieted
 from utils.schema import DataSchema, read_dataset
 from utils.scoring import predict_on
 from utils.store import MonitoringStore
-from utils.tracking import start_step_run
+from utils.tracking import StepRun
 from utils.training import ModelParams, model_metadata, save_model, train_model
 
 log = logging.getLogger("diagnostics")
@@ -105,50 +104,50 @@ def run(
     store_url: str,
 ) -> None:
     started = time.perf_counter()
-    model, manifest = load_deployed_model(deployment_dir)
-    if not Path(requirements).is_file():
-        raise PipelineError(f"{requirements}: requirements file not found")
-    store = MonitoringStore(store_url)
-    # The index look-ups wait on the network, not the CPU: they run while the data is read.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        dependencies = pool.submit(
-            dependency_table,
-            requirements,
-            latest_timeout_s,
-            partial(latest_version, index_url=index_url),
+    with StepRun() as tracking:
+        model, manifest = load_deployed_model(deployment_dir)
+        if not Path(requirements).is_file():
+            raise PipelineError(f"{requirements}: requirements file not found")
+        store = MonitoringStore(store_url)
+        # The index look-ups wait on the network, not the CPU: they run while the data is read.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            dependencies = pool.submit(
+                dependency_table,
+                requirements,
+                latest_timeout_s,
+                partial(latest_version, index_url=index_url),
+            )
+            scoring_data = read_dataset(dataset, schema)
+            evaluation = predict_on(model, scoring_data, schema)
+            ids = scoring_data[list(schema.id_columns)]
+            del scoring_data
+            ingested = read_dataset(finaldata, schema)
+            statistics = summary_statistics(ingested, [*schema.id_columns])
+            missing = missing_percent(ingested)
+            del ingested
+            timings = step_timings(input_dir, schema, params)
+            dependency_rows = dependencies.result()
+        # Written last, so that a failure above leaves the previous predictions in place.
+        predictions = write_predictions(
+            ids, evaluation.predicted, schema.id_columns, Path(output_dir) / PREDICTIONS_NAME
         )
-        scoring_data = read_dataset(dataset, schema)
-        evaluation = predict_on(model, scoring_data, schema)
-        ids = scoring_data[list(schema.id_columns)]
-        del scoring_data
-        ingested = read_dataset(finaldata, schema)
-        statistics = summary_statistics(ingested, [*schema.id_columns])
-        missing = missing_percent(ingested)
-        del ingested
-        timings = step_timings(input_dir, schema, params)
-        dependency_rows = dependencies.result()
-    # Written last, so that a failure above leaves the previous predictions in place.
-    predictions = write_predictions(
-        ids, evaluation.predicted, schema.id_columns, Path(output_dir) / PREDICTIONS_NAME
-    )
-    report = {
-        "model_version": manifest.get("model_version"),
-        "dataset": str(dataset),
-        "predictions": predictions,
-        # The deployed model on the labelled data set, for the report: which release and
-        # which file, so that a reader can tell whether it still holds.
-        "evaluation": {
-            "release": manifest.get("release"),
-            "dataset": file_identity(dataset),
-            **evaluation.summary(),
-        },
-        "summary_statistics": statistics,
-        "missing_percent": missing,
-        "timings_s": timings,
-        "dependencies": dependency_rows,
-    }
-    outdated = [row for row in report["dependencies"] if row["outdated"]]
-    with start_step_run() as active:
+        report = {
+            "model_version": manifest.get("model_version"),
+            "dataset": str(dataset),
+            "predictions": predictions,
+            # The deployed model on the labelled data set, for the report: which release and
+            # which file, so that a reader can tell whether it still holds.
+            "evaluation": {
+                "release": manifest.get("release"),
+                "dataset": file_identity(dataset),
+                **evaluation.summary(),
+            },
+            "summary_statistics": statistics,
+            "missing_percent": missing,
+            "timings_s": timings,
+            "dependencies": dependency_rows,
+        }
+        outdated = [row for row in report["dependencies"] if row["outdated"]]
         path = Path(output_dir) / DIAGNOSTICS_NAME
         atomic_write_text(path, json.dumps(report, indent=2) + "\n")
         store.record_diagnostics(
@@ -156,14 +155,14 @@ def run(
             report["missing_percent"],
             report["timings_s"],
             {"summary_statistics": report["summary_statistics"], "outdated": outdated},
-            mlflow_run_id=active.info.run_id,
+            mlflow_run_id=tracking.run_id,
         )
-        mlflow.log_metrics({f"timing_s_{k}": v for k, v in report["timings_s"].items()})
-        mlflow.log_metrics({f"missing_pct_{k}": v for k, v in report["missing_percent"].items()})
-        mlflow.log_metrics(
+        tracking.log_metrics({f"timing_s_{k}": v for k, v in report["timings_s"].items()})
+        tracking.log_metrics({f"missing_pct_{k}": v for k, v in report["missing_percent"].items()})
+        tracking.log_metrics(
             {"outdated_dependencies": len(outdated), "duration_s": time.perf_counter() - started}
         )
-        mlflow.log_artifact(str(path))
+        tracking.log_artifact(path)
     log.info(
         "wrote %s: %d predictions, %d outdated dependencies",
         path,

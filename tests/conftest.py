@@ -87,6 +87,7 @@ def step_env(tmp_path: Path) -> dict[str, str]:
     env.pop("MLFLOW_RUN_ID", None)
     env.pop("HYDRA_FULL_ERROR", None)
     env.pop("PIPELINE_DEBUG", None)
+    env.pop("RISK_STEP_RECORDS", None)
     return env
 
 
@@ -343,6 +344,7 @@ def user_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
     env.pop("PIPELINE_DEBUG", None)
     env.pop("RISK_ALERT_WEBHOOK", None)
+    env.pop("RISK_STEP_RECORDS", None)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(extra)
     return env

@@ -9,8 +9,8 @@ import ssl
 import time
 import urllib.request
 from collections.abc import Callable
-from functools import cache
 from concurrent.futures import ThreadPoolExecutor, wait
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any

@@ -76,7 +76,7 @@ def test_api():
 
 def test_pipeline_overhead_floor():
     summary = run_benchmark("pipeline.py", "--demo", "--repeats", "1")
-    assert {"floor_ratio", "demo_s", "noop_steps_s"} <= set(summary)
+    assert {"floor_ratio", "bare_ratio", "demo_s", "noop_steps_s", "bare_steps_s"} <= set(summary)
 
 
 def test_estimation_against_nannyml():
