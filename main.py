@@ -85,6 +85,18 @@ def check_inputs(config: PipelineConfig, steps: list[str], root: Path) -> None:
                     )
 
 
+def engine_parameters(config: PipelineConfig) -> dict[str, object]:
+    """Where a step's data-heavy work runs (config compute), as MLproject parameters."""
+    from utils.spark_engine import spark_conf
+
+    return {
+        "engine": config.compute.engine,
+        "spark_master": config.compute.spark_master,
+        "spark_options": json.dumps(spark_conf(config.compute.spark_options)),
+        "spark_env_manager": config.compute.spark_env_manager,
+    }
+
+
 def step_parameters(
     config: PipelineConfig, root: Path, store_url: str
 ) -> dict[str, dict[str, object]]:
@@ -118,6 +130,7 @@ def step_parameters(
             "model_dir": paths["model_dir"],
             "test_data": paths["test_data"],
             **schema,
+            **engine_parameters(config),
         },
         "model_deployment": {
             "model_dir": paths["model_dir"],

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Create or refresh the project's virtualenv (.venv) from the pinned requirements.
-# Usage: ./setup_env.sh [runtime|dev]. A second call with unchanged pins does nothing.
+# Usage: ./setup_env.sh [runtime|dev|spark]... (default runtime; dev adds the test tools, spark
+# the Spark engine). A second call with unchanged pins does nothing.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-kind="${1:-runtime}"
 venv="$root/.venv"
-case "$kind" in
-  runtime) requirements="$root/requirements.txt" ;;
-  dev) requirements="$root/requirements-dev.txt" ;;
-  *) echo "setup_env.sh: unknown kind '$kind' (runtime or dev)" >&2; exit 2 ;;
-esac
+kinds=("${@:-runtime}")
+files_of() {
+  case "$1" in
+    runtime) echo "$root/requirements.txt" ;;
+    dev) echo "$root/requirements.txt $root/requirements-dev.txt" ;;
+    spark) echo "$root/requirements.txt $root/requirements-spark.txt" ;;
+    *) echo "setup_env.sh: unknown kind '$1' (runtime, dev or spark)" >&2; return 2 ;;
+  esac
+}
+for kind in "${kinds[@]}"; do files_of "$kind" >/dev/null || exit 2; done
 
 python_bin="${PYTHON:-}"
 if [ -z "$python_bin" ]; then
@@ -23,19 +28,33 @@ if [ -z "$python_bin" ] || ! "$python_bin" -c 'import sys; sys.exit(sys.version_
   exit 2
 fi
 
-# The stamp records what the environment was built from; dev includes runtime. The root is part
-# of it because the venv's .pth file names the root.
-stamp_of() { { echo "$root"; cat "$root/constraints.txt" "$@"; } | sha256sum | cut -d' ' -f1; }
-want_runtime="$(stamp_of "$root/requirements.txt")"
-want_dev="$(stamp_of "$root/requirements.txt" "$root/requirements-dev.txt")"
-want="$want_runtime"; [ "$kind" = dev ] && want="$want_dev"
-have="$(cat "$venv/.installed-stamp" 2>/dev/null || true)"
-if [ -x "$venv/bin/python" ] && { [ "$have" = "$want" ] || { [ "$kind" = runtime ] && [ "$have" = "$want_dev" ]; }; }; then
-  exit 0
-fi
+# The stamp has one line per kind installed, "kind hash", the hash of what it was built from
+# (its requirement files, the constraints and the root, which the venv's .pth file names).
+# Every kind includes runtime, so any current line satisfies a runtime request.
+stamp_of() { { echo "$root"; cat "$root/constraints.txt" $(files_of "$1"); } | sha256sum | cut -d' ' -f1; }
+current_kinds() {
+  [ -x "$venv/bin/python" ] || return 0
+  while read -r kind hash; do
+    [ -n "$kind" ] && files_of "$kind" >/dev/null 2>&1 && [ "$hash" = "$(stamp_of "$kind")" ] && echo "$kind"
+  done < <(cat "$venv/.installed-stamp" 2>/dev/null || true)
+  return 0
+}
+have=" $(current_kinds | tr '\n' ' ')"
+needed=()
+for kind in "${kinds[@]}"; do
+  case "$have" in
+    *" $kind "*) ;;
+    *) if [ "$kind" = runtime ] && [ "$have" != " " ]; then :; else needed+=("$kind"); fi ;;
+  esac
+done
+[ "${#needed[@]}" -eq 0 ] && exit 0
+requirements=()
+for kind in "${needed[@]}"; do
+  for file in $(files_of "$kind"); do requirements+=(-r "$file"); done
+done
 
 started=$SECONDS
-echo "setup_env.sh: building $venv ($kind requirements); the first time takes about a minute" >&2
+echo "setup_env.sh: building $venv (${needed[*]} requirements); the first time takes about a minute" >&2
 [ -x "$venv/bin/python" ] || "$python_bin" -m venv "$venv"
 # uv installs the pins several times faster than pip and says what it does; pip only fetches
 # uv itself (pinned in constraints.txt). uv reads UV_INDEX_URL, not pip's configuration.
@@ -46,9 +65,9 @@ if ! "$venv/bin/python" -m uv --version >/dev/null 2>&1; then
 fi
 echo "setup_env.sh: [2/2] installing the pinned requirements with uv" >&2
 "$venv/bin/python" -m uv pip install --python "$venv/bin/python" \
-  -r "$requirements" -c "$root/constraints.txt" 2>&1 | { grep -v '^ [+-] ' || true; } | sed -u 's/^/  /' >&2
+  "${requirements[@]}" -c "$root/constraints.txt" 2>&1 | { grep -v '^ [+-] ' || true; } | sed -u 's/^/  /' >&2
 # The project root on the venv's path, so utils/ imports from any folder (steps run in theirs).
 site_packages="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 echo "$root" > "$site_packages/risk_monitoring_root.pth"
-echo "$want" > "$venv/.installed-stamp"
+{ for kind in $have "${needed[@]}"; do echo "$kind $(stamp_of "$kind")"; done; } | sort -u > "$venv/.installed-stamp"
 echo "setup_env.sh: $venv ready in $((SECONDS - started)) s" >&2

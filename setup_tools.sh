@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages the tests and benchmarks need: PostgreSQL (the store's tests), wrk (the API
-# benchmark), poppler-utils (pdftoppm, to look at the PDF report). Installs only what is missing;
-# needs root or sudo the first time.
+# benchmark), poppler-utils (pdftoppm, to look at the PDF report); with the argument `java`, also
+# Java 17 for the Spark engine (openjdk-17-jre-headless). Installs only what is missing; needs
+# root or sudo the first time.
 set -euo pipefail
 missing=()
+if [ "${1:-}" = java ]; then
+  java -version 2>&1 | grep -q 'version "17' || missing+=(openjdk-17-jre-headless)
+fi
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)

@@ -8,9 +8,18 @@ import math
 import time
 from pathlib import Path
 
-from utils.cli import add_schema_arguments, add_store_argument, run_entry_point, schema_from_args
+from utils.cli import (
+    EngineSettings,
+    add_engine_arguments,
+    add_schema_arguments,
+    add_store_argument,
+    engine_from_args,
+    run_entry_point,
+    schema_from_args,
+)
+from utils.errors import PipelineError
 from utils.schema import DataSchema, read_dataset
-from utils.scoring import evaluate, write_score
+from utils.scoring import evaluate, metrics_of_confusion, write_score
 from utils.store import MonitoringStore
 from utils.tracking import StepRun
 from utils.training import MODEL_NAME, load_pickle, read_metadata
@@ -18,12 +27,43 @@ from utils.training import MODEL_NAME, load_pickle, read_metadata
 log = logging.getLogger("model_scoring")
 
 
-def run(model_dir: Path, test_data: Path, schema: DataSchema, store_url: str) -> None:
+def local_metrics(model_dir: Path, test_data: Path, schema: DataSchema) -> dict[str, float]:
+    """The trained model's metrics on the test data, in this process (Polars, scikit-learn)."""
+    model = load_pickle(Path(model_dir) / MODEL_NAME)
+    return evaluate(model, read_dataset(test_data, schema, ids=False), schema)
+
+
+def spark_metrics(
+    model_uri: str, test_data: Path, schema: DataSchema, engine: EngineSettings
+) -> dict[str, float]:
+    """The same metrics with the logged model run by Spark's executors (mlflow spark_udf).
+    ROC AUC is not among them: the logged model's pyfunc answers classes, not probabilities."""
+    from utils.spark_engine import confusion_of, read_features_csv, spark_session, with_predictions
+
+    spark = spark_session(engine.spark_master, engine.spark_options)
+    frame = read_features_csv(spark, [str(test_data)], schema, target=True)
+    scored = with_predictions(spark, frame, model_uri, schema, engine.spark_env_manager)
+    counts = confusion_of(scored, schema.target)
+    return {**metrics_of_confusion(counts), "roc_auc": math.nan, "rows": int(counts.sum())}
+
+
+def run(
+    model_dir: Path,
+    test_data: Path,
+    schema: DataSchema,
+    store_url: str,
+    engine: EngineSettings | None = None,
+) -> None:
     started = time.perf_counter()
+    engine = engine or EngineSettings()
     with StepRun() as tracking:
-        model = load_pickle(Path(model_dir) / MODEL_NAME)
-        metrics = evaluate(model, read_dataset(test_data, schema, ids=False), schema)
         model_uri = read_metadata(model_dir).get("mlflow_model_uri")
+        if engine.name == "spark":
+            if not model_uri:
+                raise PipelineError(f"{model_dir}: the trained model was not logged to MLflow")
+            metrics = spark_metrics(model_uri, test_data, schema, engine)
+        else:
+            metrics = local_metrics(model_dir, test_data, schema)
         store = MonitoringStore(store_url)
         score_path = write_score(metrics["f1"], model_dir)
         store.record_scoring(
@@ -41,6 +81,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--test_data", type=Path, required=True, help="labelled test CSV")
     add_schema_arguments(parser)
     add_store_argument(parser)
+    add_engine_arguments(parser)
     return parser.parse_args()
 
 
@@ -48,5 +89,11 @@ if __name__ == "__main__":
     args = _parse_args()
     run_entry_point(
         "model_scoring",
-        lambda: run(args.model_dir, args.test_data, schema_from_args(args), args.store_url),
+        lambda: run(
+            args.model_dir,
+            args.test_data,
+            schema_from_args(args),
+            args.store_url,
+            engine_from_args(args),
+        ),
     )

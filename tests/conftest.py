@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -233,6 +234,14 @@ def webhook():
     receiver = WebhookReceiver()
     yield receiver
     receiver.close()
+
+
+# The Spark engine's tests: PySpark is an extra (./setup_env.sh spark; CI installs it) and
+# needs Java 17.
+needs_spark = pytest.mark.skipif(
+    importlib.util.find_spec("pyspark") is None or shutil.which("java") is None,
+    reason="needs PySpark (./setup_env.sh spark) and Java 17 (openjdk-17-jre-headless)",
+)
 
 
 def load_script(relative: str, name: str):

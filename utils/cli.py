@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from utils.errors import PipelineError
 from utils.logs import configure_logging, debug_requested
@@ -94,3 +97,39 @@ def model_params_from_args(args: argparse.Namespace) -> ModelParams:
     return ModelParams(
         C=args.C, max_iter=args.max_iter, solver=args.solver, random_state=args.random_state
     )
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Where a step's data-heavy work runs (config ``compute``)."""
+
+    name: str = "local"
+    spark_master: str = "local[*]"
+    spark_options: dict[str, Any] = field(default_factory=dict)
+    spark_env_manager: str = "local"
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine", choices=("local", "spark"), default="local", help="local (Polars) or spark"
+    )
+    parser.add_argument("--spark_master", default="local[*]", help="Spark master URL")
+    parser.add_argument(
+        "--spark_options", default="{}", help="Spark options as a JSON object (engine spark)"
+    )
+    parser.add_argument(
+        "--spark_env_manager",
+        choices=("local", "virtualenv", "uv", "conda"),
+        default="local",
+        help="the model's environment on Spark's executors",
+    )
+
+
+def engine_from_args(args: argparse.Namespace) -> EngineSettings:
+    try:
+        options = json.loads(args.spark_options)
+    except ValueError as err:
+        raise PipelineError(f"--spark_options: not a JSON object ({err})") from None
+    if not isinstance(options, dict):
+        raise PipelineError("--spark_options: not a JSON object")
+    return EngineSettings(args.engine, args.spark_master, options, args.spark_env_manager)

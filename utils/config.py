@@ -6,6 +6,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -16,6 +17,9 @@ from utils.schema import DataSchema
 from utils.training import ModelParams
 
 ENV_MANAGERS = ("local", "uv", "virtualenv", "conda")
+# Where the data-heavy work runs: Polars on this machine, or Apache Spark (README, "Beyond one
+# machine").
+ENGINES = ("local", "spark")
 
 
 @dataclass
@@ -125,6 +129,14 @@ class AlertsSection:
 
 
 @dataclass
+class ComputeSection:
+    engine: str = MISSING
+    spark_master: str = MISSING
+    spark_options: dict[str, Any] = MISSING
+    spark_env_manager: str = MISSING
+
+
+@dataclass
 class PipelineConfig:
     main: MainSection = MISSING
     paths: PathsSection = MISSING
@@ -138,6 +150,7 @@ class PipelineConfig:
     diagnostics: DiagnosticsSection = MISSING
     monitoring: MonitoringSection = MISSING
     alerts: AlertsSection = MISSING
+    compute: ComputeSection = MISSING
 
     @property
     def schema(self) -> DataSchema:
@@ -191,6 +204,9 @@ def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
         one_of("main.env_manager", ENV_MANAGERS),
         one_of("automation.mode", ("append", "replace")),
         one_of("api.model_source", ("local", "registry")),
+        one_of("compute.engine", ENGINES),
+        one_of("compute.spark_env_manager", ("local", "virtualenv", "uv", "conda")),
+        ("compute.spark_master", bool(config.compute.spark_master.strip()), "a Spark master URL"),
         ("api.registry_poll_s", 0 < a.registry_poll_s <= 3600, "more than 0 and at most 3600"),
         one_of("automation.score_drift_method", ("raw", "parametric", "nonparametric")),
         one_of("automation.compare_on", ("test", "test_and_new")),

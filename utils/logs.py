@@ -50,13 +50,14 @@ def debug_requested() -> bool:
 
 
 @contextlib.contextmanager
-def quieted(*names: str) -> Iterator[None]:
-    """Only warnings and errors from the loggers ``names`` inside the block (work redone in a
-    scratch folder whose INFO lines would read as if the real outputs changed)."""
+def quieted(*names: str, level: int = logging.WARNING) -> Iterator[None]:
+    """Only records from ``level`` up (warnings and errors) from the loggers ``names`` inside
+    the block (work redone in a scratch folder whose INFO lines would read as if the real
+    outputs changed)."""
     loggers = [logging.getLogger(name) for name in names]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
-        logger.setLevel(logging.WARNING)
+        logger.setLevel(level)
     try:
         yield
     finally:

@@ -98,7 +98,12 @@ def confusion_counts(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 def binary_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """F1, precision and recall of class 1, 0 where undefined (sklearn's zero_division=0)."""
-    (_, false_positive), (false_negative, true_positive) = confusion_counts(truth, predicted)
+    return metrics_of_confusion(confusion_counts(truth, predicted))
+
+
+def metrics_of_confusion(counts: np.ndarray) -> dict[str, float]:
+    """F1, precision and recall of class 1 from [[TN, FP], [FN, TP]] (0 where undefined)."""
+    (_, false_positive), (false_negative, true_positive) = counts
     predicted_positive = int(true_positive + false_positive)
     actual_positive = int(true_positive + false_negative)
     true_positive = int(true_positive)

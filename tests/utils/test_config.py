@@ -95,6 +95,9 @@ BROKEN_RULES = [
     ("alerts.webhook_url=hooks.example.com", "alerts.webhook_url"),
     ("alerts.timeout_s=0", "alerts.timeout_s"),
     ("alerts.retries=-1", "alerts.retries"),
+    ("compute.engine=dask", "compute.engine"),
+    ("compute.spark_master=' '", "compute.spark_master"),
+    ("compute.spark_env_manager=docker", "compute.spark_env_manager"),
 ]
 
 

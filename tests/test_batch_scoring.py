@@ -1,0 +1,84 @@
+"""batch_scoring.py on a project whose model is deployed: the local engine against the model
+itself, the Spark engine (local[2]) against the local one, file for file."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import copy_as_cloned, needs_spark, run_in
+from utils.deployment import load_deployed_model
+
+SPARK = ["compute.engine=spark", "compute.spark_master='local[2]'"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """The demo data ingested, a model trained, scored and deployed (local engine)."""
+    project = copy_as_cloned(tmp_path_factory.mktemp("batch") / "project")
+    steps = "main.steps=data_ingestion,model_training,model_scoring,model_deployment"
+    run_in(project, "main.py", steps)
+    return project
+
+
+def scored(project, output: str) -> pd.DataFrame:
+    return pd.read_csv(project / output, dtype={"corporation": str})
+
+
+def test_the_local_engine_writes_the_deployed_models_classes_in_input_order(project):
+    run_in(project, "batch_scoring.py", "--input", "01_data/practicedata", "--output", "all.csv")
+    files = sorted((project / "01_data/practicedata").glob("*.csv"))
+    rows = pd.concat([pd.read_csv(f, dtype={"corporation": str}) for f in files])
+    model, manifest = load_deployed_model(project / "production_deployment")
+    got = scored(project, "all.csv")
+    assert got.columns.tolist() == ["corporation", "prediction"]
+    assert got["corporation"].tolist() == rows["corporation"].tolist()
+    assert got["prediction"].tolist() == model.predict(rows[manifest["features"]]).tolist()
+
+
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        (None, ["--input", "no CSV file there"]),
+        ("corporation,lastmonth_activity\nx,1\n", ["bad.csv", "no column 'lastyear_activity'"]),
+        (
+            "corporation,lastmonth_activity,lastyear_activity,number_of_employees\nx,1,two,3\n",
+            ["bad.csv", "not a number"],
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    project, assert_one_line_error, content, fragments
+):
+    source = project / "bad" / "bad.csv"
+    if content is not None:
+        source.parent.mkdir(exist_ok=True)
+        source.write_text(content)
+    spec = str(source) if content is not None else str(project / "nowhere")
+    failed = run_in(
+        project, "batch_scoring.py", "--input", spec, "--output", "bad.out", check=False
+    )
+    assert failed.returncode == 2
+    assert_one_line_error(failed, *fragments)
+    assert not (project / "bad.out").exists()
+
+
+@pytest.mark.slow
+@needs_spark
+def test_spark_scores_and_batch_scores_exactly_as_the_local_engine(project, udacity_dir):
+    local_score = (project / "models/latestscore.txt").read_text()
+    run_in(project, "main.py", "main.steps=model_scoring", *SPARK)
+    assert (project / "models/latestscore.txt").read_text() == local_score
+
+    inputs = {
+        "demo": "01_data/practicedata",
+        "course": str(udacity_dir / "practicedata"),
+    }
+    for name, spec in inputs.items():
+        run_in(project, "batch_scoring.py", "--input", spec, "--output", f"{name}-local.csv")
+        run_in(
+            project, "batch_scoring.py", "--input", spec, "--output", f"{name}-spark.csv", *SPARK
+        )
+        local = (project / f"{name}-local.csv").read_bytes()
+        assert (project / f"{name}-spark.csv").read_bytes() == local, name
+        assert len(local.splitlines()) > 1

@@ -1,0 +1,165 @@
+"""The Spark engine against the local one: same predictions, same counts, same files.
+
+Spark runs in local mode with two cores (``local[2]``), as in CI; without PySpark (an extra:
+./setup_env.sh spark) or Java these tests skip, saying which is missing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import needs_spark
+from utils.errors import PipelineError
+from utils.schema import DataSchema
+from utils.scoring import confusion_counts
+from utils.spark_engine import spark_conf
+from utils.training import ModelParams, train_model
+
+SCHEMA = DataSchema("exited", ("a", "b"), ("corporation",))
+
+
+@pytest.mark.parametrize(
+    ("given", "flat"),
+    [
+        ({}, {}),
+        ({"spark.executor.memory": "8g"}, {"spark.executor.memory": "8g"}),
+        ({"spark": {"executor": {"memory": "8g", "cores": 2}}},
+         {"spark.executor.memory": "8g", "spark.executor.cores": "2"}),
+        ({"spark.sql.adaptive.enabled": False}, {"spark.sql.adaptive.enabled": "false"}),
+    ],
+)  # fmt: skip
+def test_spark_options_are_flat_strings_however_given(given, flat):
+    assert spark_conf(given) == flat
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from utils.spark_engine import spark_session
+
+    session = spark_session("local[2]", {"spark.sql.shuffle.partitions": "4"})
+    yield session
+    session.stop()
+
+
+def frame(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=rows)
+    b = rng.normal(size=rows)
+    return pd.DataFrame(
+        {
+            "corporation": [f"{i:05d}" for i in range(seed * 1000, seed * 1000 + rows)],
+            "a": a.round(6),
+            "b": b.round(6),
+            "exited": (a + 0.5 * b + rng.normal(scale=0.8, size=rows) > 0).astype(int),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def logged_model(tmp_path_factory):
+    """A model trained on generated data and logged to an MLflow store of its own."""
+    import mlflow
+    import mlflow.sklearn
+
+    folder = tmp_path_factory.mktemp("mlflow")
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("spark", (folder / "artifacts").as_uri())
+    model = train_model(frame(400, 1), SCHEMA, ModelParams())
+    with mlflow.start_run(experiment_id=experiment):
+        logged = mlflow.sklearn.log_model(model, name="model", skops_trusted_types=["numpy.dtype"])
+    yield model, logged.model_uri
+    mlflow.set_tracking_uri(None)
+
+
+@needs_spark
+def test_files_are_read_in_the_order_given_with_ids_as_written(spark, tmp_path):
+    from utils.spark_engine import read_features_csv
+
+    big, small = frame(300, 2), frame(20, 3)
+    small.loc[3, "a"] = np.nan
+    (tmp_path / "b.csv").write_text(small.to_csv(index=False))
+    (tmp_path / "a.csv").write_text(big.to_csv(index=False))
+    read = read_features_csv(spark, [str(tmp_path / "b.csv"), str(tmp_path / "a.csv")], SCHEMA)
+    got = read.toPandas()
+    expected = pd.concat([small, big], ignore_index=True)
+    assert got["corporation"].tolist() == expected["corporation"].tolist()  # "00007" stays
+    assert np.allclose(got["a"], expected["a"], equal_nan=True)
+    assert "exited" not in got.columns
+
+
+@needs_spark
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("corporation,a,exited\nx,1,0\n", r"bad\.csv: no column 'b'"),
+        ("corporation,a,b,exited\nx,1,two,0\n", r"bad\.csv: column 'b': value 'two' is not a"),
+        ("corporation,a,b,exited\nx,1,2,yes\n", r"bad\.csv: column 'exited': value 'yes'"),
+    ],
+)
+def test_bad_files_are_refused_naming_the_file_and_column(spark, tmp_path, content, message):
+    from utils.spark_engine import read_features_csv
+
+    (tmp_path / "bad.csv").write_text(content)
+    with pytest.raises(PipelineError, match=message):
+        read_features_csv(spark, [str(tmp_path / "bad.csv")], SCHEMA, target=True)
+
+
+@needs_spark
+def test_spark_udf_predicts_what_the_model_predicts_and_counts_the_same(
+    spark, logged_model, tmp_path
+):
+    from utils.spark_engine import (
+        confusion_of,
+        read_features_csv,
+        with_predictions,
+        write_predictions_csv,
+    )
+
+    model, uri = logged_model
+    test = frame(500, 4)
+    test.loc[[5, 17], "b"] = np.nan  # imputed by the model, on both engines
+    (tmp_path / "test.csv").write_text(test.to_csv(index=False))
+    read = read_features_csv(spark, [str(tmp_path / "test.csv")], SCHEMA, target=True)
+    scored = with_predictions(spark, read, uri, SCHEMA)
+    expected = model.predict(test[list(SCHEMA.features)])
+    assert scored.toPandas()["prediction"].tolist() == expected.tolist()
+    counts = confusion_of(scored, SCHEMA.target)
+    assert counts.tolist() == confusion_counts(test["exited"].to_numpy(), expected).tolist()
+
+    output = tmp_path / "out" / "predictions.csv"
+    output.parent.mkdir()
+    assert write_predictions_csv(scored, ["corporation", "prediction"], output) == 500
+    written = pd.read_csv(output, dtype={"corporation": str})
+    assert written.columns.tolist() == ["corporation", "prediction"]
+    assert written["corporation"].tolist() == test["corporation"].tolist()
+    assert written["prediction"].tolist() == expected.tolist()
+    assert sorted(p.name for p in output.parent.iterdir()) == ["predictions.csv"]
+
+
+@needs_spark
+def test_a_model_that_is_not_there_is_one_line(spark, logged_model, tmp_path):
+    from utils.spark_engine import read_features_csv, with_predictions
+
+    (tmp_path / "t.csv").write_text(frame(5, 5).to_csv(index=False))
+    read = read_features_csv(spark, [str(tmp_path / "t.csv")], SCHEMA)
+    with pytest.raises(PipelineError, match="model models:/m-missing: "):
+        with_predictions(spark, read, "models:/m-missing", SCHEMA)
+
+
+def test_without_pyspark_the_engine_says_how_to_install_it(monkeypatch):
+    import builtins
+
+    from utils.spark_engine import spark_session
+
+    real_import = builtins.__import__
+
+    def no_pyspark(name, *args, **kwargs):
+        if name.startswith("pyspark"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyspark)
+    with pytest.raises(PipelineError, match=r"needs PySpark: run ./setup_env.sh spark"):
+        spark_session("local[1]", {})

@@ -1,0 +1,201 @@
+"""The data-heavy work on Apache Spark (config ``compute.engine: spark``).
+
+Scoring runs the logged MLflow model through ``mlflow.pyfunc.spark_udf`` on the executors; what
+comes back to the driver is a handful of counts (the confusion matrix), and predictions are
+written by the executors. The figures are the ones the local engine computes: utils.scoring's
+metrics of the same confusion counts.
+
+PySpark is an extra (``./setup_env.sh spark``) and needs Java 17; nothing here is imported
+unless the engine is chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from utils.errors import PipelineError
+from utils.files import atomic_path
+from utils.logs import quieted
+from utils.schema import DataSchema
+
+if TYPE_CHECKING:
+    import numpy as np
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+PREDICTION = "prediction"
+_APP_NAME = "risk-monitoring"
+
+
+def spark_conf(options: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Spark options as flat ``spark.x.y`` keys, whether given flat or nested (Hydra turns
+    ``compute.spark_options.spark.executor.memory=8g`` into nested mappings)."""
+    flat: dict[str, str] = {}
+    for key, value in options.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(spark_conf(value, f"{name}."))
+        else:
+            flat[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return flat
+
+
+def spark_session(master: str, options: Mapping[str, Any]) -> SparkSession:
+    """A Spark session at ``master`` with ``options``; PipelineError when PySpark or Java is
+    missing (Spark's own start-up failure is one line too)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise PipelineError(
+            "config key compute.engine: spark needs PySpark: run ./setup_env.sh spark"
+        ) from None
+    if shutil.which("java") is None and not _java_home():
+        raise PipelineError(
+            "config key compute.engine: spark needs Java 17 (Debian: openjdk-17-jre-headless)"
+        )
+    builder = SparkSession.builder.master(master).appName(_APP_NAME)
+    # The web UI is of no use to a cron job and takes a port; a user may turn it back on.
+    builder = builder.config("spark.ui.enabled", "false")
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    conf = spark_conf(options)
+    if master.startswith("local") and "spark.pyspark.python" not in conf:
+        # On this machine the Python workers run this interpreter (not the first python3 on
+        # PATH, which may lack the project's packages); a cluster's nodes set their own.
+        # PySpark reads the variable, not the option, when it starts the JVM from Python.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as err:  # Py4J and JVM start-up errors have no common base class
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PipelineError(f"Spark at {master}: could not start ({first})") from None
+    session.sparkContext.setLogLevel("WARN")
+    # Py4J says INFO at every connection; a cron job's log has no use for it.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    return session
+
+
+def _java_home() -> str | None:
+    home = os.environ.get("JAVA_HOME")
+    return home if home and Path(home, "bin", "java").exists() else None
+
+
+def read_features_csv(
+    spark: SparkSession, paths: list[str], schema: DataSchema, target: bool = False
+) -> DataFrame:
+    """The id columns (as text) and features (as doubles, empty cells null) of CSV files
+    with a header, and the target as an integer when ``target``; in input order: each path
+    read on its own, one after the other (Spark orders the files it reads together by size).
+    PipelineError naming the file of a missing column or of a value that is not a number."""
+    from functools import reduce
+
+    frames = [_read_one(spark, path, schema, target) for path in paths]
+    ids = [c for c in schema.id_columns if all(c in frame.columns for frame in frames)]
+    wanted = [*ids, *schema.features, *([schema.target] if target else [])]
+    return reduce(lambda a, b: a.unionByName(b), [frame.select(*wanted) for frame in frames])
+
+
+def _read_one(spark: SparkSession, path: str, schema: DataSchema, target: bool) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    frame = spark.read.option("header", True).csv(path)
+    needed = [*schema.features, *([schema.target] if target else [])]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise PipelineError(f"{path}: no column {missing[0]!r}")
+    for column in needed:
+        bad = (
+            frame.where(F.col(column).isNotNull() & F.col(column).try_cast("double").isNull())
+            .select(column)
+            .first()
+        )
+        if bad is not None:
+            raise PipelineError(f"{path}: column {column!r}: value {bad[0]!r} is not a number")
+    ids = [F.col(c).cast("string").alias(c) for c in schema.id_columns if c in frame.columns]
+    numbers = [F.col(c).try_cast("double").alias(c) for c in schema.features]
+    label = [F.col(schema.target).try_cast("int").alias(schema.target)] if target else []
+    return frame.select(*ids, *numbers, *label)
+
+
+def with_predictions(
+    spark: SparkSession,
+    frame: DataFrame,
+    model_uri: str,
+    schema: DataSchema,
+    env_manager: str = "local",
+) -> DataFrame:
+    """``frame`` with the model's predicted class in column ``prediction``, computed on the
+    executors by ``mlflow.pyfunc.spark_udf``. ``env_manager`` local: the executors run this
+    environment (a cluster's nodes need the project's requirements); virtualenv, uv or conda:
+    MLflow rebuilds the model's own environment on each executor."""
+    import warnings
+
+    import mlflow.pyfunc
+    from pyspark.sql import functions as F
+
+    # PySpark 4 warns that it does not fully support pandas 3; the engines' results are
+    # compared in tests/utils/test_spark_engine.py.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+
+    # Its warning that env_manager local does not rebuild the model's environment is the
+    # configured choice (compute.spark_env_manager), not news.
+    quiet = quieted("mlflow.pyfunc", "mlflow.models.flavor_backend_registry", level=logging.ERROR)
+    with quiet, _errors_of(model_uri):
+        predict = mlflow.pyfunc.spark_udf(
+            spark, model_uri, result_type="double", env_manager=env_manager
+        )
+    features = F.struct(*[F.col(c) for c in schema.features])
+    return frame.withColumn(PREDICTION, predict(features).cast("int"))
+
+
+@contextmanager
+def _errors_of(model_uri: str) -> Iterator[None]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PipelineError(f"model {model_uri}: {first}") from None
+
+
+def confusion_of(frame: DataFrame, target: str) -> np.ndarray:
+    """[[TN, FP], [FN, TP]] of the target against the predictions, counted on the executors."""
+    import numpy as np
+
+    counts = np.zeros((2, 2), dtype=np.int64)
+    for row in frame.groupBy(target, PREDICTION).count().collect():
+        truth, predicted = row[target], row[PREDICTION]
+        if truth not in (0, 1) or predicted not in (0, 1):
+            raise PipelineError(f"column {target!r}: value {truth!r} is not 0 or 1")
+        counts[truth, predicted] = row["count"]
+    return counts
+
+
+def write_predictions_csv(frame: DataFrame, columns: list[str], path: Path) -> int:
+    """The chosen columns as one CSV file at ``path`` (header once), written atomically: the
+    executors write their parts, which are joined in order. Returns the rows written."""
+    path = Path(path)
+    parts_dir = path.with_name(f".{path.name}.parts")
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    selected = frame.select(*columns)
+    selected.write.option("header", False).csv(str(parts_dir))
+    rows = 0
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        out.write((",".join(columns) + "\n").encode())
+        for part in sorted(parts_dir.glob("part-*")):
+            with open(part, "rb") as handle:
+                for line in handle:
+                    out.write(line)
+                    rows += 1
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    return rows
