@@ -119,6 +119,7 @@ def step_parameters(
             "input_dir": ",".join(str(p) for p in config.input_dirs(root)),
             "output_dir": paths["ingested_dir"],
             **schema,
+            **engine_parameters(config),
         },
         "model_training": {
             "finaldata": finaldata,

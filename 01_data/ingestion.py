@@ -8,8 +8,22 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from utils.cli import add_schema_arguments, add_store_argument, run_entry_point, schema_from_args
-from utils.ingestion import ingest_files, list_input_files, write_ingestion
+from utils.cli import (
+    EngineSettings,
+    add_engine_arguments,
+    add_schema_arguments,
+    add_store_argument,
+    engine_from_args,
+    run_entry_point,
+    schema_from_args,
+)
+from utils.ingestion import (
+    FileRecord,
+    ingest_files,
+    list_input_files,
+    publish_ingestion,
+    write_ingestion,
+)
 from utils.schema import DataSchema
 from utils.store import MonitoringStore
 from utils.tracking import StepRun
@@ -17,42 +31,72 @@ from utils.tracking import StepRun
 log = logging.getLogger("data_ingestion")
 
 
-def run(input_dir: Path, output_dir: Path, schema: DataSchema, store_url: str) -> None:
+def ingest(
+    input_dir: str, output_dir: Path, schema: DataSchema, engine: EngineSettings
+) -> tuple[list[FileRecord], int, Path, Path]:
+    """Read, check and de-duplicate every input file, then publish finaldata.csv and the
+    file list: the file records, the rows kept and the two paths. Nothing is written unless
+    every file is valid."""
+    if engine.name == "spark":
+        from utils.spark_engine import spark_session
+        from utils.spark_ingestion import ingest_with_spark, list_files, write_finaldata
+
+        spark = spark_session(engine.spark_master, engine.spark_options)
+        remote = ingest_with_spark(spark, list_files(spark, str(input_dir)), schema)
+        names = [record.name for record in remote.files]
+        write = lambda path: write_finaldata(remote, path, schema)  # noqa: E731
+        return (
+            remote.files,
+            remote.rows,
+            *publish_ingestion(write, names, remote.rows, output_dir),
+        )
+    result = ingest_files(list_input_files(input_dir), schema)
+    return (result.files, result.rows, *write_ingestion(result, output_dir))
+
+
+def run(
+    input_dir: str,
+    output_dir: Path,
+    schema: DataSchema,
+    store_url: str,
+    engine: EngineSettings | None = None,
+) -> None:
     started = time.perf_counter()
     with StepRun() as tracking:
-        # Everything is read and validated before anything is written.
-        result = ingest_files(list_input_files(input_dir), schema)
-        store = MonitoringStore(store_url)
-        finaldata, ingested = write_ingestion(result, output_dir)
-        store.record_ingestion(
-            [asdict(record) for record in result.files],
-            str(input_dir),
-            result.rows,
-            tracking.run_id,
+        files, rows, finaldata, ingested = ingest(
+            input_dir, output_dir, schema, engine or EngineSettings()
         )
-        rows_read = sum(record.rows_read for record in result.files)
+        store = MonitoringStore(store_url)
+        store.record_ingestion(
+            [asdict(record) for record in files], str(input_dir), rows, tracking.run_id
+        )
+        rows_read = sum(record.rows_read for record in files)
         tracking.log_metrics(
             {
-                "files": len(result.files),
+                "files": len(files),
                 "rows_read": rows_read,
-                "rows_kept": result.rows,
-                "rows_dropped": rows_read - result.rows,
+                "rows_kept": rows,
+                "rows_dropped": rows_read - rows,
                 "duration_s": time.perf_counter() - started,
             }
         )
-        tracking.log_dict(result.summary(), "ingestion.json")
+        summary = {"files": [asdict(record) for record in files], "rows": rows}
+        tracking.log_dict(summary, "ingestion.json")
         tracking.log_artifact(ingested)
-    log.info("wrote %s (%d rows) and %s", finaldata, result.rows, ingested)
+    log.info("wrote %s (%d rows) and %s", finaldata, rows, ingested)
 
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--input_dir", required=True, help="folder of CSV files to ingest (or a comma list)"
+        "--input_dir",
+        required=True,
+        help="folder of CSV files to ingest, or a comma list of folders",
     )
     parser.add_argument("--output_dir", type=Path, required=True, help="folder for finaldata.csv")
     add_schema_arguments(parser)
     add_store_argument(parser)
+    add_engine_arguments(parser)
     return parser.parse_args()
 
 
@@ -60,5 +104,11 @@ if __name__ == "__main__":
     args = _parse_args()
     run_entry_point(
         "data_ingestion",
-        lambda: run(args.input_dir, args.output_dir, schema_from_args(args), args.store_url),
+        lambda: run(
+            args.input_dir,
+            args.output_dir,
+            schema_from_args(args),
+            args.store_url,
+            engine_from_args(args),
+        ),
     )

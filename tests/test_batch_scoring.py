@@ -65,9 +65,12 @@ def test_bad_input_is_one_line_and_writes_nothing(
 
 @pytest.mark.slow
 @needs_spark
-def test_spark_scores_and_batch_scores_exactly_as_the_local_engine(project, udacity_dir):
+def test_spark_ingests_scores_and_batch_scores_exactly_as_the_local_engine(project, udacity_dir):
+    ingested = project / "01_data/ingesteddata"
+    local = {f.name: f.read_bytes() for f in ingested.iterdir() if f.suffix in (".csv", ".txt")}
     local_score = (project / "models/latestscore.txt").read_text()
-    run_in(project, "main.py", "main.steps=model_scoring", *SPARK)
+    run_in(project, "main.py", "main.steps=data_ingestion,model_scoring", *SPARK)
+    assert {name: (ingested / name).read_bytes() for name in local} == local
     assert (project / "models/latestscore.txt").read_text() == local_score
 
     inputs = {

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -234,7 +235,20 @@ def write_distinct_csv(result: IngestionResult, path: Path) -> None:
 
 
 def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Path]:
-    """Publish finaldata.csv and the list of ingested files together, in one atomic swap.
+    """Publish finaldata.csv and the list of ingested files (see publish_ingestion)."""
+    return publish_ingestion(
+        lambda path: write_distinct_csv(result, path),
+        [record.name for record in result.files],
+        result.rows,
+        output_dir,
+    )
+
+
+def publish_ingestion(
+    write_finaldata: Callable[[Path], object], names: list[str], rows: int, output_dir: Path
+) -> tuple[Path, Path]:
+    """Publish finaldata.csv (written by ``write_finaldata`` to the path it is given) and the
+    list of ingested files together, in one atomic swap.
 
     ``output_dir`` becomes a link to a release folder (as production_deployment is), so a
     reader, or a process killed half-way, never sees the data of one ingestion with the file
@@ -246,16 +260,17 @@ def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Pa
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=output_dir.parent))
     try:
-        write_distinct_csv(result, staging / FINALDATA_NAME)
-        names = "".join(f"{record.name}\n" for record in result.files)
-        (staging / INGESTED_FILES_NAME).write_text(names, encoding="utf-8")
+        write_finaldata(staging / FINALDATA_NAME)
+        (staging / INGESTED_FILES_NAME).write_text(
+            "".join(f"{name}\n" for name in names), encoding="utf-8"
+        )
         deploy(
             {
                 FINALDATA_NAME: staging / FINALDATA_NAME,
                 INGESTED_FILES_NAME: staging / INGESTED_FILES_NAME,
             },
             output_dir,
-            {"rows": result.rows},
+            {"rows": rows},
             keep=KEEP_INGESTIONS,
             move=True,
         )

@@ -116,7 +116,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return pd.read_csv(path)
 
 
-def _not_utf8(path: Path) -> str | None:
+def not_utf8(path: Path) -> str | None:
     """Where ``path`` stops being UTF-8 text: its line and byte (None if it is UTF-8)."""
     import codecs
 
@@ -144,7 +144,7 @@ def _structure_problem(path: Path) -> str | None:
     import csv
     import sys
 
-    encoding = _not_utf8(path)
+    encoding = not_utf8(path)
     if encoding:
         return encoding
     # The csv module's limit is process-wide: raised for this file only, then put back (the

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,7 +62,14 @@ def spark_session(master: str, options: Mapping[str, Any]) -> SparkSession:
         raise PipelineError(
             "config key compute.engine: spark needs Java 17 (Debian: openjdk-17-jre-headless)"
         )
+    # PySpark 4 warns that it does not fully support pandas 3 (the project's pin): both
+    # engines' results are compared in tests/utils/test_spark_*.py.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     builder = SparkSession.builder.master(master).appName(_APP_NAME)
+    log_config = Path(__file__).with_name("spark-log4j2.properties")
+    builder = builder.config(
+        "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log_config}"
+    )
     # The web UI is of no use to a cron job and takes a port; a user may turn it back on.
     builder = builder.config("spark.ui.enabled", "false")
     builder = builder.config("spark.ui.showConsoleProgress", "false")
@@ -137,14 +145,8 @@ def with_predictions(
     executors by ``mlflow.pyfunc.spark_udf``. ``env_manager`` local: the executors run this
     environment (a cluster's nodes need the project's requirements); virtualenv, uv or conda:
     MLflow rebuilds the model's own environment on each executor."""
-    import warnings
-
     import mlflow.pyfunc
     from pyspark.sql import functions as F
-
-    # PySpark 4 warns that it does not fully support pandas 3; the engines' results are
-    # compared in tests/utils/test_spark_engine.py.
-    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
 
     # Its warning that env_manager local does not rebuild the model's environment is the
     # configured choice (compute.spark_env_manager), not news.

@@ -1,0 +1,149 @@
+"""Ingestion on Spark (local[2]) against the local engine: the same files, bytes and errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import needs_spark
+from utils.errors import PipelineError
+from utils.ingestion import ingest_files, list_input_files, publish_ingestion, write_ingestion
+from utils.schema import DataSchema
+
+pytestmark = needs_spark
+
+SCHEMA = DataSchema("exited", ("a", "b"), ("corporation",))
+HEADER = "corporation,a,b,exited\n"
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from utils.spark_engine import spark_session
+
+    session = spark_session("local[2]", {"spark.sql.shuffle.partitions": "3"})
+    yield session
+    session.stop()
+
+
+OUTPUTS = ("finaldata.csv", "ingestedfiles.txt")
+
+
+def both_engines(spark, folder, schema=SCHEMA):
+    """finaldata.csv and ingestedfiles.txt of each engine, and each engine's file records."""
+    from utils.spark_ingestion import ingest_with_spark, list_files, write_finaldata
+
+    out = folder.parent
+    local = ingest_files(list_input_files(folder), schema)
+    write_ingestion(local, out / "local")
+    remote = ingest_with_spark(spark, list_files(spark, str(folder)), schema)
+    names = [record.name for record in remote.files]
+    publish_ingestion(
+        lambda p: write_finaldata(remote, p, schema), names, remote.rows, out / "spark"
+    )
+    files = {
+        engine: {name: (out / engine / name).read_bytes() for name in OUTPUTS}
+        for engine in ("local", "spark")
+    }
+    return files, local.files, remote.files
+
+
+def test_awkward_values_are_read_compared_and_written_alike(spark, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "b.csv").write_text(
+        HEADER
+        + 'x1,3,0.1,1\n"a,b",3.0,1e-7,0\n"say ""hi""",12345678.9, 5,1\n,NA,-0.0,0\n'
+        + "x2,nan,,1\nx3,1e3,2.5,0\n"
+    )
+    (folder / "a.csv").write_text(
+        HEADER + "x1,3e0,0.1,1\nx1,3,0.10,1\n,NULL,0.0,0\nx2,,NA,1\nx4,7,8,0\nx4,7,8,0\n"
+    )
+    (folder / "c.csv").write_text(HEADER + "z,1,2,0\n")
+    files, local, remote = both_engines(spark, folder)
+    assert files["spark"] == files["local"]
+    assert remote == local
+    # a.csv comes first: its rows are the first occurrences; b.csv repeats four of them.
+    assert [(r.name, r.rows_read, r.rows_kept) for r in remote] == [
+        ("a.csv", 6, 4), ("b.csv", 6, 3), ("c.csv", 1, 1),
+    ]  # fmt: skip
+
+
+def test_whole_number_columns_stay_whole_and_decimals_stay_decimal(spark, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.csv").write_text(HEADER + "p,1,2.5,0\nq,2,,1\n")
+    (folder / "b.csv").write_text(HEADER + "r,3.0,4,1\n")
+    files, _, _ = both_engines(spark, folder)
+    assert files["spark"] == files["local"]
+    assert files["spark"]["finaldata.csv"].decode().splitlines()[1:] == [
+        "p,1,2.5,0", "q,2,,1", "r,3,4.0,1",
+    ]  # fmt: skip
+
+
+BAD_FILES = [
+    ("missing column", "corporation,a,exited\nx,1,0\n"),
+    ("header only", HEADER),
+    ("empty file", ""),
+    ("non-numeric feature", HEADER + "x,1,2,0\ny,1,two,1\n"),
+    ("non-numeric before a later infinite", HEADER + "x,inf,2,0\ny,1,two,1\n"),
+    ("infinite feature", HEADER + "x,1,2,0\ny,-inf,3,1\n"),
+    ("empty target", HEADER + "x,1,2,0\ny,1,2,\n"),
+    ("NA target", HEADER + "x,1,2,NA\n"),
+    ("target 2", HEADER + "x,1,2,0\ny,1,2,2\n"),
+    ("target 0.5", HEADER + "x,1,2,0\ny,1,2,0.5\n"),
+    ("target text", HEADER + "x,1,2,0\ny,1,2,yes\n"),
+    ("extra field", HEADER + "x,1,2,0\ny,1,2,0,9\n"),
+    ("missing field", HEADER + "x,1,2,0\ny,1,2\n"),
+    ("not UTF-8", (HEADER + "Zoë,1,2,0\n").encode("latin-1")),
+]
+
+
+@pytest.mark.parametrize(("case", "content"), BAD_FILES, ids=[case for case, _ in BAD_FILES])
+def test_a_bad_file_is_refused_in_the_same_words(spark, tmp_path, case, content):
+    from utils.spark_ingestion import ingest_with_spark, list_files
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.csv").write_text(HEADER + "ok,1,2,0\n")
+    bad = folder / "b.csv"
+    bad.write_bytes(content) if isinstance(content, bytes) else bad.write_text(content)
+    with pytest.raises(PipelineError) as local:
+        ingest_files(list_input_files(folder), SCHEMA)
+    with pytest.raises(PipelineError) as remote:
+        ingest_with_spark(spark, list_files(spark, str(folder)), SCHEMA)
+    assert str(remote.value) == str(local.value)
+    assert str(folder / "b.csv") in str(remote.value)
+
+
+def test_an_unlabelled_batch_is_left_out_on_both_engines(spark, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.csv").write_text(HEADER + "x,1,2,0\n")
+    (folder / "batch.csv").write_text("corporation,a,b\ny,1,2\n")
+    files, local, remote = both_engines(spark, folder)
+    assert files["spark"] == files["local"] and [r.name for r in remote] == ["a.csv"]
+
+
+def test_a_glob_is_listed_in_name_order(spark, tmp_path):
+    from utils.spark_ingestion import list_files
+
+    for name in ("b.csv", "a.csv", "c.txt"):
+        (tmp_path / name).write_text(HEADER)
+    listed = list_files(spark, str(tmp_path / "*.csv"))
+    assert [name.rsplit("/", 1)[-1] for name in listed] == ["a.csv", "b.csv"]
+    with pytest.raises(PipelineError, match=r"nothing\*\.csv: no \*\.csv files there"):
+        list_files(spark, str(tmp_path / "nothing*.csv"))
+
+
+@pytest.mark.parametrize("folder", ["practicedata", "sourcedata"])
+def test_the_course_data_is_ingested_alike(spark, udacity_dir, tmp_path, folder):
+    import shutil
+
+    copy = tmp_path / folder
+    shutil.copytree(udacity_dir / folder, copy)
+    schema = DataSchema(
+        "exited",
+        ("lastmonth_activity", "lastyear_activity", "number_of_employees"),
+        ("corporation",),
+    )
+    files, local, remote = both_engines(spark, copy, schema)
+    assert files["spark"] == files["local"] and remote == local
