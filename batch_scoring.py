@@ -108,13 +108,18 @@ def _read_features(path: Path, features: list[str], id_columns: list[str]):
 
 def score_with_spark(files: list[str], config: PipelineConfig, layout: Layout, output: Path) -> int:
     """Spark reads, the logged model predicts on the executors, the driver joins the parts."""
+    import mlflow
+
     from utils.spark_engine import (
         read_features_csv,
         spark_session,
         with_predictions,
         write_predictions_csv,
     )
+    from utils.tracking import resolve_tracking_uri
 
+    # The model is looked up where main.py logged it.
+    mlflow.set_tracking_uri(resolve_tracking_uri(config.main.tracking_uri, layout.root))
     spark = spark_session(config.compute.spark_master, config.compute.spark_options)
     frame = read_features_csv(spark, files, config.schema)
     ids = [c for c in config.data.id_columns if c in frame.columns]

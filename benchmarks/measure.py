@@ -35,3 +35,64 @@ def run_measured(
     if done.returncode != 0:
         sys.exit(f"{' '.join(map(str, command[:3]))} failed:\n{done.stderr[-3000:]}")
     return done.stdout, seconds, int(done.stderr.strip().splitlines()[-1]) / 1024
+
+
+def _tree_rss_mib(root_pid: int) -> float:
+    """Resident memory of a process and all its descendants now, from /proc (Linux)."""
+    import os
+
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/statm") as handle:
+                rss[int(entry)] = int(handle.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo += children.get(pid, [])
+    return total / 2**20
+
+
+def run_sampled(
+    command: list[str], cwd: Path = ROOT, env: dict[str, str] | None = PROJECT_ENV
+) -> tuple[str, float, float]:
+    """Run ``command``; its stdout, wall seconds and the peak of the summed resident memory
+    of it and every process it starts (MiB), sampled every 0.2 s: for commands whose memory
+    sits in several processes at once (Spark's driver, its JVM and its Python workers),
+    where run_measured sees only the largest one that is waited for."""
+    import os
+
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    peak = 0.0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss_mib(process.pid))
+        time.sleep(0.2)
+    stdout, stderr = process.communicate()
+    seconds = time.perf_counter() - started
+    # Whatever the command left running (a JVM not yet gone) ends with it.
+    try:
+        os.killpg(process.pid, 15)
+    except ProcessLookupError:
+        pass
+    if process.returncode != 0:
+        sys.exit(f"{' '.join(map(str, command[:3]))} failed:\n{stderr[-3000:]}")
+    return stdout, seconds, peak

@@ -5,8 +5,8 @@
 # sets are kept in $TMPDIR/risk-bench, so only the first run pays for making them.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$root/setup_env.sh" dev
-"$root/setup_tools.sh"
+"$root/setup_env.sh" dev spark
+"$root/setup_tools.sh" java
 python="$root/.venv/bin/python"
 rows="${ROWS:-1000000}"
 big_rows="${BIG_ROWS:-10000000}"
@@ -36,6 +36,7 @@ run "Data drift quality: false alarms and detection at every size" "$python" "$r
 run "Estimated performance: ours vs NannyML CBPE" "$python" "$root/benchmarks/estimation.py" --rows "$rows"
 run "Ingestion: naive pandas vs ours" "$python" "$root/benchmarks/ingestion.py" --rows "$big_rows" --files 20
 run "Pipeline overhead: the demo against six no-op MLflow steps" "$python" "$root/benchmarks/pipeline.py" --demo --repeats 3
+run "Engines: Polars (local) vs Spark (local[*]) for ingestion and batch scoring" "$python" "$root/benchmarks/engines.py" --rows "$rows"
 run "Pipeline: every step at growing sizes" "$python" "$root/benchmarks/pipeline.py" --rows "$((big_rows / 10))" "$((big_rows * 3 / 10))" "$big_rows"
 mv "$tmp" "$out"
 trap - EXIT

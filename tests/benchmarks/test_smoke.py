@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import needs_spark
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,3 +85,13 @@ def test_estimation_against_nannyml():
     summary = run_benchmark("estimation.py", "--rows", "20000", "--chunk", "5000")
     assert {"mae_ours", "mae_nannyml", "speedup", "chunks"} <= set(summary)
     assert summary["chunks"] == 4
+
+
+@needs_spark
+def test_engines(tmp_path):
+    summary = run_benchmark(
+        "engines.py", "--rows", "3000", "--files", "2", "--master", "local[2]",
+        "--cache", str(tmp_path),
+    )  # fmt: skip
+    assert {"rows", "local_s", "spark_s", "same_results"} <= set(summary)
+    assert summary["same_results"] is True
