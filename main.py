@@ -124,6 +124,7 @@ def step_parameters(
         "model_training": {
             "finaldata": finaldata,
             "model_dir": paths["model_dir"],
+            "max_rows": config.compute.training_max_rows or 0,
             **schema,
             **model,
         },

@@ -23,7 +23,7 @@ from utils.files import sha256_file
 from utils.schema import DataSchema, read_dataset
 from utils.store import MonitoringStore
 from utils.tracking import model_pip_requirements, start_step_run
-from utils.training import ModelParams, model_metadata, save_model, train_model
+from utils.training import ModelParams, model_metadata, save_model, train_model, uniform_sample
 
 log = logging.getLogger("model_training")
 
@@ -33,10 +33,19 @@ SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
 
 
 def run(
-    finaldata: Path, model_dir: Path, schema: DataSchema, params: ModelParams, store_url: str
+    finaldata: Path,
+    model_dir: Path,
+    schema: DataSchema,
+    params: ModelParams,
+    store_url: str,
+    max_rows: int | None = None,
 ) -> None:
     started = time.perf_counter()
     data = read_dataset(finaldata, schema, ids=False)
+    available = len(data)
+    data = uniform_sample(data, max_rows, params.random_state)
+    if len(data) < available:
+        log.info("training on a uniform sample of %d of the %d rows", len(data), available)
     model = train_model(data, schema, params)
     metadata = model_metadata(schema, params, len(data), sha256_file(finaldata))
     store = MonitoringStore(store_url)
@@ -81,6 +90,12 @@ def _parse_args() -> argparse.Namespace:
     add_schema_arguments(parser)
     add_model_arguments(parser)
     add_store_argument(parser)
+    parser.add_argument(
+        "--max_rows",
+        type=int,
+        default=0,
+        help="train on a uniform sample of this many rows (0: all)",
+    )
     return parser.parse_args()
 
 
@@ -94,5 +109,6 @@ if __name__ == "__main__":
             schema_from_args(args),
             model_params_from_args(args),
             args.store_url,
+            args.max_rows or None,
         ),
     )

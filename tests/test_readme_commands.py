@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, run_in, user_env
+from conftest import ROOT, needs_spark, run_in, user_env
 
 pytestmark = pytest.mark.slow
 
@@ -165,3 +165,24 @@ def test_the_live_monitoring_demos_work_as_written(project_copy, free_port):
     assert traffic["labelled_rows"] == 800
     assert traffic["realized"]["f1"] < traffic["estimated"]["f1"] - 0.1, traffic
     assert traffic["alert"] and "realised F1 below the threshold" in traffic["alert_reasons"][0]
+
+
+@needs_spark
+def test_beyond_one_machine_on_this_machine_works_as_written(project_copy):
+    """The block that tries the Spark engine without a cluster (the cluster's block is text)."""
+    block = bash_blocks("Beyond one machine")[0]
+    script = block.replace("./setup_env.sh spark", "true")
+    script = script.replace("source .venv/bin/activate", "true")
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=project_copy,
+        env=user_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, f"{script}\n{proc.stderr[-4000:]}"
+    assert (project_copy / "models" / "report.pdf").is_file()
+    scored = (project_copy / "scored.csv").read_text().splitlines()
+    assert scored[0] == "corporation,prediction" and len(scored) > 100

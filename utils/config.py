@@ -134,6 +134,7 @@ class ComputeSection:
     spark_master: str = MISSING
     spark_options: dict[str, Any] = MISSING
     spark_env_manager: str = MISSING
+    training_max_rows: int | None = None
 
 
 @dataclass
@@ -206,6 +207,11 @@ def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
         one_of("api.model_source", ("local", "registry")),
         one_of("compute.engine", ENGINES),
         one_of("compute.spark_env_manager", ("local", "virtualenv", "uv", "conda")),
+        (
+            "compute.training_max_rows",
+            config.compute.training_max_rows is None or config.compute.training_max_rows >= 1000,
+            "null (every row) or at least 1000",
+        ),
         ("compute.spark_master", bool(config.compute.spark_master.strip()), "a Spark master URL"),
         ("api.registry_poll_s", 0 < a.registry_poll_s <= 3600, "more than 0 and at most 3600"),
         one_of("automation.score_drift_method", ("raw", "parametric", "nonparametric")),

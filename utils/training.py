@@ -58,6 +58,14 @@ def build_model(params: ModelParams) -> Pipeline:
     )
 
 
+def uniform_sample(data: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+    """At most ``max_rows`` rows of ``data`` drawn uniformly without replacement (seeded), in
+    their order; all of them when ``max_rows`` is None or not fewer."""
+    if not max_rows or len(data) <= max_rows:
+        return data
+    return data.sample(n=max_rows, random_state=seed).sort_index()
+
+
 def train_model(data: pd.DataFrame, schema: DataSchema, params: ModelParams) -> Pipeline:
     classes = data[schema.target].unique()
     if len(classes) < 2:

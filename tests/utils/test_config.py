@@ -98,6 +98,7 @@ BROKEN_RULES = [
     ("compute.engine=dask", "compute.engine"),
     ("compute.spark_master=' '", "compute.spark_master"),
     ("compute.spark_env_manager=docker", "compute.spark_env_manager"),
+    ("compute.training_max_rows=10", "compute.training_max_rows"),
 ]
 
 

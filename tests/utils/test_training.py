@@ -108,3 +108,19 @@ def test_trains_on_course_data(udacity_dir, schema):
     probabilities = model.predict_proba(data[list(schema.features)])[:, 1]
     assert probabilities.shape == (len(data),)
     assert ((probabilities > 0) & (probabilities < 1)).all()
+
+
+@pytest.mark.parametrize(
+    ("rows", "max_rows", "kept"),
+    [(100, None, 100), (100, 100, 100), (100, 500, 100), (100, 30, 30)],
+)
+def test_training_takes_a_uniform_sample_beyond_the_configured_rows(rows, max_rows, kept):
+    from utils.training import uniform_sample
+
+    data = pd.DataFrame({"a": range(rows)})
+    sample = uniform_sample(data, max_rows, seed=7)
+    assert len(sample) == kept
+    assert sample["a"].is_monotonic_increasing, "rows keep their order"
+    assert sample.equals(uniform_sample(data, max_rows, seed=7)), "seeded"
+    if kept < rows:
+        assert not sample.equals(uniform_sample(data, max_rows, seed=8))
