@@ -152,6 +152,7 @@ def step_parameters(
             "index_url": config.diagnostics.index_url,
             **schema,
             **model,
+            **engine_parameters(config),
         },
         "reporting": {
             "deployment_dir": paths["deployment_dir"],

@@ -16,9 +16,12 @@ import pandas as pd
 
 from utils import layout
 from utils.cli import (
+    EngineSettings,
+    add_engine_arguments,
     add_model_arguments,
     add_schema_arguments,
     add_store_argument,
+    engine_from_args,
     model_params_from_args,
     run_entry_point,
     schema_from_args,
@@ -71,6 +74,20 @@ def step_timings(input_dir: str, schema: DataSchema, params: ModelParams) -> dic
             return {"data_ingestion": time_call(ingest), "model_training": time_call(train)}
 
 
+def data_statistics(
+    finaldata: Path, schema: DataSchema, engine: EngineSettings
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Mean, median and std of each numeric column, and missing % of every column, of the
+    ingested data: read here, or by Spark's executors (the same figures)."""
+    if engine.name == "spark":
+        from utils.spark_engine import column_statistics, spark_session
+
+        spark = spark_session(engine.spark_master, engine.spark_options)
+        return column_statistics(spark, str(finaldata), schema)
+    ingested = read_dataset(finaldata, schema)
+    return summary_statistics(ingested, [*schema.id_columns]), missing_percent(ingested)
+
+
 def write_predictions(
     ids: pd.DataFrame, predicted: np.ndarray, id_columns: tuple[str, ...], path: Path
 ) -> dict[str, object]:
@@ -102,6 +119,7 @@ def run(
     schema: DataSchema,
     params: ModelParams,
     store_url: str,
+    engine: EngineSettings | None = None,
 ) -> None:
     started = time.perf_counter()
     with StepRun() as tracking:
@@ -190,6 +208,7 @@ def _parse_args() -> argparse.Namespace:
     add_schema_arguments(parser)
     add_model_arguments(parser)
     add_store_argument(parser)
+    add_engine_arguments(parser)
     return parser.parse_args()
 
 
@@ -209,5 +228,6 @@ if __name__ == "__main__":
             schema_from_args(args),
             model_params_from_args(args),
             args.store_url,
+            engine_from_args(args),
         ),
     )

@@ -3,6 +3,8 @@ itself, the Spark engine (local[2]) against the local one, file for file."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -72,6 +74,16 @@ def test_spark_ingests_scores_and_batch_scores_exactly_as_the_local_engine(proje
     run_in(project, "main.py", "main.steps=data_ingestion,model_scoring", *SPARK)
     assert {name: (ingested / name).read_bytes() for name in local} == local
     assert (project / "models/latestscore.txt").read_text() == local_score
+
+    diagnostics = {}
+    for engine in ("local", "spark"):
+        chosen = SPARK if engine == "spark" else []
+        run_in(project, "main.py", "main.steps=diagnostics", *chosen)
+        diagnostics[engine] = json.loads((project / "models/diagnostics.json").read_text())
+    local, spark = diagnostics["local"], diagnostics["spark"]
+    assert spark["missing_percent"] == local["missing_percent"]
+    for column, figures in local["summary_statistics"].items():
+        assert spark["summary_statistics"][column] == pytest.approx(figures, rel=1e-12), column
 
     inputs = {
         "demo": "01_data/practicedata",

@@ -12,6 +12,7 @@ unless the engine is chosen.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import sys
@@ -201,3 +202,37 @@ def write_predictions_csv(frame: DataFrame, columns: list[str], path: Path) -> i
                     rows += 1
     shutil.rmtree(parts_dir, ignore_errors=True)
     return rows
+
+
+def column_statistics(
+    spark: SparkSession, path: str, schema: DataSchema
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Diagnostics of an ingested data set, computed by the executors in one pass: mean,
+    median and standard deviation (n - 1) of every feature and the target, as
+    utils.diagnostics.summary_statistics gives them, and the percent of missing values of
+    every column, as utils.diagnostics.missing_percent does."""
+    from pyspark.sql import functions as F
+
+    frame = read_features_csv(spark, [path], schema, target=True)
+    numeric = [*schema.features, schema.target]
+    columns = frame.columns
+    aggregates = [F.count(F.lit(1)).alias("_rows")]
+    for c in numeric:
+        aggregates += [
+            F.avg(c).alias(f"{c}__mean"),
+            F.median(c).alias(f"{c}__median"),
+            F.stddev_samp(c).alias(f"{c}__std"),
+        ]
+    aggregates += [F.sum(F.col(c).isNull().cast("long")).alias(f"{c}__missing") for c in columns]
+    row = frame.agg(*aggregates).first()
+
+    def number(value: object) -> float:
+        return math.nan if value is None else float(value)
+
+    statistics = {
+        c: {kind: number(row[f"{c}__{kind}"]) for kind in ("mean", "median", "std")}
+        for c in numeric
+    }
+    rows = row["_rows"]
+    missing = {c: (row[f"{c}__missing"] / rows * 100.0 if rows else 0.0) for c in columns}
+    return statistics, missing

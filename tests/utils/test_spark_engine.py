@@ -163,3 +163,27 @@ def test_without_pyspark_the_engine_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_pyspark)
     with pytest.raises(PipelineError, match=r"needs PySpark: run ./setup_env.sh spark"):
         spark_session("local[1]", {})
+
+
+@needs_spark
+def test_diagnostics_statistics_are_the_local_ones(spark, tmp_path):
+    from utils.diagnostics import missing_percent, summary_statistics
+    from utils.schema import read_dataset
+    from utils.spark_engine import column_statistics
+
+    data = frame(501, 6)
+    data.loc[[3, 40, 41], "a"] = np.nan
+    data.loc[7, "corporation"] = None
+    data["b"] = (data["b"] * 1000).round()  # a whole-number column, read as integers locally
+    path = tmp_path / "finaldata.csv"
+    data.to_csv(path, index=False)
+    local = read_dataset(path, SCHEMA)
+    statistics, missing = column_statistics(spark, str(path), SCHEMA)
+    expected = summary_statistics(local, ["corporation"])
+    assert list(statistics) == list(expected) == ["a", "b", "exited"]
+    for column, figures in expected.items():
+        assert statistics[column]["median"] == figures["median"]
+        for kind in ("mean", "std"):
+            assert statistics[column][kind] == pytest.approx(figures[kind], rel=1e-12)
+    assert missing == missing_percent(local)
+    assert missing["a"] == pytest.approx(3 / 501 * 100) and missing["corporation"] > 0
