@@ -81,6 +81,29 @@ def find_new_files(
     return fresh, unlabelled
 
 
+def monitor_all(config: PipelineConfig, streams: list, reference, threshold: float | None):
+    """Every stream's chunks, in order: here, or by Spark's executors (the same entries)."""
+    settings, drift = config.monitoring, vars(config.drift)
+    if config.compute.engine == "spark":
+        from utils.spark_engine import spark_session
+        from utils.spark_monitoring import monitor_on_spark
+
+        spark = spark_session(config.compute.spark_master, config.compute.spark_options)
+        return monitor_on_spark(
+            spark, streams, reference, settings.chunk_rows, settings.chunk_period, threshold,
+            drift,
+        )  # fmt: skip
+    from utils.monitoring import monitor_stream
+
+    return [
+        chunk
+        for stream in streams
+        for chunk in monitor_stream(
+            stream, reference, settings.chunk_rows, settings.chunk_period, threshold, drift
+        )
+    ]
+
+
 def update_monitoring(
     config: PipelineConfig,
     root: Path,
@@ -98,7 +121,7 @@ def update_monitoring(
     from utils.deployment import load_deployed_model
     from utils.drift import score_drift
     from utils.live_inputs import PREDICTION_LOG, read_labels, read_traffic, read_unlabelled
-    from utils.monitoring import Reference, Stream, join_all_labels, monitor_stream
+    from utils.monitoring import Reference, Stream, join_all_labels
     from utils.schema import read_dataset
 
     schema, layout, settings = config.schema, Layout.from_config(config, root), config.monitoring
@@ -149,14 +172,7 @@ def update_monitoring(
                 frame["model_version"] if logged_rows else None,
             )
         )
-    chunks = [
-        chunk
-        for stream in streams
-        for chunk in monitor_stream(
-            stream, reference, settings.chunk_rows, settings.chunk_period, threshold,
-            vars(config.drift),
-        )
-    ]  # fmt: skip
+    chunks = monitor_all(config, streams, reference, threshold)
     return {
         "model_version": manifest.get("model_version"),
         "calibrated": reference.calibration.used,

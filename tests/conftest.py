@@ -244,6 +244,16 @@ needs_spark = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="session")
+def spark():
+    """One Spark session in local mode with two cores, as in CI, for every Spark test."""
+    from utils.spark_engine import spark_session
+
+    session = spark_session("local[2]", {"spark.sql.shuffle.partitions": "4"})
+    yield session
+    session.stop()
+
+
 def load_script(relative: str, name: str):
     """Import a step folder's script (folders like 06_reporting are not packages)."""
     import importlib.util

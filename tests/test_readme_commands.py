@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,22 @@ def bash_blocks(section: str) -> list[str]:
     return re.findall(r"```bash\n(.*?)```", text[start : end if end > 0 else None], re.S)
 
 
+def run_block(
+    script: str, project: Path, env: dict[str, str] | None = None, timeout: float = 900
+) -> None:
+    """A command block run by bash as a user would, in ``project``; it must succeed."""
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=project,
+        env=env or user_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, f"{script}\n{proc.stderr[-4000:]}"
+
+
 def test_running_parts_of_it_works_as_written(project_copy, tmp_path):
     blocks = bash_blocks("Running parts of it")
     assert (
@@ -32,20 +49,9 @@ def test_running_parts_of_it_works_as_written(project_copy, tmp_path):
     shutil.copytree(project_copy / "01_data" / "sourcedata", feed)
     # The blocks assume an ingested data set, as after ./run_pipeline.sh.
     run_in(project_copy, "main.py", "main.steps=data_ingestion")
-    env = user_env()
     for block in blocks:
         script = block.replace("/data/feed", str(feed))
-        script = script.replace("source .venv/bin/activate", "true")
-        proc = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=project_copy,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        assert proc.returncode == 0, f"{script}\n{proc.stderr[-4000:]}"
+        run_block(script.replace("source .venv/bin/activate", "true"), project_copy)
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{project_copy / 'mlflow.db'}")
@@ -80,17 +86,7 @@ def test_your_own_data_works_as_written(project_copy, tmp_path):
     generate_rows(300, seed=3).rename(columns=names).to_csv(train / "a<b&c.csv", index=False)
     # With pandas' index as an unnamed first column, as such files often come: ignored.
     generate_rows(100, seed=4).rename(columns=names).to_csv(tmp_path / "data" / "test.csv")
-    script = block.replace("/data/", f"{tmp_path / 'data'}/")
-    proc = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=project_copy,
-        env=user_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert proc.returncode == 0, f"{script}\n{proc.stderr[-4000:]}"
+    run_block(block.replace("/data/", f"{tmp_path / 'data'}/"), project_copy)
     manifest = json.loads((project_copy / "production_deployment" / "manifest.json").read_text())
     assert manifest["features"] == ["visits_30d", "visits_365d", "seats"]
     assert (manifest["target"], manifest["id_columns"]) == ("churned", ["customer"])
@@ -123,16 +119,7 @@ def test_starting_over_removes_everything_generated(project_copy, tmp_path):
     envs = tmp_path / "envs"
     (envs / "mlflow-0123").mkdir(parents=True)
     assert files_under(project_copy) != pristine
-    proc = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", block],
-        cwd=project_copy,
-        env=user_env(MLFLOW_ENV_ROOT=str(envs)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    run_block(block, project_copy, user_env(MLFLOW_ENV_ROOT=str(envs)), timeout=120)
     left = files_under(project_copy) - pristine
     assert {p for p in left if "__pycache__" not in p} == set()
     assert not envs.exists()
@@ -150,11 +137,7 @@ def test_the_live_monitoring_demos_work_as_written(project_copy, free_port):
         script = script.replace(".venv/bin/python", sys.executable)
         script = script.replace("./run_pipeline.sh", f"{sys.executable} main.py")
         script = script.replace("./serve.sh", f"{sys.executable} 06_reporting/app.py --gunicorn")
-        proc = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=project_copy, env=env, capture_output=True, text=True, timeout=900, check=False,
-        )  # fmt: skip
-        assert proc.returncode == 0, f"{script}\n{proc.stderr[-4000:]}"
+        run_block(script, project_copy, env)
         if block is covariate:
             chunks = json.loads((project_copy / "models" / "monitoring.json").read_text())["chunks"]
             assert [c["source"] for c in chunks] == ["covariate_shift.csv"] * 2
@@ -172,17 +155,7 @@ def test_beyond_one_machine_on_this_machine_works_as_written(project_copy):
     """The block that tries the Spark engine without a cluster (the cluster's block is text)."""
     block = bash_blocks("Beyond one machine")[0]
     script = block.replace("./setup_env.sh spark", "true")
-    script = script.replace("source .venv/bin/activate", "true")
-    proc = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=project_copy,
-        env=user_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert proc.returncode == 0, f"{script}\n{proc.stderr[-4000:]}"
+    run_block(script.replace("source .venv/bin/activate", "true"), project_copy)
     assert (project_copy / "models" / "report.pdf").is_file()
     scored = (project_copy / "scored.csv").read_text().splitlines()
     assert scored[0] == "corporation,prediction" and len(scored) > 100

@@ -187,6 +187,12 @@ def ingest_files(files: list[Path], schema: DataSchema) -> IngestionResult:
         FileRecord(path.name, digest, read, int(rows_kept))
         for path, digest, read, rows_kept in zip(files, digests, rows_read, kept, strict=True)
     ]
+    log_records(records)
+    return IngestionResult(data, keep, records, integer_columns(data, schema.features))
+
+
+def log_records(records: list[FileRecord]) -> None:
+    """One line per ingested file: rows read, kept and dropped (either engine)."""
     for record in records:
         log.info(
             "%s: %d rows read, %d kept, %d dropped as duplicates",
@@ -195,7 +201,6 @@ def ingest_files(files: list[Path], schema: DataSchema) -> IngestionResult:
             record.rows_kept,
             record.rows_dropped,
         )
-    return IngestionResult(data, keep, records, integer_columns(data, schema.features))
 
 
 def integer_columns(data: pl.DataFrame, columns: tuple[str, ...]) -> tuple[str, ...]:

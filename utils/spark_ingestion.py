@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from utils.errors import PipelineError
 from utils.files import atomic_path
-from utils.ingestion import FileRecord
+from utils.ingestion import FileRecord, log_records
 from utils.schema import DataSchema
 
 if TYPE_CHECKING:
@@ -343,14 +343,7 @@ def ingest_with_spark(spark: SparkSession, files: list[str], schema: DataSchema)
         FileRecord(name.rsplit("/", 1)[-1], digests[name], *map(int, counts.get(i, (0, 0))))
         for i, name in enumerate(files)
     ]
-    for record in records:
-        log.info(
-            "%s: %d rows read, %d kept, %d dropped as duplicates",
-            record.name,
-            record.rows_read,
-            record.rows_kept,
-            record.rows_dropped,
-        )
+    log_records(records)
     return SparkIngestion(kept, records, integer_columns, list(schema.columns))
 
 

@@ -34,15 +34,6 @@ def test_spark_options_are_flat_strings_however_given(given, flat):
     assert spark_conf(given) == flat
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from utils.spark_engine import spark_session
-
-    session = spark_session("local[2]", {"spark.sql.shuffle.partitions": "4"})
-    yield session
-    session.stop()
-
-
 def frame(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     a = rng.normal(size=rows)

@@ -15,15 +15,6 @@ SCHEMA = DataSchema("exited", ("a", "b"), ("corporation",))
 HEADER = "corporation,a,b,exited\n"
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from utils.spark_engine import spark_session
-
-    session = spark_session("local[2]", {"spark.sql.shuffle.partitions": "3"})
-    yield session
-    session.stop()
-
-
 OUTPUTS = ("finaldata.csv", "ingestedfiles.txt")
 
 
