@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -31,12 +32,12 @@ from utils.tracking import StepRun
 log = logging.getLogger("data_ingestion")
 
 
-def ingest(
-    input_dir: str, output_dir: Path, schema: DataSchema, engine: EngineSettings
-) -> tuple[list[FileRecord], int, Path, Path]:
-    """Read, check and de-duplicate every input file, then publish finaldata.csv and the
-    file list: the file records, the rows kept and the two paths. Nothing is written unless
-    every file is valid."""
+def read_inputs(
+    input_dir: str, schema: DataSchema, engine: EngineSettings
+) -> tuple[list[FileRecord], int, Callable[[Path], tuple[Path, Path]]]:
+    """Read, check and de-duplicate every input file: the file records, the rows kept, and
+    how to publish finaldata.csv and the file list into an output folder (nothing is written
+    before that is called)."""
     if engine.name == "spark":
         from utils.spark_engine import spark_session
         from utils.spark_ingestion import ingest_with_spark, list_files, write_finaldata
@@ -44,14 +45,14 @@ def ingest(
         spark = spark_session(engine.spark_master, engine.spark_options)
         remote = ingest_with_spark(spark, list_files(spark, str(input_dir)), schema)
         names = [record.name for record in remote.files]
-        write = lambda path: write_finaldata(remote, path, schema)  # noqa: E731
-        return (
-            remote.files,
-            remote.rows,
-            *publish_ingestion(write, names, remote.rows, output_dir),
-        )
+
+        def publish_remote(output_dir: Path) -> tuple[Path, Path]:
+            write = lambda path: write_finaldata(remote, path, schema)  # noqa: E731
+            return publish_ingestion(write, names, remote.rows, output_dir)
+
+        return remote.files, remote.rows, publish_remote
     result = ingest_files(list_input_files(input_dir), schema)
-    return (result.files, result.rows, *write_ingestion(result, output_dir))
+    return result.files, result.rows, lambda output_dir: write_ingestion(result, output_dir)
 
 
 def run(
@@ -63,10 +64,10 @@ def run(
 ) -> None:
     started = time.perf_counter()
     with StepRun() as tracking:
-        files, rows, finaldata, ingested = ingest(
-            input_dir, output_dir, schema, engine or EngineSettings()
-        )
+        # Everything is read and checked, and the store reached, before anything is written.
+        files, rows, publish = read_inputs(input_dir, schema, engine or EngineSettings())
         store = MonitoringStore(store_url)
+        finaldata, ingested = publish(output_dir)
         store.record_ingestion(
             [asdict(record) for record in files], str(input_dir), rows, tracking.run_id
         )

@@ -57,13 +57,15 @@ def run(
     started = time.perf_counter()
     engine = engine or EngineSettings()
     with StepRun() as tracking:
-        model_uri = read_metadata(model_dir).get("mlflow_model_uri")
         if engine.name == "spark":
+            model_uri = read_metadata(model_dir).get("mlflow_model_uri")
             if not model_uri:
                 raise PipelineError(f"{model_dir}: the trained model was not logged to MLflow")
             metrics = spark_metrics(model_uri, test_data, schema, engine)
         else:
+            # The model file first: a missing model is the error to report, not its metadata.
             metrics = local_metrics(model_dir, test_data, schema)
+            model_uri = read_metadata(model_dir).get("mlflow_model_uri")
         store = MonitoringStore(store_url)
         score_path = write_score(metrics["f1"], model_dir)
         store.record_scoring(
