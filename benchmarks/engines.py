@@ -1,6 +1,6 @@
 """Ingestion and batch scoring on both engines: time, peak memory, cost per extra million rows.
 
-    python benchmarks/engines.py --rows 10000000      # and a tenth of it, for the growth
+    python benchmarks/engines.py --rows 10000000      # and 1/10 and 3/10 of it, for the growth
 
 For each size, in a copy of the project: the generated data (20 files, about 5 % duplicate
 rows) is ingested, a model trained and deployed once (local engine); then ingestion
@@ -78,8 +78,11 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=CACHE, help="where data sets are kept")
     args = parser.parse_args()
 
-    # A tenth of the rows as well, for the cost per extra million (not for a tiny smoke run).
-    sizes = sorted({args.rows // 10, args.rows}) if args.rows >= 100_000 else [args.rows]
+    # A tenth and three tenths of the rows as well: the cost per extra million between each
+    # pair of sizes, equal when the cost grows linearly (not for a tiny smoke run).
+    sizes = [args.rows]
+    if args.rows >= 100_000:
+        sizes = sorted({args.rows // 10, args.rows * 3 // 10, args.rows})
     results = {rows: run_size(rows, args.files, args.cache, args.master) for rows in sizes}
     header = "".join(f"{rows:>13,}" for rows in sizes)
     print(f"{'seconds (peak MiB)':28}{header}")
@@ -91,17 +94,18 @@ def main() -> None:
             )
             print(f"{engine + ' ' + work:28}{cells}")
     largest = results[sizes[-1]]
-    growth = {}
+    growth: dict[str, list[float]] = {}
     if len(sizes) > 1:
-        print("extra seconds per extra million rows:")
+        print("extra seconds per extra million rows, between successive sizes:")
         for engine in ENGINES:
             total = {
                 r: results[r][engine]["ingest_s"] + results[r][engine]["score_s"] for r in sizes
             }
-            growth[engine] = round(
-                per_million((sizes[0], total[sizes[0]]), (sizes[-1], total[sizes[-1]])), 3
-            )
-            print(f"  {engine:26}{growth[engine]:8.2f}")
+            growth[engine] = [
+                round(per_million((small, total[small]), (large, total[large])), 3)
+                for small, large in zip(sizes, sizes[1:], strict=False)
+            ]
+            print(f"  {engine:26}" + "".join(f"{g:8.2f}" for g in growth[engine]))
     local_s = largest["local"]["ingest_s"] + largest["local"]["score_s"]
     spark_s = largest["spark"]["ingest_s"] + largest["spark"]["score_s"]
     summary = {
