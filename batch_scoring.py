@@ -66,11 +66,12 @@ def score_locally(files: list[str], config: PipelineConfig, layout: Layout, outp
     import polars as pl
 
     from utils.deployment import load_deployed_model
+    from utils.schema import read_feature_columns
     from utils.scoring import predict_with_probabilities
 
     model, manifest = load_deployed_model(layout.deployment_dir)
     features = list(manifest.get("features") or config.data.features)
-    frames = [_read_features(Path(f), features, list(config.data.id_columns)) for f in files]
+    frames = [read_feature_columns(Path(f), features, config.data.id_columns) for f in files]
     ids = [c for c in config.data.id_columns if all(c in frame.columns for frame in frames)]
     data = pl.concat([frame.select(*ids, *features) for frame in frames])
     predicted = [
@@ -83,27 +84,6 @@ def score_locally(files: list[str], config: PipelineConfig, layout: Layout, outp
     scored = data.select(*ids, pl.Series("prediction", classes.astype(np.int64)))
     atomic_write(output, lambda tmp: scored.write_csv(tmp))
     return scored.height
-
-
-def _read_features(path: Path, features: list[str], id_columns: list[str]):
-    import polars as pl
-
-    from utils.schema import header_names
-
-    header = header_names(path)
-    missing = [c for c in features if c not in header]
-    if missing:
-        raise PipelineError(f"{path}: no column {missing[0]!r} (a feature of the deployed model)")
-    ids = [c for c in id_columns if c in header]
-    try:
-        return pl.read_csv(
-            path,
-            columns=[*ids, *features],
-            schema_overrides={**{c: pl.String for c in ids}, **{c: pl.Float64 for c in features}},
-        )
-    except (pl.exceptions.PolarsError, ValueError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise PipelineError(f"{path}: a feature value is not a number ({first})") from None
 
 
 def score_with_spark(files: list[str], config: PipelineConfig, layout: Layout, output: Path) -> int:

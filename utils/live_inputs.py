@@ -14,7 +14,7 @@ import pandas as pd
 
 from utils.errors import PipelineError
 from utils.monitoring import REQUEST_ID
-from utils.schema import DataSchema, header_names
+from utils.schema import DataSchema, read_feature_columns
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +35,7 @@ def read_traffic(segments: list[Path], features: list[str]) -> pd.DataFrame | No
 def read_unlabelled(path: Path, schema: DataSchema, features: list[str]) -> pd.DataFrame:
     """An unlabelled batch's features (as floats) and the id columns it has (as text). Its rows
     are timed by the file's modification time: when they were handed in."""
-    import polars as pl
-
-    header = header_names(path)
-    ids = [c for c in schema.id_columns if c in header]
-    missing = [c for c in features if c not in header]
-    if missing:
-        raise PipelineError(f"{path}: no column {missing[0]!r} (a feature of the deployed model)")
-    try:
-        frame = pl.read_csv(
-            path,
-            columns=[*ids, *features],
-            schema_overrides={**{c: pl.String for c in ids}, **{c: pl.Float64 for c in features}},
-        ).to_pandas()
-    except (pl.exceptions.PolarsError, ValueError) as err:
-        raise PipelineError(f"{path}: cannot read the features ({err})") from None
+    frame = read_feature_columns(path, features, schema.id_columns).to_pandas()
     empty = [c for c in features if frame[c].isna().any()]
     if empty:
         raise PipelineError(f"{path}: column {empty[0]!r} has missing or non-numeric values")

@@ -15,6 +15,12 @@ if TYPE_CHECKING:
 
 # A CSV's first line is its header, so the data row at index i sits on line i + 2.
 _HEADER_LINES = 1
+# pandas' default missing-value markers (pandas._libs.parsers.STR_NA_VALUES): what the data
+# contract reads as a missing value, whichever engine reads the file.
+NA_MARKERS = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -329,3 +335,32 @@ def read_dataset(path: Path, schema: DataSchema, ids: bool = True) -> pd.DataFra
     if not ids and set(schema.id_columns) <= set(header_names(Path(path))):
         wanted = DataSchema(schema.target, schema.features)
     return _to_pandas(read_files([Path(path)], wanted)[0])
+
+
+def read_feature_columns(
+    path: Path, features: list[str], id_columns: tuple[str, ...] | list[str]
+) -> pl.DataFrame:
+    """The features (as floats, missing markers as null) and the id columns the file has (as
+    text) of a CSV file that need not have the target: data to score. PipelineError naming
+    the file for a missing feature or a value that is not a number."""
+    import polars as pl
+
+    header = header_names(Path(path))
+    missing = [c for c in features if c not in header]
+    if missing:
+        raise PipelineError(f"{path}: no column {missing[0]!r} (a feature of the deployed model)")
+    ids = [c for c in id_columns if c in header]
+    def number(column: str) -> pl.Expr:
+        text = pl.col(column).str.strip_chars()
+        missing = pl.col(column).is_in(list(NA_MARKERS)) | (text == "")
+        return pl.when(missing).then(None).otherwise(text).cast(pl.Float64).alias(column)
+
+    try:
+        # As text first: the markers are missing in the features only (an id is as written).
+        text = pl.read_csv(path, columns=[*ids, *features], infer_schema=False)
+        return text.select(*ids, *(number(c) for c in features))
+    except (pl.exceptions.PolarsError, ValueError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise PipelineError(
+            f"{path}: cannot read the features: a value is not a number ({first})"
+        ) from None

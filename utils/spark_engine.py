@@ -25,15 +25,17 @@ from typing import TYPE_CHECKING, Any
 from utils.errors import PipelineError
 from utils.files import atomic_path
 from utils.logs import quieted
-from utils.schema import DataSchema
+from utils.schema import NA_MARKERS, DataSchema
 
 if TYPE_CHECKING:
     import numpy as np
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
 PREDICTION = "prediction"
+# What pandas reads as a number (Spark's cast alone would also take "1d" or hex floats).
+_NUMBER = r"^\s*[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[iI][nN][fF]([iI][nN][iI][tT][yY])?)\s*$"
 _APP_NAME = "risk-monitoring"
 
 
@@ -98,6 +100,18 @@ def _java_home() -> str | None:
     return home if home and Path(home, "bin", "java").exists() else None
 
 
+def missing_text(column: Column) -> Column:
+    """A cell the data contract reads as missing: empty or one of pandas' markers."""
+    return column.isNull() | column.isin(list(NA_MARKERS))
+
+
+def number_of(column: Column) -> Column:
+    """The text as a double where pandas reads a number there, else null."""
+    from pyspark.sql import functions as F
+
+    return F.when(~missing_text(column) & column.rlike(_NUMBER), column.try_cast("double"))
+
+
 def read_features_csv(
     spark: SparkSession, paths: list[str], schema: DataSchema, target: bool = False
 ) -> DataFrame:
@@ -123,15 +137,15 @@ def _read_one(spark: SparkSession, path: str, schema: DataSchema, target: bool) 
         raise PipelineError(f"{path}: no column {missing[0]!r}")
     for column in needed:
         bad = (
-            frame.where(F.col(column).isNotNull() & F.col(column).try_cast("double").isNull())
+            frame.where(~missing_text(F.col(column)) & number_of(F.col(column)).isNull())
             .select(column)
             .first()
         )
         if bad is not None:
             raise PipelineError(f"{path}: column {column!r}: value {bad[0]!r} is not a number")
     ids = [F.col(c).cast("string").alias(c) for c in schema.id_columns if c in frame.columns]
-    numbers = [F.col(c).try_cast("double").alias(c) for c in schema.features]
-    label = [F.col(schema.target).try_cast("int").alias(schema.target)] if target else []
+    numbers = [number_of(F.col(c)).alias(c) for c in schema.features]
+    label = [number_of(F.col(schema.target)).cast("int").alias(schema.target)] if target else []
     return frame.select(*ids, *numbers, *label)
 
 

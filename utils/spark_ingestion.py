@@ -25,6 +25,7 @@ from utils.errors import PipelineError
 from utils.files import atomic_path
 from utils.ingestion import FileRecord, log_records
 from utils.schema import DataSchema
+from utils.spark_engine import missing_text, number_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,15 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# pandas' default missing-value markers (pandas._libs.parsers.STR_NA_VALUES): what the local
-# engine reads as missing in a feature or the target.
-NA_MARKERS = (
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
-)  # fmt: skip
 _EXACT_FLOAT_INT = 2**53
-# What pandas reads as a number (Spark's cast alone would also take "1d" or hex floats).
-_NUMBER = r"^\s*[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[iI][nN][fF]([iI][nN][iI][tT][yY])?)\s*$"
 _FILE, _POS, _CORRUPT = "_risk_file", "_risk_pos", "_risk_corrupt"
 
 
@@ -161,17 +154,6 @@ def _display(name: str) -> str:
     return str(local) if local is not None else name
 
 
-def _missing(column: Column) -> Column:
-    return column.isNull() | column.isin(list(NA_MARKERS))
-
-
-def _number(column: Column) -> Column:
-    """The text as a double where pandas reads a number there, else null."""
-    from pyspark.sql import functions as F
-
-    return F.when(~_missing(column) & column.rlike(_NUMBER), column.try_cast("double"))
-
-
 def _problems(schema: DataSchema) -> list[tuple[str, str, Column]]:
     """(kind, column name, whether a row breaks the rule) in the local engine's order: each
     feature non-numeric then infinite, then the target empty then not 0/1."""
@@ -180,12 +162,12 @@ def _problems(schema: DataSchema) -> list[tuple[str, str, Column]]:
     rules = []
     for name in schema.features:
         text = F.col(name)
-        number = _number(text)
-        rules.append(("non-numeric", name, ~_missing(text) & number.isNull()))
+        number = number_of(text)
+        rules.append(("non-numeric", name, ~missing_text(text) & number.isNull()))
         rules.append(("infinite", name, number.isin(math.inf, -math.inf)))
     target = F.col(schema.target)
-    value = _number(target)
-    rules.append(("empty", schema.target, _missing(target)))
+    value = number_of(target)
+    rules.append(("empty", schema.target, missing_text(target)))
     rules.append(("binary", schema.target, ~value.isin(0.0, 1.0) | value.isNull()))
     return rules
 
@@ -260,7 +242,7 @@ def _target_shown(frame: DataFrame, column: str, raw: str) -> str:
 
     text = F.col(column)
     stats = frame.select(
-        F.max(F.when(~_missing(text) & _number(text).isNull(), 1)).alias("text"),
+        F.max(F.when(~missing_text(text) & number_of(text).isNull(), 1)).alias("text"),
         F.max(F.when(text.rlike(r"[.eEnN]"), 1)).alias("decimal"),
     ).first()
     if stats["text"]:
@@ -274,13 +256,13 @@ def _typed(frame: DataFrame, schema: DataSchema) -> DataFrame:
     from pyspark.sql import functions as F
 
     def decimal(name: str) -> Column:
-        value = _number(F.col(name))
+        value = number_of(F.col(name))
         return F.when(value == 0.0, F.lit(0.0)).otherwise(value).alias(name)
 
     return frame.select(
         *[F.col(c) for c in schema.id_columns],
         *[decimal(c) for c in schema.features],
-        _number(F.col(schema.target)).cast("long").alias(schema.target),
+        number_of(F.col(schema.target)).cast("long").alias(schema.target),
         _FILE,
         _POS,
     )

@@ -132,3 +132,20 @@ def test_checking_a_file_leaves_the_csv_modules_limit_as_it_was(tmp_path):
     before = csv.field_size_limit()
     assert _structure_problem(path) is None
     assert csv.field_size_limit() == before
+
+
+def test_feature_columns_of_data_to_score(tmp_path):
+    from utils.schema import read_feature_columns
+
+    path = tmp_path / "batch.csv"
+    path.write_text("id,a,b,extra\n007,1,NA,x\n008,,2.5,y\n")
+    frame = read_feature_columns(path, ["a", "b"], ("id", "absent"))
+    assert frame.columns == ["id", "a", "b"]
+    assert frame["id"].to_list() == ["007", "008"]
+    assert frame["a"].to_list() == [1.0, None] and frame["b"].to_list() == [None, 2.5]
+    path.write_text("id,a\n1,2\n")
+    with pytest.raises(PipelineError, match=r"batch\.csv: no column 'b'"):
+        read_feature_columns(path, ["a", "b"], ("id",))
+    path.write_text("id,a,b\n1,2,three\n")
+    with pytest.raises(PipelineError, match=r"batch\.csv: cannot read the features: a value"):
+        read_feature_columns(path, ["a", "b"], ("id",))

@@ -178,3 +178,18 @@ def test_diagnostics_statistics_are_the_local_ones(spark, tmp_path):
             assert statistics[column][kind] == pytest.approx(figures[kind], rel=1e-12)
     assert missing == missing_percent(local)
     assert missing["a"] == pytest.approx(3 / 501 * 100) and missing["corporation"] > 0
+
+
+@needs_spark
+def test_missing_markers_read_as_missing_on_both_engines(spark, tmp_path):
+    from utils.schema import read_feature_columns
+    from utils.spark_engine import read_features_csv
+
+    path = tmp_path / "batch.csv"
+    path.write_text("corporation,a,b\nx,NA,1\ny,nan,\nz, 2 ,NULL\n")
+    local = read_feature_columns(path, ["a", "b"], ("corporation",)).to_pandas()
+    remote = read_features_csv(spark, [str(path)], SCHEMA).toPandas()
+    assert remote["corporation"].tolist() == local["corporation"].tolist() == ["x", "y", "z"]
+    for column in ("a", "b"):
+        assert np.allclose(remote[column], local[column], equal_nan=True), column
+    assert local["a"].isna().tolist() == [True, True, False]
