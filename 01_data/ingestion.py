@@ -21,8 +21,8 @@ from utils.cli import (
 from utils.ingestion import (
     FileRecord,
     ingest_files,
+    ingestion_summary,
     list_input_files,
-    publish_ingestion,
     write_ingestion,
 )
 from utils.schema import DataSchema
@@ -40,17 +40,11 @@ def read_inputs(
     before that is called)."""
     if engine.name == "spark":
         from utils.spark_engine import spark_session
-        from utils.spark_ingestion import ingest_with_spark, list_files, write_finaldata
+        from utils.spark_ingestion import ingest_with_spark, list_files, write_ingestion_spark
 
         spark = spark_session(engine.spark_master, engine.spark_options)
         remote = ingest_with_spark(spark, list_files(spark, str(input_dir)), schema)
-        names = [record.name for record in remote.files]
-
-        def publish_remote(output_dir: Path) -> tuple[Path, Path]:
-            write = lambda path: write_finaldata(remote, path, schema)  # noqa: E731
-            return publish_ingestion(write, names, remote.rows, output_dir)
-
-        return remote.files, remote.rows, publish_remote
+        return remote.files, remote.rows, lambda out: write_ingestion_spark(remote, out, schema)
     result = ingest_files(list_input_files(input_dir), schema)
     return result.files, result.rows, lambda output_dir: write_ingestion(result, output_dir)
 
@@ -81,8 +75,7 @@ def run(
                 "duration_s": time.perf_counter() - started,
             }
         )
-        summary = {"files": [asdict(record) for record in files], "rows": rows}
-        tracking.log_dict(summary, "ingestion.json")
+        tracking.log_dict(ingestion_summary(files, rows), "ingestion.json")
         tracking.log_artifact(ingested)
     log.info("wrote %s (%d rows) and %s", finaldata, rows, ingested)
 

@@ -81,7 +81,12 @@ class IngestionResult:
         return as_written(self.rows_read.filter(pl.Series(self.keep)), self.integer_columns)
 
     def summary(self) -> dict[str, object]:
-        return {"files": [asdict(record) for record in self.files], "rows": self.rows}
+        return ingestion_summary(self.files, self.rows)
+
+
+def ingestion_summary(files: list[FileRecord], rows: int) -> dict[str, object]:
+    """What an ingestion recorded, as JSON-able values (either engine)."""
+    return {"files": [asdict(record) for record in files], "rows": rows}
 
 
 def list_csv_files(input_dir: Path) -> list[Path]:

@@ -350,6 +350,7 @@ def read_feature_columns(
     if missing:
         raise PipelineError(f"{path}: no column {missing[0]!r} (a feature of the deployed model)")
     ids = [c for c in id_columns if c in header]
+
     def number(column: str) -> pl.Expr:
         text = pl.col(column).str.strip_chars()
         missing = pl.col(column).is_in(list(NA_MARKERS)) | (text == "")

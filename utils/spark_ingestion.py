@@ -387,3 +387,12 @@ def write_finaldata(ingestion: SparkIngestion, path: Path, schema: DataSchema) -
             with open(part, "rb") as handle:
                 shutil.copyfileobj(handle, out)
     shutil.rmtree(parts, ignore_errors=True)
+
+
+def write_ingestion_spark(ingestion: SparkIngestion, output_dir: Path, schema: DataSchema):
+    """Publish finaldata.csv and the file list as utils.ingestion.write_ingestion does."""
+    from utils.ingestion import publish_ingestion
+
+    names = [record.name for record in ingestion.files]
+    write = lambda path: write_finaldata(ingestion, path, schema)  # noqa: E731
+    return publish_ingestion(write, names, ingestion.rows, output_dir)

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import needs_spark
 from utils.errors import PipelineError
-from utils.ingestion import ingest_files, list_input_files, publish_ingestion, write_ingestion
+from utils.ingestion import ingest_files, list_input_files, write_ingestion
 from utils.schema import DataSchema
 
 pytestmark = needs_spark
@@ -20,16 +20,13 @@ OUTPUTS = ("finaldata.csv", "ingestedfiles.txt")
 
 def both_engines(spark, folder, schema=SCHEMA):
     """finaldata.csv and ingestedfiles.txt of each engine, and each engine's file records."""
-    from utils.spark_ingestion import ingest_with_spark, list_files, write_finaldata
+    from utils.spark_ingestion import ingest_with_spark, list_files, write_ingestion_spark
 
     out = folder.parent
     local = ingest_files(list_input_files(folder), schema)
     write_ingestion(local, out / "local")
     remote = ingest_with_spark(spark, list_files(spark, str(folder)), schema)
-    names = [record.name for record in remote.files]
-    publish_ingestion(
-        lambda p: write_finaldata(remote, p, schema), names, remote.rows, out / "spark"
-    )
+    write_ingestion_spark(remote, out / "spark", schema)
     files = {
         engine: {name: (out / engine / name).read_bytes() for name in OUTPUTS}
         for engine in ("local", "spark")
