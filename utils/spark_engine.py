@@ -198,24 +198,32 @@ def confusion_of(frame: DataFrame, target: str) -> np.ndarray:
     return counts
 
 
-def write_predictions_csv(frame: DataFrame, columns: list[str], path: Path) -> int:
-    """The chosen columns as one CSV file at ``path`` (header once), written atomically: the
-    executors write their parts, which are joined in order. Returns the rows written."""
+def write_joined(frame: DataFrame, header: str, path: Path, as_text: bool = False) -> int:
+    """One file at ``path``, written atomically: ``header``, then ``frame``'s rows as the
+    executors write them (CSV, or a single text column as it is), joined in partition order.
+    Returns the rows written."""
     path = Path(path)
-    parts_dir = path.with_name(f".{path.name}.parts")
-    shutil.rmtree(parts_dir, ignore_errors=True)
-    selected = frame.select(*columns)
-    selected.write.option("header", False).csv(str(parts_dir))
+    parts = path.with_name(f".{path.name}.parts")
+    shutil.rmtree(parts, ignore_errors=True)
+    if as_text:
+        frame.write.text(str(parts))
+    else:
+        frame.write.option("header", False).option("escape", '"').csv(str(parts))
     rows = 0
     with atomic_path(path) as tmp, open(tmp, "wb") as out:
-        out.write((",".join(columns) + "\n").encode())
-        for part in sorted(parts_dir.glob("part-*")):
+        out.write(header.encode())
+        for part in sorted(parts.glob("part-*")):
             with open(part, "rb") as handle:
-                for line in handle:
-                    out.write(line)
-                    rows += 1
-    shutil.rmtree(parts_dir, ignore_errors=True)
+                while block := handle.read(1 << 20):
+                    out.write(block)
+                    rows += block.count(b"\n")
+    shutil.rmtree(parts, ignore_errors=True)
     return rows
+
+
+def write_predictions_csv(frame: DataFrame, columns: list[str], path: Path) -> int:
+    """The chosen columns as one CSV file at ``path`` (header once); the rows written."""
+    return write_joined(frame.select(*columns), ",".join(columns) + "\n", path)
 
 
 def column_statistics(

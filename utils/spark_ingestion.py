@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from utils.errors import PipelineError
-from utils.files import atomic_path
 from utils.ingestion import FileRecord, log_records
 from utils.schema import DataSchema
-from utils.spark_engine import missing_text, number_of
+from utils.spark_engine import missing_text, number_of, write_joined
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -369,24 +367,15 @@ def write_finaldata(ingestion: SparkIngestion, path: Path, schema: DataSchema) -
 
     from utils.ingestion import as_written
 
-    path = Path(path)
-    parts = path.with_name(f".{path.name}.parts")
-    shutil.rmtree(parts, ignore_errors=True)
     columns = ingestion.columns
     texts = ingestion.kept.select(*columns).mapInPandas(
         _csv_slices(ingestion.integer_columns, columns), "value string"
     )
-    texts.write.text(str(parts))
     empty = pl.DataFrame(
         schema={c: pl.Float64 if c in schema.features else pl.String for c in columns}
     )
     header = as_written(empty, ingestion.integer_columns).write_csv()
-    with atomic_path(path) as tmp, open(tmp, "wb") as out:
-        out.write(header.encode())
-        for part in sorted(parts.glob("part-*")):
-            with open(part, "rb") as handle:
-                shutil.copyfileobj(handle, out)
-    shutil.rmtree(parts, ignore_errors=True)
+    write_joined(texts, header, path, as_text=True)
 
 
 def write_ingestion_spark(ingestion: SparkIngestion, output_dir: Path, schema: DataSchema):
