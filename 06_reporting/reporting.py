@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -29,7 +28,7 @@ from utils.errors import PipelineError
 from utils.events import EventKind
 from utils.files import atomic_copy, file_identity
 from utils.ingestion import INGESTED_FILES_NAME, read_ingested_files
-from utils.processes import gunicorn_command, reap
+from utils.processes import free_port, gunicorn_command, reap
 from utils.report import ReportData, deployment_rows, write_reports
 from utils.schema import DataSchema, read_dataset
 from utils.scoring import predict_on
@@ -124,12 +123,6 @@ def build_report(
         data_drift=(latest_drift or {}).get("payload"),
         monitoring=read_monitoring(Path(output_dir) / layout.MONITORING),
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class ApiRun:

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ sys.path.insert(0, str(ROOT))  # a script run from anywhere; the project is not 
 
 from utils.demo_data import generate_rows  # noqa: E402
 from utils.deployment import deploy  # noqa: E402
-from utils.processes import gunicorn_command, stop  # noqa: E402
+from utils.processes import free_port, gunicorn_command, stop  # noqa: E402
 from utils.schema import DataSchema  # noqa: E402
 from utils.serving import ApiSettings  # noqa: E402
 from utils.training import ModelParams, save_model, train_model  # noqa: E402
@@ -45,12 +44,6 @@ local f = io.open("{body}", "r")
 wrk.body = f:read("*a")
 f:close()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(url: str, body: bytes, seconds: float = 120, warm_requests: int = 20) -> None:

@@ -186,11 +186,9 @@ def second_postgres_url():
 
 @pytest.fixture
 def free_port() -> int:
-    import socket
+    from utils.processes import free_port
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_port()
 
 
 class WebhookReceiver:

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 
 import main
 from conftest import run_in, user_env
+from utils.processes import free_port as free_port_now
 from utils.processes import stop
 from utils.store import MonitoringStore
 
@@ -149,11 +150,3 @@ def test_two_hosts_share_the_registry_the_store_and_the_lock(
     finally:
         for api in apis:
             stop(api)
-
-
-def free_port_now() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

@@ -8,6 +8,15 @@ import sys
 from pathlib import Path
 
 
+def free_port() -> int:
+    """A TCP port free on loopback now (another process may take it before it is bound)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def stop(
     process: subprocess.Popen, how: signal.Signals = signal.SIGTERM, grace_s: float = 30.0
 ) -> None:
