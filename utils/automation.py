@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.files import atomic_write_text, csv_files_in, sha256_file
+from utils.files import atomic_write_text, data_files_in, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def source_files(source_dir: Path, cache: HashCache) -> list[SourceFile]:
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
         return []
-    return [SourceFile(path, cache.sha256(path)) for path in csv_files_in(source_dir)]
+    return [SourceFile(path, cache.sha256(path)) for path in data_files_in(source_dir)]
 
 
 def csv_header(path: Path) -> list[str]:

@@ -95,16 +95,30 @@ def atomic_copy(source: Path, target: Path) -> None:
 
 # Compressed data is not read: said once in the log, so that a .csv.gz is not silently missed.
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zip", ".zst")
+# The data files the pipeline reads: CSV text, and Parquet, which keeps each column's type.
+DATA_SUFFIXES = (".csv", ".parquet")
 
 
-def csv_files_in(folder: Path) -> list[Path]:
-    """The CSV files of ``folder`` that the pipeline reads, sorted by name.
+def spark_only(spec: str) -> bool:
+    """Whether an input location is one only Spark's Hadoop layer reads: a URI (s3a://,
+    hdfs://, file://...) or a glob. Anything else is a folder on this machine."""
+    return "://" in spec or any(c in spec for c in "*?[")
 
-    Read: regular files named ``*.csv`` (any case), not hidden. A symbolic link is followed
-    only to a file inside the same folder. Anything else named ``*.csv`` (a folder, a link
-    leaving the folder or pointing nowhere, a device) is an error naming it, not a silent skip;
-    compressed files (``*.csv.gz`` ...) are not read, and a warning says so. Standard library
-    only: the automation's quick check uses this too.
+
+def is_parquet(name: str | Path) -> bool:
+    """Whether ``name`` (a path or a URI) is a Parquet file, by its suffix, as people name them."""
+    return str(name).lower().endswith(".parquet")
+
+
+def data_files_in(folder: Path) -> list[Path]:
+    """The data files (``*.csv`` and ``*.parquet``) of ``folder`` that the pipeline reads,
+    sorted by name.
+
+    Read: regular files with those suffixes (any case), not hidden. A symbolic link is
+    followed only to a file inside the same folder. Anything else named like a data file (a
+    folder, a link leaving the folder or pointing nowhere, a device) is an error naming it,
+    not a silent skip; compressed CSV files (``*.csv.gz`` ...) are not read, and a warning
+    says so. Standard library only: the automation's quick check uses this too.
     """
     import logging
 
@@ -120,12 +134,12 @@ def csv_files_in(folder: Path) -> list[Path]:
                 "%s: compressed files are not read; decompress it into the folder", entry
             )
             continue
-        if not name.endswith(".csv"):
+        if not name.endswith(DATA_SUFFIXES):
             continue
         if entry.is_symlink() and not entry.resolve().is_relative_to(inside):
             raise PipelineError(f"{entry}: a symbolic link out of {folder} is not read")
         if not entry.is_file():
             kind = "a folder" if entry.is_dir() else "not a regular file"
-            raise PipelineError(f"{entry}: named like a CSV file but {kind}")
+            raise PipelineError(f"{entry}: named like a data file but {kind}")
         files.append(entry)
     return files

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 FINALDATA = "finaldata.csv"
+# The ingested data's file in each format (config paths.finaldata_format).
+FINALDATA_FILES = {"csv": FINALDATA, "parquet": "finaldata.parquet"}
 INGESTED_FILES = "ingestedfiles.txt"
 MODEL = "trainedmodel.pkl"
 MODEL_METADATA = "trainedmodel.json"
@@ -35,6 +37,7 @@ class Layout:
     deployment_dir: Path
     test_data: Path
     requirements: Path
+    finaldata_format: str = "csv"
 
     @classmethod
     def from_config(cls, config: Any, root: Path) -> Layout:
@@ -51,11 +54,12 @@ class Layout:
             deployment_dir=absolute(paths.deployment_dir),
             test_data=absolute(paths.test_data),
             requirements=absolute(paths.requirements),
+            finaldata_format=paths.finaldata_format,
         )
 
     @property
     def finaldata(self) -> Path:
-        return self.ingested_dir / FINALDATA
+        return self.ingested_dir / FINALDATA_FILES[self.finaldata_format]
 
     @property
     def ingested_files(self) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from utils.errors import PipelineError
+from utils.files import is_parquet
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
 
 # A CSV's first line is its header, so the data row at index i sits on line i + 2.
 _HEADER_LINES = 1
+NO_ROWS_CSV = "has a header but no data rows"
+NO_ROWS_PARQUET = "has no data rows"
 # pandas' default missing-value markers (pandas._libs.parsers.STR_NA_VALUES): what the data
 # contract reads as a missing value, whichever engine reads the file.
 NA_MARKERS = (
@@ -49,15 +52,24 @@ def _shown(value: object) -> str:
     return repr(value.item() if hasattr(value, "item") else value)
 
 
-def _line_of(df: pd.DataFrame, mask: pd.Series) -> tuple[int, object]:
+def where_row(position: int, parquet: bool = False) -> str:
+    """Where the data row at ``position`` (from 0) is, as its file's reader counts: a CSV's
+    line (the header is line 1) or a Parquet file's row (from 1)."""
+    return f"in row {position + 1}" if parquet else f"on line {position + _HEADER_LINES + 1}"
+
+
+def _line_of(df: pd.DataFrame, mask: pd.Series, parquet: bool) -> tuple[str, object]:
     position = int(mask.to_numpy().argmax())
-    return position + _HEADER_LINES + 1, df.index[position]
+    return where_row(position, parquet), df.index[position]
 
 
-def validate_frame(df: pd.DataFrame, schema: DataSchema, source: str) -> pd.DataFrame:
+def validate_frame(
+    df: pd.DataFrame, schema: DataSchema, source: str, parquet: bool = False
+) -> pd.DataFrame:
     """Check ``df`` against ``schema``; return its schema columns with numeric features.
 
-    Raises PipelineError naming ``source``, the column and the line of the first bad value.
+    Raises PipelineError naming ``source``, the column and the line (a Parquet file's row)
+    of the first bad value.
     """
     import pandas as pd
 
@@ -67,44 +79,44 @@ def validate_frame(df: pd.DataFrame, schema: DataSchema, source: str) -> pd.Data
             f"{source}: missing required column(s) {', '.join(repr(c) for c in missing)}"
         )
     if df.empty:
-        raise PipelineError(f"{source}: has a header but no data rows")
+        raise PipelineError(f"{source}: {NO_ROWS_PARQUET if parquet else NO_ROWS_CSV}")
     out = df[schema.columns].copy()
     for col in schema.features:
         if pd.api.types.is_bool_dtype(out[col]) or not pd.api.types.is_numeric_dtype(out[col]):
             numeric = pd.to_numeric(out[col], errors="coerce")
             bad = numeric.isna() & out[col].notna()
             if bad.any():
-                line, index = _line_of(out, bad)
+                line, index = _line_of(out, bad, parquet)
                 raise PipelineError(
                     f"{source}: column {col!r} has non-numeric value {_shown(out[col][index])} "
-                    f"on line {line}"
+                    f"{line}"
                 )
             out[col] = numeric
         infinite = out[col].isin([math.inf, -math.inf])
         if infinite.any():
-            line, index = _line_of(out, infinite)
+            line, index = _line_of(out, infinite, parquet)
             raise PipelineError(
-                f"{source}: column {col!r} has infinite value {_shown(out[col][index])} on line "
-                f"{line}; features must be finite numbers"
+                f"{source}: column {col!r} has infinite value {_shown(out[col][index])} {line}; "
+                f"features must be finite numbers"
             )
-    _check_binary_target(out, schema.target, source)
+    _check_binary_target(out, schema.target, source, parquet)
     return out
 
 
-def _check_binary_target(df: pd.DataFrame, target: str, source: str) -> None:
+def _check_binary_target(df: pd.DataFrame, target: str, source: str, parquet: bool) -> None:
     import pandas as pd
 
     values = df[target]
     if values.isna().any():
-        line, _ = _line_of(df, values.isna())
-        raise PipelineError(f"{source}: column {target!r} (target) is empty on line {line}")
+        line, _ = _line_of(df, values.isna(), parquet)
+        raise PipelineError(f"{source}: column {target!r} (target) is empty {line}")
     numeric = pd.to_numeric(values, errors="coerce")
     bad = ~numeric.isin([0, 1])
     if bad.any():
-        line, index = _line_of(df, bad)
+        line, index = _line_of(df, bad, parquet)
         raise PipelineError(
             f"{source}: column {target!r} (target) must be binary 0/1, "
-            f"found {_shown(values[index])} on line {line}"
+            f"found {_shown(values[index])} {line}"
         )
     df[target] = numeric.astype("int64")
 
@@ -256,13 +268,68 @@ def _checked_target(frame: pl.DataFrame | None, schema: DataSchema) -> pl.DataFr
 
 def _read_with_pandas(path: Path, schema: DataSchema) -> pl.DataFrame:
     """Raises the precise message (file, line, column), or reads the file as pandas would."""
+    return _from_validated(_read_with_pandas_parser(Path(path), schema), schema)
+
+
+def _from_validated(checked: pd.DataFrame, schema: DataSchema) -> pl.DataFrame:
     import polars as pl
 
-    checked = _read_with_pandas_parser(Path(path), schema)
     for col in schema.id_columns:
         checked[col] = checked[col].astype("string")
     frame = pl.from_pandas(checked).select(_as_decimals(schema))
     return frame.with_columns(pl.col(schema.target).cast(pl.Int64))
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def parquet_columns(path: Path) -> list[str]:
+    """The column names of a Parquet file; PipelineError naming it when it is not one."""
+    import polars as pl
+
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: data file not found")
+    try:
+        return list(pl.read_parquet_schema(path))
+    except (Exception, pl.exceptions.PanicException) as err:  # noqa: BLE001 - any reader failure
+        raise PipelineError(f"{path}: not a readable Parquet file ({_first_line(err)})") from None
+
+
+def _read_parquet(path: Path, schema: DataSchema) -> pl.DataFrame:
+    """A Parquet file as read_file reads a CSV: its typed columns taken as they are when they
+    honour the contract (features numbers, the target 0/1), else judged by validate_frame,
+    which names the column and the row, or reads numbers stored as text as pandas would."""
+    import polars as pl
+
+    missing = [c for c in schema.columns if c not in parquet_columns(path)]
+    if missing:
+        raise PipelineError(
+            f"{path}: missing required column(s) {', '.join(repr(c) for c in missing)}"
+        )
+    try:
+        frame = pl.read_parquet(path, columns=schema.columns)
+    except (Exception, pl.exceptions.PanicException) as err:  # noqa: BLE001 - any reader failure
+        raise PipelineError(f"{path}: not a readable Parquet file ({_first_line(err)})") from None
+    types = [frame.schema[c] for c in (*schema.features, schema.target)]
+    if all(t.is_numeric() or t == pl.Boolean for t in types):
+        whole = all(
+            frame.schema[c].is_integer() or frame.schema[c] == pl.Boolean for c in schema.features
+        )
+        plan = frame.with_columns(pl.col(c).cast(pl.String) for c in schema.id_columns)
+        typed = (
+            plan.with_columns(pl.col(c).cast(pl.Int64) for c in schema.features)
+            if whole
+            else plan.select(_as_decimals(schema))
+        )
+        checked = _checked_target(typed.select(schema.columns), schema)
+        if checked is not None:
+            return checked
+    return _from_validated(
+        validate_frame(frame.to_pandas(), schema, str(path), parquet=True), schema
+    )
 
 
 def read_file(path: Path, schema: DataSchema) -> pl.DataFrame:
@@ -273,6 +340,8 @@ def read_file(path: Path, schema: DataSchema) -> pl.DataFrame:
     names the file, line and column of the problem or reads it the way pandas reads it.
     """
     path = Path(path)
+    if is_parquet(path):
+        return _read_parquet(path, schema)
     for decimals in (False, True):
         frame = _checked_target(_collect_or_none(_scan(path, schema, decimals)), schema)
         if frame is not None:
@@ -303,10 +372,13 @@ def read_files(files: list[Path], schema: DataSchema) -> list[pl.DataFrame]:
 
 
 def header_names(path: Path) -> list[str]:
-    """The column names of a CSV file's header (empty if it cannot be read)."""
+    """The column names of a CSV file's header or of a Parquet file (empty if it cannot be
+    read)."""
     import polars as pl
 
     try:
+        if is_parquet(path):
+            return list(pl.read_parquet_schema(path))
         return pl.scan_csv(path, infer_schema=False).collect_schema().names()
     except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - the full read says why
         return []
@@ -341,11 +413,11 @@ def read_feature_columns(
     path: Path, features: list[str], id_columns: tuple[str, ...] | list[str]
 ) -> pl.DataFrame:
     """The features (as floats, missing markers as null) and the id columns the file has (as
-    text) of a CSV file that need not have the target: data to score. PipelineError naming
-    the file for a missing feature or a value that is not a number."""
+    text) of a CSV or Parquet file that need not have the target: data to score.
+    PipelineError naming the file for a missing feature or a value that is not a number."""
     import polars as pl
 
-    header = header_names(Path(path))
+    header = parquet_columns(Path(path)) if is_parquet(path) else header_names(Path(path))
     missing = [c for c in features if c not in header]
     if missing:
         raise PipelineError(f"{path}: no column {missing[0]!r} (a feature of the deployed model)")
@@ -357,6 +429,18 @@ def read_feature_columns(
         return pl.when(missing).then(None).otherwise(text).cast(pl.Float64).alias(column)
 
     try:
+        if is_parquet(path):
+            # Numbers stay numbers (NaN is missing); numbers stored as text are read as in a CSV.
+            typed = pl.read_parquet(path, columns=[*ids, *features])
+            numeric = {c for c in features if typed.schema[c].is_numeric()}
+            numeric |= {c for c in features if typed.schema[c] == pl.Boolean}
+            return typed.select(
+                *(pl.col(c).cast(pl.String) for c in ids),
+                *(
+                    pl.col(c).cast(pl.Float64).fill_nan(None) if c in numeric else number(c)
+                    for c in features
+                ),
+            )
         # As text first: the markers are missing in the features only (an id is as written).
         text = pl.read_csv(path, columns=[*ids, *features], infer_schema=False)
         return text.select(*ids, *(number(c) for c in features))

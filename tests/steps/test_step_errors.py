@@ -45,7 +45,9 @@ def test_missing_input_folder(tmp_path, run_script, assert_one_line_error, previ
 
 def test_folder_without_csv(tmp_path, run_script, assert_one_line_error, previous_output):
     (tmp_path / "in").mkdir()
-    assert_one_line_error(ingest(run_script, tmp_path / "in", previous_output), "no *.csv files")
+    assert_one_line_error(
+        ingest(run_script, tmp_path / "in", previous_output), "no *.csv or *.parquet files"
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from utils.errors import PipelineError
 from utils.ingestion import (
     first_occurrences,
     ingest_files,
-    list_csv_files,
+    list_data_files,
     read_ingested_files,
     write_ingestion,
 )
@@ -17,7 +17,7 @@ def test_lists_csv_files_sorted_and_ignores_others(tmp_path, tiny_frame, write_c
     write_csv("in/b.csv", tiny_frame)
     write_csv("in/a.csv", tiny_frame)
     write_csv("in/notes.txt", "not data")
-    assert [p.name for p in list_csv_files(tmp_path / "in")] == ["a.csv", "b.csv"]
+    assert [p.name for p in list_data_files(tmp_path / "in")] == ["a.csv", "b.csv"]
 
 
 def test_what_is_read_links_hidden_and_compressed_files(tmp_path, tiny_frame, write_csv, caplog):
@@ -27,14 +27,14 @@ def test_what_is_read_links_hidden_and_compressed_files(tmp_path, tiny_frame, wr
     write_csv("in/.partial.csv", tiny_frame)
     write_csv("in/old.csv.gz", "not read")
     os.symlink("a.csv", tmp_path / "in" / "same.csv")  # a link inside the folder is read
-    assert [p.name for p in list_csv_files(tmp_path / "in")] == ["a.csv", "same.csv"]
+    assert [p.name for p in list_data_files(tmp_path / "in")] == ["a.csv", "same.csv"]
     assert "old.csv.gz: compressed files are not read" in caplog.text
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda d: (d / "dir.csv").mkdir(), r"dir\.csv: named like a CSV file but a folder"),
+        (lambda d: (d / "dir.csv").mkdir(), r"dir\.csv: named like a data file but a folder"),
         (
             lambda d: __import__("os").symlink("/etc/passwd", d / "out.csv"),
             r"out\.csv: a symbolic link out of .* is not read",
@@ -45,7 +45,7 @@ def test_what_is_read_links_hidden_and_compressed_files(tmp_path, tiny_frame, wr
         ),
         (
             lambda d: __import__("os").symlink("gone.csv", d / "broken.csv"),
-            r"broken\.csv: named like a CSV file but not a regular file",
+            r"broken\.csv: named like a data file but not a regular file",
         ),
     ],
     ids=["folder", "link-to-etc", "link-up", "broken-link"],
@@ -56,18 +56,18 @@ def test_anything_else_named_csv_is_an_error_not_a_skip(
     write_csv("in/a.csv", tiny_frame)
     make(tmp_path / "in")
     with pytest.raises(PipelineError, match=message):
-        list_csv_files(tmp_path / "in")
+        list_data_files(tmp_path / "in")
 
 
 def test_missing_folder(tmp_path):
     with pytest.raises(PipelineError, match=r"nowhere: input folder not found"):
-        list_csv_files(tmp_path / "nowhere")
+        list_data_files(tmp_path / "nowhere")
 
 
-def test_folder_without_csv(tmp_path):
+def test_folder_without_data_files(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(PipelineError, match=r"empty: no \*\.csv files"):
-        list_csv_files(tmp_path / "empty")
+    with pytest.raises(PipelineError, match=r"empty: no \*\.csv or \*\.parquet files"):
+        list_data_files(tmp_path / "empty")
 
 
 def test_first_occurrences_keeps_the_first_of_equal_rows():
@@ -137,7 +137,7 @@ def test_write_and_read_back(tmp_path, tiny_frame, write_csv, schema):
 
 
 def test_course_practice_data(udacity_dir, schema, tmp_path):
-    files = list_csv_files(udacity_dir / "practicedata")
+    files = list_data_files(udacity_dir / "practicedata")
     result = ingest_files(files, schema)
     raw = pd.concat([pd.read_csv(p) for p in files], ignore_index=True)
     assert result.rows == len(raw.drop_duplicates())
@@ -251,7 +251,7 @@ def test_output_matches_pandas_on_generated_data(tmp_path, schema):
     from utils.demo_data import generate_files, write_files
 
     write_files(generate_files(20_000, 4, seed=3, duplicate_fraction=0.05), tmp_path / "in", "p")
-    files = list_csv_files(tmp_path / "in")
+    files = list_data_files(tmp_path / "in")
     finaldata, _ = write_ingestion(ingest_files(files, schema), tmp_path / "out")
     naive = pd.concat([pd.read_csv(p) for p in files], ignore_index=True).drop_duplicates()
     ours = pd.read_csv(finaldata)
@@ -283,5 +283,5 @@ def test_an_unlabelled_batch_is_left_out_and_a_file_missing_features_is_not(
     tiny_frame.drop(columns=[schema.target, schema.features[0]]).to_csv(broken, index=False)
     assert without_unlabelled([labelled, unlabelled, broken], schema) == [labelled, broken]
     assert "b.csv: no 'exited' column, an unlabelled batch" in caplog.text
-    with pytest.raises(PipelineError, match="no labelled CSV file to ingest"):
+    with pytest.raises(PipelineError, match="no labelled data file to ingest"):
         ingest_files([unlabelled], schema)

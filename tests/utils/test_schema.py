@@ -149,3 +149,95 @@ def test_feature_columns_of_data_to_score(tmp_path):
     path.write_text("id,a,b\n1,2,three\n")
     with pytest.raises(PipelineError, match=r"batch\.csv: cannot read the features: a value"):
         read_feature_columns(path, ["a", "b"], ("id",))
+
+
+# Parquet: typed columns taken as they are, the same contract, rows named from 1.
+
+
+def _parquet(tmp_path, frame, name="p.parquet"):
+    path = tmp_path / name
+    frame.to_parquet(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda f: f,
+        lambda f: f.astype({"lastmonth_activity": float}),
+        lambda f: f.astype({"number_of_employees": str}),
+        lambda f: f.astype({"exited": bool}),
+        lambda f: f.astype({"exited": float}),
+    ],
+    ids=["integers", "a decimal column", "numbers as text", "boolean target", "decimal target"],
+)
+def test_parquet_reads_as_the_same_csv_does(tmp_path, tiny_frame, schema, change):
+    frame = change(tiny_frame.copy())
+    csv_path = tmp_path / "p.csv"
+    frame.to_csv(csv_path, index=False)
+    from_parquet = read_dataset(_parquet(tmp_path, frame), schema)
+    # The values are the CSV's; the types are the Parquet file's own (a CSV's are guessed).
+    pd.testing.assert_frame_equal(from_parquet, read_dataset(csv_path, schema), check_dtype=False)
+    assert from_parquet["exited"].dtype == "int64"
+
+
+def test_parquet_integer_columns_stay_integers(tmp_path, tiny_frame, schema):
+    read = read_dataset(_parquet(tmp_path, tiny_frame.astype({"exited": bool})), schema)
+    assert (read.dtypes[list(schema.features)] == "int64").all()
+
+
+def test_parquet_missing_values_and_nan_are_missing(tmp_path, tiny_frame, schema):
+    frame = tiny_frame.astype({"lastyear_activity": float})
+    frame.loc[1, "lastyear_activity"] = float("nan")
+    frame.loc[2, "lastyear_activity"] = None
+    read = read_dataset(_parquet(tmp_path, frame), schema)
+    assert read["lastyear_activity"].isna().tolist() == [False, True, True, False, False, False]
+
+
+@pytest.mark.parametrize(
+    ("column", "dtype", "row", "value", "message"),
+    [
+        ("lastyear_activity", str, 3, "lots", r"'lastyear_activity' has non-numeric value 'lots' in row 4$"),  # noqa: E501
+        ("lastmonth_activity", float, 0, float("inf"), r"'lastmonth_activity' has infinite value inf in row 1;"),  # noqa: E501
+        ("exited", float, 5, None, r"'exited' \(target\) is empty in row 6$"),
+        ("exited", float, 2, 0.5, r"'exited' \(target\) must be binary 0/1, found 0\.5 in row 3$"),
+        ("exited", int, 4, 2, r"'exited' \(target\) must be binary 0/1, found 2 in row 5$"),
+        ("exited", str, 1, "yes", r"'exited' \(target\) must be binary 0/1, found 'yes' in row 2$"),
+    ],
+)  # fmt: skip
+def test_a_bad_parquet_value_is_named_with_its_row(
+    tmp_path, tiny_frame, schema, column, dtype, row, value, message
+):
+    frame = tiny_frame.astype({column: dtype})
+    frame.loc[row, column] = value
+    with pytest.raises(PipelineError, match=r"p\.parquet: column " + message):
+        read_dataset(_parquet(tmp_path, frame), schema)
+
+
+def test_bad_parquet_files_are_named(tmp_path, tiny_frame, schema):
+    with pytest.raises(PipelineError, match=r"p\.parquet: missing required column\(s\) 'exited'"):
+        read_dataset(_parquet(tmp_path, tiny_frame.drop(columns="exited")), schema)
+    with pytest.raises(PipelineError, match=r"p\.parquet: has no data rows$"):
+        read_dataset(_parquet(tmp_path, tiny_frame.head(0)), schema)
+    text = tmp_path / "text.parquet"
+    text.write_text("a,b\n1,2\n")
+    with pytest.raises(PipelineError, match=r"text\.parquet: not a readable Parquet file \("):
+        read_dataset(text, schema)
+    with pytest.raises(PipelineError, match=r"gone\.parquet: data file not found"):
+        read_dataset(tmp_path / "gone.parquet", schema)
+
+
+def test_feature_columns_of_parquet_data_to_score(tmp_path):
+    from utils.schema import read_feature_columns
+
+    frame = pd.DataFrame({"id": [7, 8], "a": [1.0, float("nan")], "b": ["NA", "2.5"]})
+    path = _parquet(tmp_path, frame, "batch.parquet")
+    read = read_feature_columns(path, ["a", "b"], ("id", "absent"))
+    assert read.columns == ["id", "a", "b"]
+    assert read["id"].to_list() == ["7", "8"]
+    assert read["a"].to_list() == [1.0, None] and read["b"].to_list() == [None, 2.5]
+    with pytest.raises(PipelineError, match=r"batch\.parquet: no column 'c'"):
+        read_feature_columns(path, ["a", "c"], ("id",))
+    _parquet(tmp_path, frame.assign(b=["x", "1"]), "batch.parquet")
+    with pytest.raises(PipelineError, match=r"batch\.parquet: cannot read the features: a value"):
+        read_feature_columns(path, ["a", "b"], ("id",))

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from utils.errors import PipelineError
-from utils.ingestion import ingest_files, list_csv_files
+from utils.ingestion import ingest_files, list_data_files
 from utils.training import (
     METADATA_NAME,
     ModelParams,
@@ -100,7 +100,7 @@ def test_missing_metadata(tmp_path):
 
 def test_trains_on_course_data(udacity_dir, schema):
     data = (
-        ingest_files(list_csv_files(udacity_dir / "practicedata"), schema)
+        ingest_files(list_data_files(udacity_dir / "practicedata"), schema)
         .distinct_rows()
         .to_pandas()
     )
