@@ -3,7 +3,7 @@
     python batch_scoring.py --input 'data/2026-*.csv' --output scored.csv
     python batch_scoring.py --input s3a://bucket/feed/ --output scored.csv compute.engine=spark
 
-The input is a CSV file, a folder of CSV files or a glob; it needs the deployed model's
+The input is a CSV or Parquet file, a folder of them or a glob; it needs the deployed model's
 features (and keeps the configured id columns it has); a target column, if any, is ignored.
 Missing feature values are imputed by the model as in training. With ``compute.engine=local``
 the files are read by Polars and scored in slices in this process; with ``spark`` they are read
@@ -19,10 +19,10 @@ import glob
 import logging
 from pathlib import Path
 
-from utils.cli import run_entry_point
+from utils.cli import EngineSettings, run_entry_point
 from utils.config import PipelineConfig, load_project_config
 from utils.errors import PipelineError
-from utils.files import atomic_write
+from utils.files import atomic_write, data_files_in
 from utils.layout import Layout
 
 ROOT = Path(__file__).resolve().parent
@@ -32,20 +32,22 @@ log = logging.getLogger("batch_scoring")
 SLICE_ROWS = 1_000_000
 
 
-def input_files(spec: str) -> list[str]:
-    """A file, a folder's *.csv or a glob, in name order; a URI (scheme://) as given, for
-    Spark to list. PipelineError when nothing matches."""
+def input_files(spec: str, engine: str) -> list[str]:
+    """A file, a folder's data files (*.csv, *.parquet) or a glob, in name order; a URI
+    (scheme://) as given, for Spark to list. PipelineError when nothing matches."""
     if "://" in spec:
+        if engine != "spark":
+            raise PipelineError(f"--input {spec}: a URI is read by compute.engine=spark only")
         return [spec]
     path = Path(spec)
     if path.is_dir():
-        found = sorted(str(p) for p in path.glob("*.csv"))
+        found = [str(p) for p in data_files_in(path)]
     elif path.is_file():
         found = [str(path)]
     else:
         found = sorted(glob.glob(spec))
     if not found:
-        raise PipelineError(f"--input {spec}: no CSV file there")
+        raise PipelineError(f"--input {spec}: no CSV or Parquet file there")
     return found
 
 
@@ -91,8 +93,8 @@ def score_with_spark(files: list[str], config: PipelineConfig, layout: Layout, o
     import mlflow
 
     from utils.spark_engine import (
-        read_features_csv,
-        spark_session,
+        listed_by_spark,
+        read_features,
         with_predictions,
         write_predictions_csv,
     )
@@ -100,21 +102,23 @@ def score_with_spark(files: list[str], config: PipelineConfig, layout: Layout, o
 
     # The model is looked up where main.py logged it.
     mlflow.set_tracking_uri(resolve_tracking_uri(config.main.tracking_uri, layout.root))
-    spark = spark_session(config.compute.spark_master, config.compute.spark_options)
-    frame = read_features_csv(spark, files, config.schema)
+    engine = EngineSettings.from_compute(config.compute)
+    spark = engine.spark()
+    listed = [name for f in files for name in (listed_by_spark(spark, f) if "://" in f else [f])]
+    frame = read_features(spark, listed, config.schema)
     ids = [c for c in config.data.id_columns if c in frame.columns]
     model_uri = deployed_model_uri(layout)
-    scored = with_predictions(
-        spark, frame, model_uri, config.schema, config.compute.spark_env_manager
-    )
+    scored = with_predictions(spark, frame, model_uri, config.schema, engine.spark_env_manager)
     return write_predictions_csv(scored, [*ids, "prediction"], output)
 
 
 def run(root: Path, spec: str, output: Path, overrides: list[str]) -> None:
     config = load_project_config(root, overrides)
     layout = Layout.from_config(config, root)
-    files = input_files(spec)
-    score = score_with_spark if config.compute.engine == "spark" else score_locally
+    files = input_files(spec, config.compute.engine)
+    score = (
+        score_with_spark if EngineSettings.from_compute(config.compute).is_spark else score_locally
+    )
     rows = score(files, config, layout, output)
     log.info("scored %d rows of %d file(s) with the %s engine; wrote %s",
              rows, len(files), config.compute.engine, output)  # fmt: skip
@@ -122,7 +126,9 @@ def run(root: Path, spec: str, output: Path, overrides: list[str]) -> None:
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, help="CSV file, folder, glob or URI to score")
+    parser.add_argument(
+        "--input", required=True, help="CSV or Parquet file, folder, glob or URI to score"
+    )
     parser.add_argument("--output", type=Path, required=True, help="predictions CSV to write")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of config.yaml")
     return parser.parse_args()

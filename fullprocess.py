@@ -35,7 +35,7 @@ from utils.automation import (
     source_files,
     split_by_label,
 )
-from utils.cli import run_entry_point
+from utils.cli import EngineSettings, run_entry_point
 from utils.config import PipelineConfig, load_project_config
 from utils.decisions import (
     Action,
@@ -84,14 +84,13 @@ def find_new_files(
 def monitor_all(config: PipelineConfig, streams: list, reference, threshold: float | None):
     """Every stream's chunks, in order: here, or by Spark's executors (the same entries)."""
     settings, drift = config.monitoring, vars(config.drift)
-    if config.compute.engine == "spark":
-        from utils.spark_engine import spark_session
+    engine = EngineSettings.from_compute(config.compute)
+    if engine.is_spark:
         from utils.spark_monitoring import monitor_on_spark
 
-        spark = spark_session(config.compute.spark_master, config.compute.spark_options)
         return monitor_on_spark(
-            spark, streams, reference, settings.chunk_rows, settings.chunk_period, threshold,
-            drift,
+            engine.spark(), streams, reference, settings.chunk_rows, settings.chunk_period,
+            threshold, drift,
         )  # fmt: skip
     from utils.monitoring import monitor_stream
 
@@ -132,7 +131,7 @@ def update_monitoring(
         return model.predict_proba(frame[features])[:, 1]
 
     test = read_dataset(layout.test_data, schema, ids=False)
-    trained_on = read_dataset(drift_reference(layout.ingested_dir, manifest), schema, ids=False)
+    trained_on = read_dataset(drift_reference(layout, manifest), schema, ids=False)
     reference = Reference.build(probabilities(test), test[schema.target], trained_on[features])
     history = [d["f1"] for d in store.deployment_history() if d["f1"] is not None]
     automation = config.automation
@@ -271,20 +270,21 @@ def _chunk_key(chunk: dict) -> tuple[str, str]:
     return chunk["source"].split(": ")[0], str(chunk["start"])
 
 
-def drift_reference(ingested_dir: Path, manifest: dict) -> Path:
-    """The data the deployed model was trained on, as data drift's reference; finaldata.csv
-    (with a warning) when that ingestion is no longer kept or the manifest predates the hash."""
-    from utils.ingestion import FINALDATA_NAME, ingestion_with_data
+def drift_reference(layout: Layout, manifest: dict) -> Path:
+    """The data the deployed model was trained on, as data drift's reference; the current
+    finaldata (with a warning) when that ingestion is no longer kept or the manifest predates
+    the hash."""
+    from utils.ingestion import ingestion_with_data
 
-    trained_on = ingestion_with_data(ingested_dir, manifest.get("training_data_sha256"))
+    trained_on = ingestion_with_data(layout.ingested_dir, manifest.get("training_data_sha256"))
     if trained_on is not None:
         return trained_on
     log.warning(
         "the data model v%s was trained on is no longer kept: data drift compares with %s",
         manifest.get("model_version"),
-        FINALDATA_NAME,
+        layout.finaldata.name,
     )
-    return Path(ingested_dir) / FINALDATA_NAME
+    return layout.finaldata
 
 
 def run_steps(root: Path, overrides: list[str], steps: list[str], input_dir: str) -> None:
@@ -358,7 +358,7 @@ def assess(config: PipelineConfig, root: Path, fresh: list[SourceFile], store) -
         automation.score_drift_k,
         automation.min_history,
     )
-    reference = read_dataset(drift_reference(layout.ingested_dir, manifest), schema)
+    reference = read_dataset(drift_reference(layout, manifest), schema)
     data = data_drift(reference, new_data, list(schema.features), **vars(config.drift))
     if score.note:
         log.info("%s", score.note)
@@ -440,9 +440,7 @@ def act(
 ) -> str:
     """Carry out ``decision`` (or, in a dry run, say what it would do)."""
     source_dir = root / config.automation.source_dir
-    input_dir = input_folders(
-        config.automation.mode, [str(p) for p in config.input_dirs(root)], str(source_dir)
-    )
+    input_dir = input_folders(config.automation.mode, config.input_dirs(root), str(source_dir))
     if decision.action is Action.NOTHING:
         return f"no new data in {source_dir}"
     if decision.action is Action.FINISH_INTERRUPTED:
@@ -688,7 +686,7 @@ def rollback(
          "to_release": target.name, "f1": manifest.get("f1")},
         version,
     )  # fmt: skip
-    run_steps(root, overrides, REPORT, ",".join(str(p) for p in config.input_dirs(root)))
+    run_steps(root, overrides, REPORT, ",".join(config.input_dirs(root)))
     return f"rolled back v{previous} -> v{version} (release {target.name})"
 
 

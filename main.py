@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from utils.cli import run_entry_point
 from utils.config import PipelineConfig, load_config
 from utils.errors import PipelineError
+from utils.files import spark_only
 from utils.layout import Layout
 from utils.secrets import mask_data
 
@@ -75,7 +76,12 @@ def check_inputs(config: PipelineConfig, steps: list[str], root: Path) -> None:
     paths = config.resolved_paths(root)
     for step in steps:
         for key in _step_inputs.get(step, ()):
-            wanted = config.input_dirs(root) if key == "input_dir" else [paths[key]]
+            # A URI or a glob is listed by Spark when the step runs (and named if empty).
+            wanted = (
+                [Path(p) for p in config.input_dirs(root) if not spark_only(p)]
+                if key == "input_dir"
+                else [paths[key]]
+            )
             for path in wanted:
                 exists = path.is_dir() if key == "input_dir" else path.is_file()
                 if not exists:
@@ -116,8 +122,9 @@ def step_parameters(
     finaldata = str(Layout.from_config(config, root).finaldata)
     per_step: dict[str, dict[str, object]] = {
         "data_ingestion": {
-            "input_dir": ",".join(str(p) for p in config.input_dirs(root)),
+            "input_dir": ",".join(config.input_dirs(root)),
             "output_dir": paths["ingested_dir"],
+            "finaldata_format": config.paths.finaldata_format,
             **schema,
             **engine_parameters(config),
         },
@@ -145,7 +152,7 @@ def step_parameters(
             "deployment_dir": paths["deployment_dir"],
             "finaldata": finaldata,
             "dataset": paths["test_data"],
-            "input_dir": ",".join(str(p) for p in config.input_dirs(root)),
+            "input_dir": ",".join(config.input_dirs(root)),
             "output_dir": paths["model_dir"],
             "requirements": paths["requirements"],
             "latest_timeout_s": config.diagnostics.latest_timeout_s,

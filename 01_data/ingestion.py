@@ -1,11 +1,11 @@
-"""Step data_ingestion: every CSV of the input folder, validated, deduplicated, recorded."""
+"""Step data_ingestion: every data file of the input folders, validated, deduplicated,
+recorded."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,35 +18,12 @@ from utils.cli import (
     run_entry_point,
     schema_from_args,
 )
-from utils.ingestion import (
-    FileRecord,
-    ingest_files,
-    ingestion_summary,
-    list_input_files,
-    write_ingestion,
-)
+from utils.ingestion import FINALDATA_FILES, ingestion_summary, read_inputs
 from utils.schema import DataSchema
 from utils.store import MonitoringStore
 from utils.tracking import StepRun
 
 log = logging.getLogger("data_ingestion")
-
-
-def read_inputs(
-    input_dir: str, schema: DataSchema, engine: EngineSettings
-) -> tuple[list[FileRecord], int, Callable[[Path], tuple[Path, Path]]]:
-    """Read, check and de-duplicate every input file: the file records, the rows kept, and
-    how to publish finaldata.csv and the file list into an output folder (nothing is written
-    before that is called)."""
-    if engine.name == "spark":
-        from utils.spark_engine import spark_session
-        from utils.spark_ingestion import ingest_with_spark, list_files, write_ingestion_spark
-
-        spark = spark_session(engine.spark_master, engine.spark_options)
-        remote = ingest_with_spark(spark, list_files(spark, str(input_dir)), schema)
-        return remote.files, remote.rows, lambda out: write_ingestion_spark(remote, out, schema)
-    result = ingest_files(list_input_files(input_dir), schema)
-    return result.files, result.rows, lambda output_dir: write_ingestion(result, output_dir)
 
 
 def run(
@@ -55,11 +32,14 @@ def run(
     schema: DataSchema,
     store_url: str,
     engine: EngineSettings | None = None,
+    finaldata_format: str = "csv",
 ) -> None:
     started = time.perf_counter()
     with StepRun() as tracking:
         # Everything is read and checked, and the store reached, before anything is written.
-        files, rows, publish = read_inputs(input_dir, schema, engine or EngineSettings())
+        files, rows, publish = read_inputs(
+            input_dir, schema, engine or EngineSettings(), finaldata_format
+        )
         store = MonitoringStore(store_url)
         finaldata, ingested = publish(output_dir)
         store.record_ingestion(
@@ -85,9 +65,17 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--input_dir",
         required=True,
-        help="folder of CSV files to ingest, or a comma list of folders",
+        help="folder of CSV and Parquet files to ingest, or a comma list of folders",
     )
-    parser.add_argument("--output_dir", type=Path, required=True, help="folder for finaldata.csv")
+    parser.add_argument(
+        "--output_dir", type=Path, required=True, help="folder for finaldata and the file list"
+    )
+    parser.add_argument(
+        "--finaldata_format",
+        choices=tuple(FINALDATA_FILES),
+        default="csv",
+        help="finaldata.csv (csv) or finaldata.parquet (parquet)",
+    )
     add_schema_arguments(parser)
     add_store_argument(parser)
     add_engine_arguments(parser)
@@ -104,5 +92,6 @@ if __name__ == "__main__":
             schema_from_args(args),
             args.store_url,
             engine_from_args(args),
+            args.finaldata_format,
         ),
     )

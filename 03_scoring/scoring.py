@@ -38,10 +38,10 @@ def spark_metrics(
 ) -> dict[str, float]:
     """The same metrics with the logged model run by Spark's executors (mlflow spark_udf).
     ROC AUC is not among them: the logged model's pyfunc answers classes, not probabilities."""
-    from utils.spark_engine import confusion_of, read_features_csv, spark_session, with_predictions
+    from utils.spark_engine import confusion_of, read_features, with_predictions
 
-    spark = spark_session(engine.spark_master, engine.spark_options)
-    frame = read_features_csv(spark, [str(test_data)], schema, target=True)
+    spark = engine.spark()
+    frame = read_features(spark, [str(test_data)], schema, target=True)
     scored = with_predictions(spark, frame, model_uri, schema, engine.spark_env_manager)
     counts = confusion_of(scored, schema.target)
     return {**metrics_of_confusion(counts), "roc_auc": math.nan, "rows": int(counts.sum())}

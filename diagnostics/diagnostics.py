@@ -37,7 +37,7 @@ from utils.diagnostics import (
 )
 from utils.errors import PipelineError
 from utils.files import atomic_write, atomic_write_text, file_identity
-from utils.ingestion import FINALDATA_NAME, ingest_files, list_input_files, write_ingestion
+from utils.ingestion import FINALDATA_NAME, read_inputs
 from utils.logs import quieted
 from utils.schema import DataSchema, read_dataset
 from utils.scoring import predict_on
@@ -51,8 +51,11 @@ DIAGNOSTICS_NAME = layout.DIAGNOSTICS
 PREDICTIONS_NAME = layout.PREDICTIONS
 
 
-def step_timings(input_dir: str, schema: DataSchema, params: ModelParams) -> dict[str, float]:
-    """Seconds taken by ingestion and by training, redone with outputs in a scratch folder.
+def step_timings(
+    input_dir: str, schema: DataSchema, params: ModelParams, engine: EngineSettings
+) -> dict[str, float]:
+    """Seconds taken by ingestion (with the configured engine) and by training, redone with
+    outputs in a scratch folder.
 
     The real outputs are never touched; the input files are only read.
     """
@@ -60,9 +63,8 @@ def step_timings(input_dir: str, schema: DataSchema, params: ModelParams) -> dic
         scratch_dir = Path(scratch)
 
         def ingest() -> None:
-            write_ingestion(
-                ingest_files(list_input_files(input_dir), schema), scratch_dir / "ingested"
-            )
+            publish = read_inputs(input_dir, schema, engine)[2]
+            publish(scratch_dir / "ingested")
 
         def train() -> None:
             finaldata = scratch_dir / "ingested" / FINALDATA_NAME
@@ -79,11 +81,10 @@ def data_statistics(
 ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """Mean, median and std of each numeric column, and missing % of every column, of the
     ingested data: read here, or by Spark's executors (the same figures)."""
-    if engine.name == "spark":
-        from utils.spark_engine import column_statistics, spark_session
+    if engine.is_spark:
+        from utils.spark_engine import column_statistics
 
-        spark = spark_session(engine.spark_master, engine.spark_options)
-        return column_statistics(spark, str(finaldata), schema)
+        return column_statistics(engine.spark(), str(finaldata), schema)
     ingested = read_dataset(finaldata, schema)
     return summary_statistics(ingested, [*schema.id_columns]), missing_percent(ingested)
 
@@ -122,6 +123,7 @@ def run(
     engine: EngineSettings | None = None,
 ) -> None:
     started = time.perf_counter()
+    engine = engine or EngineSettings()
     with StepRun() as tracking:
         model, manifest = load_deployed_model(deployment_dir)
         if not Path(requirements).is_file():
@@ -139,11 +141,8 @@ def run(
             evaluation = predict_on(model, scoring_data, schema)
             ids = scoring_data[list(schema.id_columns)]
             del scoring_data
-            ingested = read_dataset(finaldata, schema)
-            statistics = summary_statistics(ingested, [*schema.id_columns])
-            missing = missing_percent(ingested)
-            del ingested
-            timings = step_timings(input_dir, schema, params)
+            statistics, missing = data_statistics(finaldata, schema, engine)
+            timings = step_timings(input_dir, schema, params, engine)
             dependency_rows = dependencies.result()
         # Written last, so that a failure above leaves the previous predictions in place.
         predictions = write_predictions(

@@ -41,7 +41,7 @@ def test_the_local_engine_writes_the_deployed_models_classes_in_input_order(proj
 @pytest.mark.parametrize(
     ("content", "fragments"),
     [
-        (None, ["--input", "no CSV file there"]),
+        (None, ["--input", "no CSV or Parquet file there"]),
         ("corporation,lastmonth_activity\nx,1\n", ["bad.csv", "no column 'lastyear_activity'"]),
         (
             "corporation,lastmonth_activity,lastyear_activity,number_of_employees\nx,1,two,3\n",
@@ -65,6 +65,26 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert not (project / "bad.out").exists()
 
 
+def test_parquet_input_is_scored_as_the_same_csv(project, tmp_path):
+    parquet = tmp_path / "parquet"
+    parquet.mkdir()
+    for source in sorted((project / "01_data/practicedata").glob("*.csv")):
+        frame = pd.read_csv(source, dtype={"corporation": str})
+        frame.to_parquet(parquet / f"{source.stem}.parquet", index=False)
+    run_in(project, "batch_scoring.py", "--input", "01_data/practicedata", "--output", "c.csv")
+    run_in(project, "batch_scoring.py", "--input", str(parquet), "--output", "p.csv")
+    assert (project / "p.csv").read_bytes() == (project / "c.csv").read_bytes()
+
+
+def test_a_uri_needs_the_spark_engine(project, assert_one_line_error):
+    failed = run_in(
+        project, "batch_scoring.py", "--input", "s3a://bucket/feed/", "--output", "u.csv",
+        check=False,
+    )  # fmt: skip
+    assert failed.returncode == 2
+    assert_one_line_error(failed, "s3a://bucket/feed/", "compute.engine=spark")
+
+
 @pytest.mark.slow
 @needs_spark
 def test_spark_ingests_scores_and_batch_scores_exactly_as_the_local_engine(project):
@@ -72,6 +92,10 @@ def test_spark_ingests_scores_and_batch_scores_exactly_as_the_local_engine(proje
     local = {f.name: f.read_bytes() for f in ingested.iterdir() if f.suffix in (".csv", ".txt")}
     local_score = (project / "models/latestscore.txt").read_text()
     run_in(project, "main.py", "main.steps=data_ingestion,model_scoring", *SPARK)
+    assert {name: (ingested / name).read_bytes() for name in local} == local
+    # The same folder as a URI, which only Spark reads (main.py leaves it to Spark to list).
+    uri = f"paths.input_dir=file://{project / '01_data/practicedata'}"
+    run_in(project, "main.py", "main.steps=data_ingestion", uri, *SPARK)
     assert {name: (ingested / name).read_bytes() for name in local} == local
     assert (project / "models/latestscore.txt").read_text() == local_score
 
@@ -100,3 +124,31 @@ def assert_same_batch_scores(project, name: str, spec: str) -> None:
     local = (project / f"{name}-local.csv").read_bytes()
     assert (project / f"{name}-spark.csv").read_bytes() == local, name
     assert len(local.splitlines()) > 1
+
+
+@pytest.mark.slow
+@needs_spark
+def test_finaldata_as_parquet_on_both_engines_trains_and_diagnoses(project, tmp_path):
+    """Last in this module: it leaves the project's ingested data as Parquet."""
+    import polars as pl
+
+    as_parquet = "paths.finaldata_format=parquet"
+    finaldata = project / "01_data/ingesteddata/finaldata.parquet"
+    read = {}
+    for engine in ("spark", "local"):
+        chosen = SPARK if engine == "spark" else []
+        run_in(project, "main.py", "main.steps=data_ingestion", as_parquet, *chosen)
+        read[engine] = pl.read_parquet(finaldata)
+    assert read["spark"].equals(read["local"]) and read["spark"].schema == read["local"].schema
+    assert not (project / "01_data/ingesteddata/finaldata.csv").exists()
+    # Training and diagnostics read it (each step checks its inputs first).
+    run_in(project, "main.py", "main.steps=model_training,diagnostics", as_parquet)
+    metadata = json.loads((project / "models/trainedmodel.json").read_text())
+    assert metadata["training_rows"] == read["local"].height
+    for engine in ("local", "spark"):
+        chosen = SPARK if engine == "spark" else []
+        run_in(project, "main.py", "main.steps=diagnostics", as_parquet, *chosen)
+        diagnostics = json.loads((project / "models/diagnostics.json").read_text())
+        read[engine] = diagnostics["summary_statistics"]
+    for column, figures in read["local"].items():
+        assert read["spark"][column] == pytest.approx(figures, rel=1e-12), column

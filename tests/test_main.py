@@ -108,6 +108,7 @@ def test_comma_lists_are_quoted_for_hydra():
         (["model.C=-1"], ["config key model.C"]),
         (["paths.test_data=missing.csv"], ["paths.test_data", "no such file (needed by"]),
         (["paths.input_dir=nowhere"], ["paths.input_dir", "no such folder"]),
+        (["paths.input_dir=s3a://bucket/feed"], ["paths.input_dir", "compute.engine=spark"]),
     ],
 )
 def test_configuration_is_checked_before_anything_runs(
@@ -126,6 +127,23 @@ def test_configuration_is_checked_before_anything_runs(
     assert proc.returncode == 2
     assert_one_line_error(proc, *fragments)
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing was written"
+
+
+def test_uris_and_globs_are_left_to_spark_and_folders_made_absolute(tmp_path):
+    (tmp_path / "here").mkdir()
+    spec = f"s3a://bucket/feed,{tmp_path}/*.csv,here"
+    cfg = config(f"paths.input_dir='{spec}'", "compute.engine=spark")
+    assert cfg.input_dirs(tmp_path) == [
+        "s3a://bucket/feed",
+        f"{tmp_path}/*.csv",
+        f"{tmp_path}/here",
+    ]
+    main.check_inputs(cfg, ["data_ingestion"], tmp_path)
+    parameters = main.step_parameters(cfg, tmp_path, "sqlite://")
+    assert parameters["data_ingestion"]["input_dir"] == ",".join(cfg.input_dirs(tmp_path))
+    with pytest.raises(PipelineError, match=r"paths.input_dir: .*nowhere: no such folder"):
+        main.check_inputs(config(f"paths.input_dir='{spec},nowhere'", "compute.engine=spark"),
+                          ["data_ingestion"], tmp_path)  # fmt: skip
 
 
 def test_inputs_of_steps_not_run_are_not_required(tmp_path):

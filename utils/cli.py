@@ -9,12 +9,15 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from utils.errors import PipelineError
 from utils.logs import configure_logging, debug_requested
 from utils.schema import DataSchema
 from utils.training import ModelParams
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 EXIT_BAD_INPUT = 2
 EXIT_UNEXPECTED = 1
@@ -107,6 +110,24 @@ class EngineSettings:
     spark_master: str = "local[*]"
     spark_options: dict[str, Any] = field(default_factory=dict)
     spark_env_manager: str = "local"
+
+    @classmethod
+    def from_compute(cls, compute: Any) -> EngineSettings:
+        """The settings of config section ``compute`` (fullprocess.py, batch_scoring.py)."""
+        return cls(
+            compute.engine, compute.spark_master, dict(compute.spark_options),
+            compute.spark_env_manager,
+        )  # fmt: skip
+
+    @property
+    def is_spark(self) -> bool:
+        return self.name == "spark"
+
+    def spark(self) -> SparkSession:
+        """The Spark session at this master with these options (PySpark imported here)."""
+        from utils.spark_engine import spark_session
+
+        return spark_session(self.spark_master, self.spark_options)
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:

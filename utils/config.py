@@ -13,6 +13,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from utils.drift_rules import check_drift_settings
 from utils.errors import PipelineError
+from utils.files import spark_only
+from utils.layout import FINALDATA_FILES
 from utils.schema import DataSchema
 from utils.training import ModelParams
 
@@ -39,6 +41,7 @@ class PathsSection:
     model_dir: str = MISSING
     deployment_dir: str = MISSING
     requirements: str = MISSING
+    finaldata_format: str = "csv"
 
 
 @dataclass
@@ -172,15 +175,14 @@ class PipelineConfig:
         return {
             name: Path(os.path.abspath(Path(root) / value))
             for name, value in vars(self.paths).items()
+            if name != "finaldata_format"
         }
 
-    def input_dirs(self, root: Path) -> list[Path]:
-        """``paths.input_dir`` may name several folders, comma-separated."""
-        return [
-            Path(os.path.abspath(Path(root) / part.strip()))
-            for part in self.paths.input_dir.split(",")
-            if part.strip()
-        ]
+    def input_dirs(self, root: Path) -> list[str]:
+        """``paths.input_dir`` may name several folders, comma-separated: each made absolute,
+        but a URI or a glob (read by Spark) as written."""
+        parts = [part.strip() for part in self.paths.input_dir.split(",") if part.strip()]
+        return [part if spark_only(part) else os.path.abspath(Path(root) / part) for part in parts]
 
 
 # scikit-learn's LogisticRegression solvers (checked here, before any step runs).
@@ -206,6 +208,14 @@ def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
         one_of("automation.mode", ("append", "replace")),
         one_of("api.model_source", ("local", "registry")),
         one_of("compute.engine", ENGINES),
+        one_of("paths.finaldata_format", tuple(FINALDATA_FILES)),
+        (
+            "paths.input_dir",
+            config.compute.engine == "spark"
+            or not any(map(spark_only, config.paths.input_dir.split(","))),
+            "folders on this machine (a URI such as s3a://... or a glob needs "
+            "compute.engine=spark)",
+        ),
         one_of("compute.spark_env_manager", ("local", "virtualenv", "uv", "conda")),
         (
             "compute.training_max_rows",

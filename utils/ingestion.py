@@ -25,22 +25,27 @@ from typing import TYPE_CHECKING
 
 from utils import layout
 from utils.errors import PipelineError
-from utils.files import csv_files_in, sha256_file
+from utils.files import data_files_in, sha256_file
 from utils.schema import DataSchema, read_files
 
 if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
+    from utils.cli import EngineSettings
+
 log = logging.getLogger(__name__)
 
 FINALDATA_NAME = layout.FINALDATA
+FINALDATA_FILES = layout.FINALDATA_FILES
 INGESTED_FILES_NAME = layout.INGESTED_FILES
 # Earlier ingestions kept beside the current one (they are small next to what they allow:
 # looking at the data an earlier model was trained on).
 KEEP_INGESTIONS = 2
 # Rows written per slice: bounds the extra memory of writing to one slice's kept rows.
 _WRITE_SLICE_ROWS = 1_000_000
+NO_DATA_FILES = "no *.csv or *.parquet files in the input folder"
+NO_LABELLED_FILE = "no labelled data file to ingest (every one lacks the target column)"
 # Integers beyond 2**53 are not exact in a float64, so such a column stays decimal.
 _EXACT_FLOAT_INT = 2**53
 
@@ -89,23 +94,23 @@ def ingestion_summary(files: list[FileRecord], rows: int) -> dict[str, object]:
     return {"files": [asdict(record) for record in files], "rows": rows}
 
 
-def list_csv_files(input_dir: Path) -> list[Path]:
-    """The CSV files of ``input_dir`` in a stable (sorted by name) order."""
+def list_data_files(input_dir: Path) -> list[Path]:
+    """The data files (CSV and Parquet) of ``input_dir`` in a stable (sorted by name) order."""
     input_dir = Path(input_dir)
     if not input_dir.is_dir():
         raise PipelineError(f"{input_dir}: input folder not found")
-    files = csv_files_in(input_dir)
+    files = data_files_in(input_dir)
     if not files:
-        raise PipelineError(f"{input_dir}: no *.csv files in the input folder")
+        raise PipelineError(f"{input_dir}: {NO_DATA_FILES}")
     return files
 
 
 def list_input_files(input_dirs: str | Path) -> list[Path]:
-    """The CSV files of one folder, or of a comma-separated list of folders, in that order."""
+    """The data files of one folder, or of a comma-separated list of folders, in that order."""
     parts = [p.strip() for p in str(input_dirs).split(",") if p.strip()]
     if not parts:
         raise PipelineError("input_dir: no input folder given")
-    return [path for part in parts for path in list_csv_files(Path(part))]
+    return [path for part in parts for path in list_data_files(Path(part))]
 
 
 def first_occurrences(data: pl.DataFrame) -> np.ndarray:
@@ -176,7 +181,7 @@ def ingest_files(files: list[Path], schema: DataSchema) -> IngestionResult:
 
     files = without_unlabelled(files, schema)
     if not files:
-        raise PipelineError("no labelled CSV file to ingest (every one lacks the target column)")
+        raise PipelineError(NO_LABELLED_FILE)
     # Hashing the files overlaps with parsing them (hashlib lets go of the GIL).
     with ThreadPoolExecutor(max_workers=1) as pool:
         digests = pool.map(sha256_file, files)
@@ -194,6 +199,26 @@ def ingest_files(files: list[Path], schema: DataSchema) -> IngestionResult:
     ]
     log_records(records)
     return IngestionResult(data, keep, records, integer_columns(data, schema.features))
+
+
+def read_inputs(
+    input_dir: str, schema: DataSchema, engine: EngineSettings, finaldata_format: str = "csv"
+) -> tuple[list[FileRecord], int, Callable[[Path], tuple[Path, Path]]]:
+    """Read, check and de-duplicate every input file with the chosen engine: the file records,
+    the rows kept, and how to publish finaldata (CSV or Parquet) and the file list into an
+    output folder (nothing is written before that is called)."""
+    if engine.is_spark:
+        from utils.spark_ingestion import ingest_with_spark, list_files, write_ingestion_spark
+
+        spark = engine.spark()
+        remote = ingest_with_spark(spark, list_files(spark, str(input_dir)), schema)
+        return (
+            remote.files,
+            remote.rows,
+            lambda out: write_ingestion_spark(remote, out, schema, finaldata_format),
+        )
+    result = ingest_files(list_input_files(input_dir), schema)
+    return result.files, result.rows, lambda out: write_ingestion(result, out, finaldata_format)
 
 
 def log_records(records: list[FileRecord]) -> None:
@@ -244,21 +269,45 @@ def write_distinct_csv(result: IngestionResult, path: Path) -> None:
             as_written(part, result.integer_columns).write_csv(handle, include_header=start == 0)
 
 
-def write_ingestion(result: IngestionResult, output_dir: Path) -> tuple[Path, Path]:
-    """Publish finaldata.csv and the list of ingested files (see publish_ingestion)."""
+def write_distinct_parquet(result: IngestionResult, path: Path) -> None:
+    """Write the kept rows to ``path`` as Parquet, one row group per slice of the rows read,
+    with the types finaldata.csv would be read back with (integer columns as integers)."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    columns = as_written(result.rows_read.head(0), result.integer_columns).to_arrow().schema
+    with pq.ParquetWriter(path, columns) as writer:
+        for start in range(0, result.rows_read.height, _WRITE_SLICE_ROWS):
+            part = result.rows_read.slice(start, _WRITE_SLICE_ROWS)
+            part = part.filter(pl.Series(result.keep[start : start + _WRITE_SLICE_ROWS]))
+            if part.height:
+                writer.write_table(as_written(part, result.integer_columns).to_arrow())
+
+
+def write_ingestion(
+    result: IngestionResult, output_dir: Path, finaldata_format: str = "csv"
+) -> tuple[Path, Path]:
+    """Publish finaldata (CSV or Parquet) and the list of ingested files (see
+    publish_ingestion)."""
+    write = write_distinct_parquet if finaldata_format == "parquet" else write_distinct_csv
     return publish_ingestion(
-        lambda path: write_distinct_csv(result, path),
+        lambda path: write(result, path),
         [record.name for record in result.files],
         result.rows,
         output_dir,
+        FINALDATA_FILES[finaldata_format],
     )
 
 
 def publish_ingestion(
-    write_finaldata: Callable[[Path], object], names: list[str], rows: int, output_dir: Path
+    write_finaldata: Callable[[Path], object],
+    names: list[str],
+    rows: int,
+    output_dir: Path,
+    finaldata_name: str = FINALDATA_NAME,
 ) -> tuple[Path, Path]:
-    """Publish finaldata.csv (written by ``write_finaldata`` to the path it is given) and the
-    list of ingested files together, in one atomic swap.
+    """Publish the ingested data (written by ``write_finaldata`` to the path it is given, as
+    ``finaldata_name``) and the list of ingested files together, in one atomic swap.
 
     ``output_dir`` becomes a link to a release folder (as production_deployment is), so a
     reader, or a process killed half-way, never sees the data of one ingestion with the file
@@ -270,13 +319,13 @@ def publish_ingestion(
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=output_dir.parent))
     try:
-        write_finaldata(staging / FINALDATA_NAME)
+        write_finaldata(staging / finaldata_name)
         (staging / INGESTED_FILES_NAME).write_text(
             "".join(f"{name}\n" for name in names), encoding="utf-8"
         )
         deploy(
             {
-                FINALDATA_NAME: staging / FINALDATA_NAME,
+                finaldata_name: staging / finaldata_name,
                 INGESTED_FILES_NAME: staging / INGESTED_FILES_NAME,
             },
             output_dir,
@@ -286,12 +335,13 @@ def publish_ingestion(
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return output_dir / FINALDATA_NAME, output_dir / INGESTED_FILES_NAME
+    return output_dir / finaldata_name, output_dir / INGESTED_FILES_NAME
 
 
 def ingestion_with_data(ingested_dir: Path, finaldata_sha256: str | None) -> Path | None:
-    """The finaldata.csv of the kept ingestion whose content has ``finaldata_sha256`` (the
-    data a model was trained on), from the manifests, without reading any data."""
+    """The finaldata (CSV or Parquet) of the kept ingestion whose content has
+    ``finaldata_sha256`` (the data a model was trained on), from the manifests, without
+    reading any data."""
     import json
 
     from utils.deployment import MANIFEST_NAME, releases_dir
@@ -304,8 +354,10 @@ def ingestion_with_data(ingested_dir: Path, finaldata_sha256: str | None) -> Pat
             manifest = json.loads((release / MANIFEST_NAME).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if manifest.get("files", {}).get(FINALDATA_NAME) == finaldata_sha256:
-            return release / FINALDATA_NAME
+        files = manifest.get("files", {})
+        for name in FINALDATA_FILES.values():
+            if files.get(name) == finaldata_sha256:
+                return release / name
     return None
 
 

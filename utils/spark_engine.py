@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from utils.errors import PipelineError
-from utils.files import atomic_path
+from utils.files import atomic_path, is_parquet
 from utils.logs import quieted
 from utils.schema import NA_MARKERS, DataSchema
 
@@ -77,10 +77,13 @@ def spark_session(master: str, options: Mapping[str, Any]) -> SparkSession:
     builder = builder.config("spark.ui.enabled", "false")
     builder = builder.config("spark.ui.showConsoleProgress", "false")
     conf = spark_conf(options)
-    if master.startswith("local") and "spark.pyspark.python" not in conf:
-        # On this machine the Python workers run this interpreter (not the first python3 on
-        # PATH, which may lack the project's packages); a cluster's nodes set their own.
-        # PySpark reads the variable, not the option, when it starts the JVM from Python.
+    # The executors start the Python the driver names: PySpark reads PYSPARK_PYTHON, not the
+    # option, when the JVM is started from Python (spark-submit alone reads the option).
+    if "spark.pyspark.python" in conf:
+        os.environ["PYSPARK_PYTHON"] = conf["spark.pyspark.python"]
+    elif master.startswith("local"):
+        # On this machine: this interpreter, not the first python3 on PATH, which may lack
+        # the project's packages. A cluster's executors run python3 unless told otherwise.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -93,6 +96,39 @@ def spark_session(master: str, options: Mapping[str, Any]) -> SparkSession:
     # Py4J says INFO at every connection; a cron job's log has no use for it.
     logging.getLogger("py4j").setLevel(logging.WARNING)
     return session
+
+
+def listed_by_spark(spark: SparkSession, spec: str) -> list[str]:
+    """The data files (*.csv, *.parquet) at a URI or glob as Spark's Hadoop layer lists them:
+    a folder's, a glob's matches or the file itself, in name order. PipelineError naming
+    ``spec`` when nothing is there or the storage cannot be listed (an unknown scheme, no
+    credentials)."""
+    from utils.files import DATA_SUFFIXES
+
+    try:
+        jvm = spark.sparkContext._jvm
+        path = jvm.org.apache.hadoop.fs.Path(spec)
+        fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        if fs.exists(path) and fs.getFileStatus(path).isDirectory():
+            statuses = fs.listStatus(path)
+        else:
+            statuses = fs.globStatus(path) or []
+        names = [str(s.getPath().toString()) for s in statuses if s.isFile()]
+    except Exception as err:  # Py4J carries the JVM's exception; its own text is one line
+        raise PipelineError(f"{spec}: cannot list it ({java_reason(err)})") from None
+    names = [n for n in names if n.lower().endswith(DATA_SUFFIXES)]
+    if not names:
+        raise PipelineError(f"{spec}: no *.csv or *.parquet files there")
+    return sorted(names, key=lambda name: name.rsplit("/", 1)[-1])
+
+
+def java_reason(err: Exception) -> str:
+    """The first line of what went wrong in the JVM (Py4J's own first line only names the
+    call), or of a Python error."""
+    java = getattr(err, "java_exception", None)
+    text = str(java.toString()) if java is not None else str(err)
+    text = text.strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _java_home() -> str | None:
@@ -112,12 +148,25 @@ def number_of(column: Column) -> Column:
     return F.when(~missing_text(column) & column.rlike(_NUMBER), column.try_cast("double"))
 
 
-def read_features_csv(
+def as_text(frame: DataFrame, column: str) -> Column:
+    """A typed (Parquet) column as text that the CSV rules read alike: numbers as Spark
+    writes them, which read back to the same doubles, and booleans as 0/1."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import BooleanType
+
+    value = F.col(column)
+    if isinstance(frame.schema[column].dataType, BooleanType):
+        value = value.cast("int")
+    return value.cast("string").alias(column)
+
+
+def read_features(
     spark: SparkSession, paths: list[str], schema: DataSchema, target: bool = False
 ) -> DataFrame:
     """The id columns (as text) and features (as doubles, empty cells null) of CSV files
-    with a header, and the target as an integer when ``target``; in input order: each path
-    read on its own, one after the other (Spark orders the files it reads together by size).
+    with a header or Parquet files, and the target as an integer when ``target``; in input
+    order: each path read on its own, one after the other (Spark orders the files it reads
+    together by size).
     PipelineError naming the file of a missing column or of a value that is not a number."""
     from functools import reduce
 
@@ -130,8 +179,12 @@ def read_features_csv(
 def _read_one(spark: SparkSession, path: str, schema: DataSchema, target: bool) -> DataFrame:
     from pyspark.sql import functions as F
 
-    frame = spark.read.option("header", True).csv(path)
     needed = [*schema.features, *([schema.target] if target else [])]
+    if is_parquet(path):
+        typed = spark.read.parquet(path)
+        frame = typed.select(*[as_text(typed, c) for c in typed.columns if c in schema.columns])
+    else:
+        frame = spark.read.option("header", True).csv(path)
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise PipelineError(f"{path}: no column {missing[0]!r}")
@@ -235,7 +288,7 @@ def column_statistics(
     every column, as utils.diagnostics.missing_percent does."""
     from pyspark.sql import functions as F
 
-    frame = read_features_csv(spark, [path], schema, target=True)
+    frame = read_features(spark, [path], schema, target=True)
     numeric = [*schema.features, schema.target]
     columns = frame.columns
     aggregates = [F.count(F.lit(1)).alias("_rows")]

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from utils.errors import PipelineError
+from utils.files import is_parquet, spark_only
 from utils.ingestion import FileRecord, log_records
-from utils.schema import DataSchema
-from utils.spark_engine import missing_text, number_of, write_joined
+from utils.schema import NO_ROWS_CSV, NO_ROWS_PARQUET, DataSchema
+from utils.spark_engine import as_text, listed_by_spark, missing_text, number_of, write_joined
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,29 +52,17 @@ class SparkIngestion:
 
 
 def list_files(spark: SparkSession, spec: str) -> list[str]:
-    """The CSV files of each comma-separated part, in order: a local folder exactly as the
-    local engine lists it; any other URI (s3a://, hdfs://...) or glob as Spark's Hadoop layer
-    lists it, in name order."""
-    from utils.ingestion import list_csv_files
+    """The data files (CSV and Parquet) of each comma-separated part, in order: a local folder
+    exactly as the local engine lists it; any other URI (s3a://, hdfs://...) or glob as
+    Spark's Hadoop layer lists it, in name order."""
+    from utils.ingestion import list_data_files
 
     found: list[str] = []
     for part in (p.strip() for p in spec.split(",") if p.strip()):
-        if "://" not in part and not any(c in part for c in "*?["):
-            found += [f"file://{path.resolve()}" for path in list_csv_files(Path(part))]
-            continue
-        jvm = spark.sparkContext._jvm
-        conf = spark.sparkContext._jsc.hadoopConfiguration()
-        path = jvm.org.apache.hadoop.fs.Path(part)
-        fs = path.getFileSystem(conf)
-        if fs.exists(path) and fs.getFileStatus(path).isDirectory():
-            statuses = fs.listStatus(path)
+        if not spark_only(part):
+            found += [f"file://{path.resolve()}" for path in list_data_files(Path(part))]
         else:
-            statuses = fs.globStatus(path) or []
-        names = [str(s.getPath().toString()) for s in statuses if s.isFile()]
-        names = [n for n in names if n.lower().endswith(".csv")]
-        if not names:
-            raise PipelineError(f"{part}: no *.csv files there")
-        found += sorted(names, key=lambda name: name.rsplit("/", 1)[-1])
+            found += listed_by_spark(spark, part)
     return found
 
 
@@ -93,8 +83,14 @@ _CSV = {"header": True, "escape": '"', "multiLine": True, "mode": "PERMISSIVE"}
 
 def _header(spark: SparkSession, name: str) -> list[str]:
     """A file's column names: read here for a local file (after the local engine's check that
-    it is UTF-8 text), by Spark for any other."""
+    a CSV is UTF-8 text, or that a Parquet file is one), by Spark for any other."""
     local = _local(name)
+    if local is not None and is_parquet(name):
+        from utils.schema import parquet_columns
+
+        return parquet_columns(local)
+    if is_parquet(name):
+        return spark.read.parquet(_readable(name)).columns
     if local is not None:
         import csv
 
@@ -117,12 +113,16 @@ def _header_problem(header: list[str], schema: DataSchema) -> str | None:
     return None
 
 
-def _frame(spark: SparkSession, name: str, index: int, header: list[str]) -> DataFrame:
+def _frame(
+    spark: SparkSession, name: str, index: int, header: list[str], schema: DataSchema
+) -> DataFrame:
     """One file, every column as text as written, its index, each row's position (in file
     order) and the text of any row whose field count is not the header's."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
+    if is_parquet(name):
+        return _parquet_frame(spark, name, index, schema)
     fields = [StructField(c, StringType()) for c in header]
     layout = StructType([*fields, StructField(_CORRUPT, StringType())])
     return (
@@ -134,17 +134,37 @@ def _frame(spark: SparkSession, name: str, index: int, header: list[str]) -> Dat
     )
 
 
+def _parquet_frame(spark: SparkSession, name: str, index: int, schema: DataSchema) -> DataFrame:
+    """A Parquet file as _frame gives a CSV: the schema's columns as text (numbers as Spark
+    writes them, which read back to the same doubles; booleans as 0/1), positions from the
+    file's own row index."""
+    from pyspark.sql import functions as F
+
+    frame = spark.read.parquet(_readable(name))
+    return frame.select(
+        *[as_text(frame, c) for c in schema.columns],
+        F.lit(index).alias(_FILE),
+        F.col("_metadata.row_index").alias(_POS),
+        F.lit(None).cast("string").alias(_CORRUPT),
+    )
+
+
 def _field_count(record: str) -> int:
     import csv
 
     return len(next(csv.reader([record]), []))
 
 
-def _line(frame: DataFrame, position: int) -> int:
-    """The file line of the row at ``position`` (rows before it, after the header)."""
+def _where(frame: DataFrame, position: int, name: str) -> str:
+    """Where the row at ``position`` is, as the local engine says it: a CSV's line (rows
+    before it, after the header), a Parquet file's row (its row index)."""
     from pyspark.sql import functions as F
 
-    return frame.where(F.col(_POS) < position).count() + 2
+    from utils.schema import where_row
+
+    if is_parquet(name):
+        return where_row(position, parquet=True)
+    return where_row(frame.where(F.col(_POS) < position).count())
 
 
 def _display(name: str) -> str:
@@ -198,46 +218,53 @@ def _check_all(
             raise PipelineError(f"{_display(name)}: {problem}")
         stats = found.get(index)
         if stats is None:
-            raise PipelineError(f"{_display(name)}: has a header but no data rows")
+            empty = NO_ROWS_PARQUET if is_parquet(name) else NO_ROWS_CSV
+            raise PipelineError(f"{_display(name)}: {empty}")
         in_file = rows.where(F.col(_FILE) == index)
         if stats["corrupt"] is not None:
             record = in_file.where(F.col(_POS) == stats["corrupt"]).first()[_CORRUPT]
-            line = _line(in_file, stats["corrupt"])
+            line = _where(in_file, stats["corrupt"], name)
             raise PipelineError(
-                f"{_display(name)}: line {line} has {_field_count(record)} fields, the header "
-                f"has {len(header)}"
+                f"{_display(name)}: {line.removeprefix('on ')} has {_field_count(record)} "
+                f"fields, the header has {len(header)}"
             )
         for i, (kind, column, _) in enumerate(rules):
             position = stats[f"r{i}"]
             if position is not None:
                 raw = in_file.where(F.col(_POS) == position).first()[column]
-                line = _line(in_file, position)
-                raise PipelineError(_message(kind, column, raw, line, name, in_file))
+                where = _where(in_file, position, name)
+                raise PipelineError(_message(kind, column, raw, where, name, in_file))
 
 
-def _message(kind: str, column: str, raw: str, line: int, name: str, frame: DataFrame) -> str:
+def _message(kind: str, column: str, raw: str, where: str, name: str, frame: DataFrame) -> str:
     source = _display(name)
     if kind == "non-numeric":
-        return f"{source}: column {column!r} has non-numeric value {raw!r} on line {line}"
+        return f"{source}: column {column!r} has non-numeric value {raw!r} {where}"
     if kind == "infinite":
         value = float(raw)
         return (
-            f"{source}: column {column!r} has infinite value {value!r} on line {line}; "
+            f"{source}: column {column!r} has infinite value {value!r} {where}; "
             f"features must be finite numbers"
         )
     if kind == "empty":
-        return f"{source}: column {column!r} (target) is empty on line {line}"
+        return f"{source}: column {column!r} (target) is empty {where}"
     return (
         f"{source}: column {column!r} (target) must be binary 0/1, "
-        f"found {_target_shown(frame, column, raw)} on line {line}"
+        f"found {_target_shown(frame, column, raw, name)} {where}"
     )
 
 
-def _target_shown(frame: DataFrame, column: str, raw: str) -> str:
+def _target_shown(frame: DataFrame, column: str, raw: str, name: str) -> str:
     """The value as pandas shows it: a number when the whole column is numbers (an integer
-    unless one is written as a decimal), else the text."""
+    unless one is written as a decimal, or stored as one in a Parquet file), else the text."""
     from pyspark.sql import functions as F
 
+    if is_parquet(name):
+        kind = frame.sparkSession.read.parquet(_readable(name)).schema[column].dataType
+        if kind.typeName() == "string":
+            return repr(raw)
+        number = float(raw)
+        return repr(number) if kind.typeName() in ("double", "float") else repr(int(number))
     text = F.col(column)
     stats = frame.select(
         F.max(F.when(~missing_text(text) & number_of(text).isNull(), 1)).alias("text"),
@@ -273,18 +300,18 @@ def ingest_with_spark(spark: SparkSession, files: list[str], schema: DataSchema)
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from utils.ingestion import without_unlabelled
+    from utils.ingestion import NO_LABELLED_FILE, without_unlabelled
 
     local = [_local(name) for name in files]
     if all(path is not None for path in local):
         labelled = {str(p) for p in without_unlabelled([p for p in local if p], schema)}
         files = [name for name, path in zip(files, local, strict=True) if str(path) in labelled]
     if not files:
-        raise PipelineError("no labelled CSV file to ingest (every one lacks the target column)")
+        raise PipelineError(NO_LABELLED_FILE)
     headers = [_header(spark, name) for name in files]
     wanted = [*schema.columns, _FILE, _POS, _CORRUPT]
     frames = [
-        _frame(spark, name, index, header).select(*wanted)
+        _frame(spark, name, index, header, schema).select(*wanted)
         for index, (name, header) in enumerate(zip(files, headers, strict=True))
         if _header_problem(header, schema) is None
     ]
@@ -378,10 +405,51 @@ def write_finaldata(ingestion: SparkIngestion, path: Path, schema: DataSchema) -
     write_joined(texts, header, path, as_text=True)
 
 
-def write_ingestion_spark(ingestion: SparkIngestion, output_dir: Path, schema: DataSchema):
-    """Publish finaldata.csv and the file list as utils.ingestion.write_ingestion does."""
-    from utils.ingestion import publish_ingestion
+def write_finaldata_parquet(ingestion: SparkIngestion, path: Path, schema: DataSchema) -> None:
+    """finaldata.parquet as the local engine writes it: the same columns with the same types,
+    the kept rows in order. The executors write the parts; their row groups are joined here,
+    one at a time, into one file."""
+    import polars as pl
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    from utils.ingestion import as_written
+
+    columns = ingestion.columns
+    empty = pl.DataFrame(
+        schema={c: pl.Float64 if c in schema.features else pl.String for c in columns}
+    ).with_columns(pl.col(schema.target).cast(pl.Int64))
+    layout = as_written(empty, ingestion.integer_columns).to_arrow().schema
+    integers = {*ingestion.integer_columns, schema.target}
+    typed = ingestion.kept.select(
+        *[F.col(c).cast("long").alias(c) if c in integers else F.col(c) for c in columns]
+    )
+    parts = path.with_name(f".{path.name}.parts")
+    shutil.rmtree(parts, ignore_errors=True)
+    typed.write.parquet(str(parts))
+    try:
+        with pq.ParquetWriter(path, layout) as writer:
+            for part in sorted(parts.glob("part-*")):
+                source = pq.ParquetFile(part)
+                for group in range(source.num_row_groups):
+                    writer.write_table(source.read_row_group(group).cast(layout))
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+
+
+def write_ingestion_spark(
+    ingestion: SparkIngestion, output_dir: Path, schema: DataSchema, finaldata_format: str = "csv"
+) -> tuple[Path, Path]:
+    """Publish finaldata (CSV or Parquet) and the file list as
+    utils.ingestion.write_ingestion does."""
+    from utils.ingestion import FINALDATA_FILES, publish_ingestion
 
     names = [record.name for record in ingestion.files]
-    write = lambda path: write_finaldata(ingestion, path, schema)  # noqa: E731
-    return publish_ingestion(write, names, ingestion.rows, output_dir)
+    writer = write_finaldata_parquet if finaldata_format == "parquet" else write_finaldata
+
+    def write(path: Path) -> None:
+        writer(ingestion, path, schema)
+
+    return publish_ingestion(
+        write, names, ingestion.rows, output_dir, FINALDATA_FILES[finaldata_format]
+    )

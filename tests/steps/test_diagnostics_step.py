@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from conftest import load_script
+from utils.cli import EngineSettings
 from utils.training import ModelParams
 
 diagnostics = load_script("diagnostics/diagnostics.py", "risk_diagnostics_step")
@@ -27,7 +28,7 @@ def test_predictions_are_written_beside_the_report_with_their_ids(tmp_path, tiny
 def test_step_timings_leave_the_input_untouched(tmp_path, tiny_frame, write_csv, schema):
     source = write_csv("in/a.csv", tiny_frame)
     before = source.read_bytes()
-    timings = diagnostics.step_timings(str(source.parent), schema, ModelParams())
+    timings = diagnostics.step_timings(str(source.parent), schema, ModelParams(), EngineSettings())
     assert set(timings) == {"data_ingestion", "model_training"}
     assert all(seconds > 0 for seconds in timings.values())
     assert source.read_bytes() == before

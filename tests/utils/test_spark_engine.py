@@ -66,13 +66,13 @@ def logged_model(tmp_path_factory):
 
 @needs_spark
 def test_files_are_read_in_the_order_given_with_ids_as_written(spark, tmp_path):
-    from utils.spark_engine import read_features_csv
+    from utils.spark_engine import read_features
 
     big, small = frame(300, 2), frame(20, 3)
     small.loc[3, "a"] = np.nan
     (tmp_path / "b.csv").write_text(small.to_csv(index=False))
     (tmp_path / "a.csv").write_text(big.to_csv(index=False))
-    read = read_features_csv(spark, [str(tmp_path / "b.csv"), str(tmp_path / "a.csv")], SCHEMA)
+    read = read_features(spark, [str(tmp_path / "b.csv"), str(tmp_path / "a.csv")], SCHEMA)
     got = read.toPandas()
     expected = pd.concat([small, big], ignore_index=True)
     assert got["corporation"].tolist() == expected["corporation"].tolist()  # "00007" stays
@@ -90,11 +90,11 @@ def test_files_are_read_in_the_order_given_with_ids_as_written(spark, tmp_path):
     ],
 )
 def test_bad_files_are_refused_naming_the_file_and_column(spark, tmp_path, content, message):
-    from utils.spark_engine import read_features_csv
+    from utils.spark_engine import read_features
 
     (tmp_path / "bad.csv").write_text(content)
     with pytest.raises(PipelineError, match=message):
-        read_features_csv(spark, [str(tmp_path / "bad.csv")], SCHEMA, target=True)
+        read_features(spark, [str(tmp_path / "bad.csv")], SCHEMA, target=True)
 
 
 @needs_spark
@@ -103,7 +103,7 @@ def test_spark_udf_predicts_what_the_model_predicts_and_counts_the_same(
 ):
     from utils.spark_engine import (
         confusion_of,
-        read_features_csv,
+        read_features,
         with_predictions,
         write_predictions_csv,
     )
@@ -112,7 +112,7 @@ def test_spark_udf_predicts_what_the_model_predicts_and_counts_the_same(
     test = frame(500, 4)
     test.loc[[5, 17], "b"] = np.nan  # imputed by the model, on both engines
     (tmp_path / "test.csv").write_text(test.to_csv(index=False))
-    read = read_features_csv(spark, [str(tmp_path / "test.csv")], SCHEMA, target=True)
+    read = read_features(spark, [str(tmp_path / "test.csv")], SCHEMA, target=True)
     scored = with_predictions(spark, read, uri, SCHEMA)
     expected = model.predict(test[list(SCHEMA.features)])
     assert scored.toPandas()["prediction"].tolist() == expected.tolist()
@@ -131,12 +131,27 @@ def test_spark_udf_predicts_what_the_model_predicts_and_counts_the_same(
 
 @needs_spark
 def test_a_model_that_is_not_there_is_one_line(spark, logged_model, tmp_path):
-    from utils.spark_engine import read_features_csv, with_predictions
+    from utils.spark_engine import read_features, with_predictions
 
     (tmp_path / "t.csv").write_text(frame(5, 5).to_csv(index=False))
-    read = read_features_csv(spark, [str(tmp_path / "t.csv")], SCHEMA)
+    read = read_features(spark, [str(tmp_path / "t.csv")], SCHEMA)
     with pytest.raises(PipelineError, match="model models:/m-missing: "):
         with_predictions(spark, read, "models:/m-missing", SCHEMA)
+
+
+@needs_spark
+def test_storage_spark_cannot_list_is_named_in_one_line(spark, tmp_path):
+    from utils.spark_engine import listed_by_spark
+
+    with pytest.raises(PipelineError, match=r"^nosuch://bucket/feed: cannot list it \(.*nosuch"):
+        listed_by_spark(spark, "nosuch://bucket/feed")
+    (tmp_path / "b.parquet").write_bytes(b"")
+    (tmp_path / "a.csv").write_text("x\n")
+    (tmp_path / "c.txt").write_text("x\n")
+    listed = listed_by_spark(spark, f"file://{tmp_path}")
+    assert [name.rsplit("/", 1)[-1] for name in listed] == ["a.csv", "b.parquet"]
+    with pytest.raises(PipelineError, match=r"no \*\.csv or \*\.parquet files there"):
+        listed_by_spark(spark, f"file://{tmp_path}/none-*")
 
 
 def test_without_pyspark_the_engine_says_how_to_install_it(monkeypatch):
@@ -183,12 +198,12 @@ def test_diagnostics_statistics_are_the_local_ones(spark, tmp_path):
 @needs_spark
 def test_missing_markers_read_as_missing_on_both_engines(spark, tmp_path):
     from utils.schema import read_feature_columns
-    from utils.spark_engine import read_features_csv
+    from utils.spark_engine import read_features
 
     path = tmp_path / "batch.csv"
     path.write_text("corporation,a,b\nx,NA,1\ny,nan,\nz, 2 ,NULL\n")
     local = read_feature_columns(path, ["a", "b"], ("corporation",)).to_pandas()
-    remote = read_features_csv(spark, [str(path)], SCHEMA).toPandas()
+    remote = read_features(spark, [str(path)], SCHEMA).toPandas()
     assert remote["corporation"].tolist() == local["corporation"].tolist() == ["x", "y", "z"]
     for column in ("a", "b"):
         assert np.allclose(remote[column], local[column], equal_nan=True), column

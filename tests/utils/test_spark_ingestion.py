@@ -18,17 +18,27 @@ HEADER = "corporation,a,b,exited\n"
 OUTPUTS = ("finaldata.csv", "ingestedfiles.txt")
 
 
-def both_engines(spark, folder, schema=SCHEMA):
-    """finaldata.csv and ingestedfiles.txt of each engine, and each engine's file records."""
+def both_engines(spark, folder, schema=SCHEMA, finaldata_format="csv"):
+    """finaldata and ingestedfiles.txt of each engine (finaldata.parquet as its content and
+    column types), and each engine's file records."""
+    import polars as pl
+
     from utils.spark_ingestion import ingest_with_spark, list_files, write_ingestion_spark
 
     out = folder.parent
     local = ingest_files(list_input_files(folder), schema)
-    write_ingestion(local, out / "local")
+    write_ingestion(local, out / "local", finaldata_format)
     remote = ingest_with_spark(spark, list_files(spark, str(folder)), schema)
-    write_ingestion_spark(remote, out / "spark", schema)
+    write_ingestion_spark(remote, out / "spark", schema, finaldata_format)
+
+    def content(path):
+        if path.suffix == ".parquet":
+            return pl.read_parquet(path).to_dict(as_series=False), pl.read_parquet_schema(path)
+        return path.read_bytes()
+
+    names = ({"csv": "finaldata.csv", "parquet": "finaldata.parquet"}[finaldata_format], OUTPUTS[1])
     files = {
-        engine: {name: (out / engine / name).read_bytes() for name in OUTPUTS}
+        engine: {name: content(out / engine / name) for name in names}
         for engine in ("local", "spark")
     }
     return files, local.files, remote.files
@@ -118,7 +128,9 @@ def test_a_glob_is_listed_in_name_order(spark, tmp_path):
         (tmp_path / name).write_text(HEADER)
     listed = list_files(spark, str(tmp_path / "*.csv"))
     assert [name.rsplit("/", 1)[-1] for name in listed] == ["a.csv", "b.csv"]
-    with pytest.raises(PipelineError, match=r"nothing\*\.csv: no \*\.csv files there"):
+    with pytest.raises(
+        PipelineError, match=r"nothing\*\.csv: no \*\.csv or \*\.parquet files there"
+    ):
         list_files(spark, str(tmp_path / "nothing*.csv"))
 
 
@@ -135,3 +147,81 @@ def test_the_course_data_is_ingested_alike(spark, udacity_dir, tmp_path, folder)
     )
     files, local, remote = both_engines(spark, copy, schema)
     assert files["spark"] == files["local"] and remote == local
+
+
+# Parquet: as input beside CSV files (typed columns, the same contract), and as finaldata.
+
+
+def _parquet(path, columns):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path)
+
+
+def test_parquet_and_csv_inputs_are_ingested_alike(spark, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.csv").write_text(HEADER + "x1,3,0.1,1\nx2,,2.5,0\n")
+    # Equal to a.csv's first row in other types; a NaN is missing; a boolean target is 0/1.
+    _parquet(
+        folder / "b.parquet",
+        {
+            "exited": [True, False, False],
+            "b": [0.1, float("nan"), 1e-300],
+            "a": [3.0, None, 12345678.9],
+            "corporation": ["x1", "x2", "y"],
+            "extra": [1, 2, 3],
+        },
+    )
+    _parquet(folder / "c.parquet", {"corporation": ["z"], "a": ["7"], "b": [8], "exited": [1]})
+    files, local, remote = both_engines(spark, folder)
+    assert files["spark"] == files["local"] and remote == local
+    assert [(r.name, r.rows_read, r.rows_kept) for r in remote] == [
+        ("a.csv", 2, 2), ("b.parquet", 3, 2), ("c.parquet", 1, 1),
+    ]  # fmt: skip
+
+
+def test_finaldata_as_parquet_is_the_same_on_both_engines(spark, tmp_path):
+    import polars as pl
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.csv").write_text(HEADER + "p,1,2.5,0\nq,2,,1\np,1,2.5,0\n")
+    (folder / "b.csv").write_text(HEADER + "r,3.0,4,1\n")
+    files, _, _ = both_engines(spark, folder, finaldata_format="parquet")
+    assert files["spark"] == files["local"]
+    data, types = files["spark"]["finaldata.parquet"]
+    assert data == {"corporation": ["p", "q", "r"], "a": [1, 2, 3], "b": [2.5, None, 4.0],
+                    "exited": [0, 1, 1]}  # fmt: skip
+    assert types == {"corporation": pl.String, "a": pl.Int64, "b": pl.Float64, "exited": pl.Int64}
+
+
+BAD_PARQUET = [
+    ("missing column", {"corporation": ["x"], "a": [1], "exited": [0]}),
+    ("no rows", {"corporation": [], "a": [], "b": [], "exited": []}),
+    ("non-numeric feature", {"corporation": ["x", "y"], "a": [1, 2], "b": ["2", "two"],
+                             "exited": [0, 1]}),
+    ("infinite feature", {"corporation": ["x", "y"], "a": [1.0, float("-inf")], "b": [2, 3],
+                          "exited": [0, 1]}),
+    ("empty target", {"corporation": ["x", "y"], "a": [1, 2], "b": [2, 3], "exited": [0, None]}),
+    ("target 2", {"corporation": ["x", "y"], "a": [1, 2], "b": [2, 3], "exited": [0, 2]}),
+    ("target 0.5", {"corporation": ["x", "y"], "a": [1, 2], "b": [2, 3], "exited": [0.0, 0.5]}),
+    ("target text", {"corporation": ["x", "y"], "a": [1, 2], "b": [2, 3], "exited": ["0", "yes"]}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "columns"), BAD_PARQUET, ids=[case for case, _ in BAD_PARQUET])
+def test_a_bad_parquet_file_is_refused_in_the_same_words(spark, tmp_path, case, columns):
+    from utils.spark_ingestion import ingest_with_spark, list_files
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.csv").write_text(HEADER + "ok,1,2,0\n")
+    _parquet(folder / "b.parquet", columns)
+    with pytest.raises(PipelineError) as local:
+        ingest_files(list_input_files(folder), SCHEMA)
+    with pytest.raises(PipelineError) as remote:
+        ingest_with_spark(spark, list_files(spark, str(folder)), SCHEMA)
+    assert str(remote.value) == str(local.value)
+    assert str(folder / "b.parquet") in str(remote.value)
