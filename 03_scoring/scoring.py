@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,15 +37,33 @@ def local_metrics(model_dir: Path, test_data: Path, schema: DataSchema) -> dict[
 def spark_metrics(
     model_uri: str, test_data: Path, schema: DataSchema, engine: EngineSettings
 ) -> dict[str, float]:
-    """The same metrics with the logged model run by Spark's executors (mlflow spark_udf).
-    ROC AUC is not among them: the logged model's pyfunc answers classes, not probabilities."""
-    from utils.spark_engine import confusion_of, read_features, with_predictions
+    """The same metrics with the logged model run by Spark's executors (mlflow spark_udf):
+    its classes, and its probabilities for the ROC AUC."""
+    from utils.spark_engine import (
+        PREDICTION,
+        PROBABILITY,
+        confusion_of,
+        read_features,
+        roc_auc_of,
+        with_predictions,
+        with_probabilities,
+    )
 
     spark = engine.spark()
     frame = read_features(spark, [str(test_data)], schema, target=True)
-    scored = with_predictions(spark, frame, model_uri, schema, engine.spark_env_manager)
-    counts = confusion_of(scored, schema.target)
-    return {**metrics_of_confusion(counts), "roc_auc": math.nan, "rows": int(counts.sum())}
+    with tempfile.TemporaryDirectory(prefix="scoring-model-") as scratch:
+        scored = with_predictions(spark, frame, model_uri, schema, engine.spark_env_manager)
+        scored = with_probabilities(
+            spark, scored, model_uri, schema, Path(scratch), engine.spark_env_manager
+        )
+        # Both figures from one evaluation of the model per row.
+        scored = scored.select(schema.target, PREDICTION, PROBABILITY).cache()
+        try:
+            counts = confusion_of(scored, schema.target)
+            auc = roc_auc_of(scored, schema.target)
+        finally:
+            scored.unpersist()
+    return {**metrics_of_confusion(counts), "roc_auc": auc, "rows": int(counts.sum())}
 
 
 def run(

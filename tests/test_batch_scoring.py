@@ -141,10 +141,12 @@ def test_finaldata_as_parquet_on_both_engines_trains_and_diagnoses(project, tmp_
         read[engine] = pl.read_parquet(finaldata)
     assert read["spark"].equals(read["local"]) and read["spark"].schema == read["local"].schema
     assert not (project / "01_data/ingesteddata/finaldata.csv").exists()
-    # Training and diagnostics read it (each step checks its inputs first).
-    run_in(project, "main.py", "main.steps=model_training,diagnostics", as_parquet)
+    # Training, diagnostics and the report (through the API's /summarystats) read it.
+    run_in(project, "main.py", "main.steps=model_training,diagnostics,reporting", as_parquet)
     metadata = json.loads((project / "models/trainedmodel.json").read_text())
     assert metadata["training_rows"] == read["local"].height
+    answers = (project / "models/apireturns.txt").read_text()
+    assert '"dataset": "finaldata.parquet"' in answers
     for engine in ("local", "spark"):
         chosen = SPARK if engine == "spark" else []
         run_in(project, "main.py", "main.steps=diagnostics", as_parquet, *chosen)

@@ -1,9 +1,10 @@
 """The data-heavy work on Apache Spark (config ``compute.engine: spark``).
 
 Scoring runs the logged MLflow model through ``mlflow.pyfunc.spark_udf`` on the executors; what
-comes back to the driver is a handful of counts (the confusion matrix), and predictions are
-written by the executors. The figures are the ones the local engine computes: utils.scoring's
-metrics of the same confusion counts.
+comes back to the driver is a handful of counts (the confusion matrix and the ROC AUC's
+per-partition sums), and predictions are written by the executors. The figures are the ones
+the local engine computes: utils.scoring's metrics of the same confusion counts, and the same
+Mann-Whitney statistic.
 
 PySpark is an extra (``./setup_env.sh spark``) and needs Java 17; nothing here is imported
 unless the engine is chosen.
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREDICTION = "prediction"
+PROBABILITY = "probability"
 # What pandas reads as a number (Spark's cast alone would also take "1d" or hex floats).
 _NUMBER = r"^\s*[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[iI][nN][fF]([iI][nN][iI][tT][yY])?)\s*$"
 _APP_NAME = "risk-monitoring"
@@ -225,6 +227,86 @@ def with_predictions(
         )
     features = F.struct(*[F.col(c) for c in schema.features])
     return frame.withColumn(PREDICTION, predict(features).cast("int"))
+
+
+def with_probabilities(
+    spark: SparkSession,
+    frame: DataFrame,
+    model_uri: str,
+    schema: DataSchema,
+    scratch: Path,
+    env_manager: str = "local",
+) -> DataFrame:
+    """``frame`` with the model's class-1 probability in column ``probability``, computed on
+    the executors by ``mlflow.pyfunc.spark_udf`` from a copy of the logged model (in
+    ``scratch``, which must outlive the computation) whose pyfunc answers predict_proba: the
+    logged pyfunc answers classes. scikit-learn's predict_proba of a logistic regression is
+    the logistic of its decision function, bit for bit what the local engine computes."""
+    import mlflow.artifacts
+    import mlflow.pyfunc
+    from mlflow.models import Model
+    from pyspark.sql import functions as F
+
+    quiet = quieted("mlflow.pyfunc", "mlflow.models.flavor_backend_registry", level=logging.ERROR)
+    with quiet, _errors_of(model_uri):
+        local = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(scratch)))
+        description = Model.load(local / "MLmodel")
+        description.flavors["python_function"]["predict_fn"] = "predict_proba"
+        description.save(local / "MLmodel")
+        predict = mlflow.pyfunc.spark_udf(
+            spark, str(local), result_type="array<double>", env_manager=env_manager
+        )
+    features = F.struct(*[F.col(c) for c in schema.features])
+    return frame.withColumn(PROBABILITY, predict(features)[1])
+
+
+def roc_auc_of(frame: DataFrame, target: str) -> float:
+    """Area under the ROC curve of ``probability`` against ``target``, exactly (the
+    Mann-Whitney statistic, ties counting half, in integers), on the executors: the rows are
+    counted per distinct probability, sorted across the cluster, and each sorted partition
+    adds its part given the negatives in the partitions before it. NaN with one class only."""
+    from pyspark.sql import functions as F
+
+    counted = (
+        frame.groupBy(PROBABILITY)
+        .agg(
+            F.sum(F.col(target).cast("long")).alias("positive"),
+            F.sum((1 - F.col(target)).cast("long")).alias("negative"),
+        )
+        .orderBy(PROBABILITY)
+        .select("positive", "negative")
+        .cache()
+    )
+    try:
+
+        def totals(index: int, rows: Iterator) -> Iterator[tuple[int, int, int]]:
+            positive = negative = 0
+            for row in rows:
+                positive, negative = positive + row[0], negative + row[1]
+            yield index, positive, negative
+
+        per_partition = sorted(counted.rdd.mapPartitionsWithIndex(totals).collect())
+        n_positive = sum(positive for _, positive, _ in per_partition)
+        n_negative = sum(negative for _, _, negative in per_partition)
+        if not n_positive or not n_negative:
+            return math.nan
+        below, running = {}, 0
+        for index, _, negative in per_partition:
+            below[index], running = running, running + negative
+
+        def twice_the_wins(index: int, rows: Iterator) -> Iterator[int]:
+            # A positive beats each negative with a lower probability (2) and ties one with
+            # the same (1): twice the Mann-Whitney count, in integers.
+            negatives_below, twice = below[index], 0
+            for positive, negative in rows:
+                twice += positive * (2 * negatives_below + negative)
+                negatives_below += negative
+            yield twice
+
+        wins = sum(counted.rdd.mapPartitionsWithIndex(twice_the_wins).collect())
+    finally:
+        counted.unpersist()
+    return wins / (2 * n_positive * n_negative)
 
 
 @contextmanager

@@ -285,3 +285,44 @@ def test_an_unlabelled_batch_is_left_out_and_a_file_missing_features_is_not(
     assert "b.csv: no 'exited' column, an unlabelled batch" in caplog.text
     with pytest.raises(PipelineError, match="no labelled data file to ingest"):
         ingest_files([unlabelled], schema)
+
+
+def test_parquet_files_are_ingested_beside_csv_files(tmp_path, tiny_frame, write_csv, schema):
+    write_csv("in/a.csv", tiny_frame.iloc[:4])
+    # Rows 2-3 again (other types), then two new rows: duplicates across formats are dropped.
+    tiny_frame.iloc[2:].astype({"lastmonth_activity": float}).to_parquet(
+        tmp_path / "in" / "b.parquet", index=False
+    )
+    result = ingest_files(list_data_files(tmp_path / "in"), schema)
+    assert [(r.name, r.rows_read, r.rows_kept) for r in result.files] == [
+        ("a.csv", 4, 4), ("b.parquet", 4, 2),
+    ]  # fmt: skip
+    finaldata, _ = write_ingestion(result, tmp_path / "out")
+    pd.testing.assert_frame_equal(pd.read_csv(finaldata, dtype={"corporation": str}), tiny_frame)
+
+
+def test_finaldata_as_parquet_holds_the_csv_rows_and_types(tmp_path, write_csv, schema):
+    from utils.deployment import read_manifest
+    from utils.files import sha256_file
+    from utils.ingestion import ingestion_with_data
+    from utils.schema import read_dataset
+
+    write_csv("in/a.csv", f"{','.join(schema.columns)}\nx,1,2.5,3,0\ny,2,,4,1\nx,1,2.5,3,0\n")
+    result = ingest_files(list_data_files(tmp_path / "in"), schema)
+    as_csv, _ = write_ingestion(result, tmp_path / "csv")
+    as_parquet, listed = write_ingestion(result, tmp_path / "parquet", "parquet")
+    assert as_parquet.name == "finaldata.parquet" and listed.read_text() == "a.csv\n"
+    assert sorted(p.name for p in as_parquet.parent.iterdir()) == [
+        "finaldata.parquet", "ingestedfiles.txt", "manifest.json",
+    ]  # fmt: skip
+    frame = pl.read_parquet(as_parquet)
+    assert frame.schema == {
+        "corporation": pl.String, "lastmonth_activity": pl.Int64,
+        "lastyear_activity": pl.Float64, "number_of_employees": pl.Int64, "exited": pl.Int64,
+    }  # fmt: skip
+    pd.testing.assert_frame_equal(read_dataset(as_parquet, schema), read_dataset(as_csv, schema))
+    digest = sha256_file(as_parquet)
+    assert read_manifest(as_parquet.resolve().parent)["files"]["finaldata.parquet"] == digest
+    # The data a model was trained on is found by its hash, whichever the format.
+    assert ingestion_with_data(tmp_path / "parquet", digest).read_bytes() == as_parquet.read_bytes()
+    assert ingestion_with_data(tmp_path / "csv", sha256_file(as_csv)).name == "finaldata.csv"

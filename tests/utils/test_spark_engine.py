@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import needs_spark
+from conftest import load_script, needs_spark
 from utils.errors import PipelineError
 from utils.schema import DataSchema
 from utils.scoring import confusion_counts
@@ -127,6 +127,48 @@ def test_spark_udf_predicts_what_the_model_predicts_and_counts_the_same(
     assert written["corporation"].tolist() == test["corporation"].tolist()
     assert written["prediction"].tolist() == expected.tolist()
     assert sorted(p.name for p in output.parent.iterdir()) == ["predictions.csv"]
+
+
+@needs_spark
+def test_spark_scoring_gives_the_local_metrics_roc_auc_included(spark, logged_model, tmp_path):
+    from utils.cli import EngineSettings
+    from utils.scoring import evaluate
+
+    scoring = load_script("03_scoring/scoring.py", "scoring_step_on_spark")
+    model, uri = logged_model
+    test = frame(600, 6)
+    test.loc[[3, 9], "a"] = np.nan
+    # Equal rows with both labels: tied probabilities, which count half.
+    flipped = test.iloc[:80].assign(exited=lambda f: 1 - f["exited"])
+    test = pd.concat([test, flipped], ignore_index=True)
+    path = tmp_path / "test.csv"
+    test.to_csv(path, index=False)
+    remote = scoring.spark_metrics(uri, path, SCHEMA, EngineSettings("spark", "local[2]"))
+    local = evaluate(model, test, SCHEMA)
+    assert 0.5 < local["roc_auc"] < 1
+    assert remote == pytest.approx(local, rel=1e-12)
+
+
+@needs_spark
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_roc_auc_on_the_executors_is_the_mann_whitney_statistic(spark, partitions):
+    from utils.scoring import roc_auc
+    from utils.spark_engine import PROBABILITY, roc_auc_of
+
+    rng = np.random.default_rng(partitions)
+    truth = rng.integers(0, 2, size=2000)
+    scores = np.round(rng.random(2000) * 0.5 + truth * 0.3, 2)  # many ties, some overlap
+    data = spark.createDataFrame(pd.DataFrame({"exited": truth, PROBABILITY: scores})).repartition(
+        partitions
+    )
+    # Small data would be coalesced into one sorted partition; the offsets between
+    # partitions are what is tested with several.
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    try:
+        assert roc_auc_of(data, "exited") == pytest.approx(roc_auc(truth, scores), rel=1e-12)
+        assert np.isnan(roc_auc_of(data.where("exited = 1"), "exited"))
+    finally:
+        spark.conf.unset("spark.sql.adaptive.enabled")
 
 
 @needs_spark
