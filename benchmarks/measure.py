@@ -22,19 +22,25 @@ def run_measured(
     pages in its own peak until it execs. A failure ends the benchmark with the command's
     last words.
     """
-    started = time.perf_counter()
-    done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", *command],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(map(str, command[:3]))} failed:\n{done.stderr[-3000:]}")
-    return done.stdout, seconds, int(done.stderr.strip().splitlines()[-1]) / 1024
+    import tempfile
+
+    # The peak goes to a file of its own: appended to the command's stderr, it would join a
+    # last line written without a newline.
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as peak:
+        started = time.perf_counter()
+        done = subprocess.run(
+            ["/usr/bin/time", "-o", peak.name, "-f", "%M", *command],
+            cwd=cwd, env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        _stop_if_failed(command, done.returncode, done.stderr)
+        return done.stdout, seconds, int(peak.read().strip().splitlines()[-1]) / 1024
+
+
+def _stop_if_failed(command: list[str], returncode: int, stderr: str) -> None:
+    """A failed command ends the benchmark with its last words."""
+    if returncode != 0:
+        sys.exit(f"{' '.join(map(str, command[:3]))} failed:\n{stderr[-3000:]}")
 
 
 def _tree_rss_mib(root_pid: int) -> float:
@@ -71,28 +77,27 @@ def run_sampled(
     sits in several processes at once (Spark's driver, its JVM and its Python workers),
     where run_measured sees only the largest one that is waited for."""
     import os
+    import tempfile
 
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    peak = 0.0
-    while process.poll() is None:
-        peak = max(peak, _tree_rss_mib(process.pid))
-        time.sleep(0.2)
-    stdout, stderr = process.communicate()
-    seconds = time.perf_counter() - started
-    # Whatever the command left running (a JVM not yet gone) ends with it.
-    try:
-        os.killpg(process.pid, 15)
-    except ProcessLookupError:
-        pass
-    if process.returncode != 0:
-        sys.exit(f"{' '.join(map(str, command[:3]))} failed:\n{stderr[-3000:]}")
+    # Files, not pipes: a pipe nobody reads while the command runs would block it once full.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=err, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        peak = 0.0
+        while process.poll() is None:
+            peak = max(peak, _tree_rss_mib(process.pid))
+            time.sleep(0.2)
+        seconds = time.perf_counter() - started
+        # Whatever the command left running (a JVM not yet gone) ends with it.
+        try:
+            os.killpg(process.pid, 15)
+        except ProcessLookupError:
+            pass
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    _stop_if_failed(command, process.returncode, stderr)
     return stdout, seconds, peak
