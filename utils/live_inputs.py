@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from utils.errors import PipelineError
+from utils.files import is_parquet
 from utils.monitoring import REQUEST_ID
-from utils.schema import DataSchema, read_feature_columns
+from utils.schema import DataSchema, read_feature_columns, row_name
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,28 @@ def read_unlabelled(path: Path, schema: DataSchema, features: list[str]) -> pd.D
     return frame.assign(time=pd.Timestamp(handed_in))
 
 
+def _as_text(path: Path) -> pd.DataFrame:
+    """Every column as text as written; a Parquet file's values as text (a missing one
+    empty, a boolean 0/1)."""
+    if not is_parquet(path):
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = pd.read_parquet(path)
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values):
+            values = values.astype("Int64")
+        frame[column] = values.astype("string").fillna("").astype(str)
+    return frame
+
+
 def read_labels(paths: list[Path], schema: DataSchema) -> list[pd.DataFrame]:
-    """Each labels file: its keys (request id and/or id columns) as text and the target as
-    0/1. A file without the target, without any key or with another target value is refused."""
+    """Each labels file (CSV or Parquet): its keys (request id and/or id columns) as text and
+    the target as 0/1. A file without the target, without any key or with another target
+    value is refused."""
     frames = []
     for path in paths:
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            frame = _as_text(path)
         except (OSError, ValueError, UnicodeDecodeError) as err:
             raise PipelineError(f"{path}: cannot read the labels ({err})") from None
         keys = [c for c in (REQUEST_ID, *schema.id_columns) if c in frame.columns]
@@ -61,10 +77,9 @@ def read_labels(paths: list[Path], schema: DataSchema) -> list[pd.DataFrame]:
         values = frame[schema.target].str.strip()
         bad = ~values.isin(LABEL_VALUES)
         if bad.any():
-            line = int(bad.to_numpy().argmax()) + 2  # the header is line 1
+            row = row_name(int(bad.to_numpy().argmax()), parquet=is_parquet(path))
             raise PipelineError(
-                f"{path}: line {line}: column {schema.target!r} is {values[bad].iloc[0]!r},"
-                " not 0 or 1"
+                f"{path}: {row}: column {schema.target!r} is {values[bad].iloc[0]!r}, not 0 or 1"
             )
         frames.append(frame[[*keys, schema.target]].assign(**{schema.target: values.astype(float)}))
     return frames

@@ -52,10 +52,15 @@ def _shown(value: object) -> str:
     return repr(value.item() if hasattr(value, "item") else value)
 
 
+def row_name(position: int, parquet: bool = False) -> str:
+    """The data row at ``position`` (from 0) as its file's reader counts: a CSV's line (the
+    header is line 1) or a Parquet file's row (from 1)."""
+    return f"row {position + 1}" if parquet else f"line {position + _HEADER_LINES + 1}"
+
+
 def where_row(position: int, parquet: bool = False) -> str:
-    """Where the data row at ``position`` (from 0) is, as its file's reader counts: a CSV's
-    line (the header is line 1) or a Parquet file's row (from 1)."""
-    return f"in row {position + 1}" if parquet else f"on line {position + _HEADER_LINES + 1}"
+    """``row_name`` in a sentence: "on line 7", "in row 6"."""
+    return f"{'in' if parquet else 'on'} {row_name(position, parquet)}"
 
 
 def _line_of(df: pd.DataFrame, mask: pd.Series, parquet: bool) -> tuple[str, object]:

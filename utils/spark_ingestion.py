@@ -223,10 +223,10 @@ def _check_all(
         in_file = rows.where(F.col(_FILE) == index)
         if stats["corrupt"] is not None:
             record = in_file.where(F.col(_POS) == stats["corrupt"]).first()[_CORRUPT]
-            line = _where(in_file, stats["corrupt"], name)
+            line = _where(in_file, stats["corrupt"], name).split(" ", 1)[1]
             raise PipelineError(
-                f"{_display(name)}: {line.removeprefix('on ')} has {_field_count(record)} "
-                f"fields, the header has {len(header)}"
+                f"{_display(name)}: {line} has {_field_count(record)} fields, the header has "
+                f"{len(header)}"
             )
         for i, (kind, column, _) in enumerate(rules):
             position = stats[f"r{i}"]

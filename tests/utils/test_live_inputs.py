@@ -62,3 +62,32 @@ def test_a_bad_batch_or_labels_file_is_refused_naming_file_line_and_column(
     with pytest.raises(PipelineError, match=message) as raised:
         read(path)
     assert str(path) in str(raised.value)
+
+
+def test_parquet_batches_and_labels_are_read_as_the_same_csv(tmp_path):
+    batch = pd.DataFrame({"cid": ["007", "008"], "a": [1, 3], "b": [2.5, 4.0]})
+    batch.to_parquet(tmp_path / "batch.parquet", index=False)
+    frame = read_batch(tmp_path / "batch.parquet")
+    assert frame["cid"].tolist() == ["007", "008"] and frame["a"].tolist() == [1.0, 3.0]
+    labels = pd.DataFrame({"cid": ["007", "008", "009"], "y": [True, False, True]})
+    labels.to_parquet(tmp_path / "labels.parquet", index=False)
+    assert read_one_labels_file(tmp_path / "labels.parquet")[0].to_dict("list") == {
+        "cid": ["007", "008", "009"], "y": [1.0, 0.0, 1.0],
+    }  # fmt: skip
+    labels.assign(y=[1.0, None, 2.0]).to_parquet(tmp_path / "bad.parquet", index=False)
+    with pytest.raises(PipelineError, match=r"bad\.parquet: row 2: column 'y' is '', not 0 or 1"):
+        read_one_labels_file(tmp_path / "bad.parquet")
+
+
+def test_parquet_source_files_are_told_labelled_or_not_by_their_columns(tmp_path):
+    from utils.automation import SourceFile, split_by_label
+
+    pd.DataFrame({"a": [1], "y": [0]}).to_parquet(tmp_path / "labelled.parquet")
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "batch.parquet")
+    (tmp_path / "broken.parquet").write_text("a,y\n1,0\n")
+    sources = [SourceFile(tmp_path / n, "") for n in ("labelled.parquet", "batch.parquet")]
+    labelled, unlabelled = split_by_label(sources, "y")
+    assert [s.path.name for s in labelled] == ["labelled.parquet"]
+    assert [s.path.name for s in unlabelled] == ["batch.parquet"]
+    with pytest.raises(PipelineError, match=r"broken\.parquet: not a readable Parquet file"):
+        split_by_label([SourceFile(tmp_path / "broken.parquet", "")], "y")
