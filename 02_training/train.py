@@ -85,7 +85,12 @@ def run(
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--finaldata", type=Path, required=True, help="ingested training CSV")
+    parser.add_argument(
+        "--finaldata",
+        type=Path,
+        required=True,
+        help="ingested training data (finaldata.csv or .parquet)",
+    )
     parser.add_argument("--model_dir", type=Path, required=True, help="folder for the model files")
     add_schema_arguments(parser)
     add_model_arguments(parser)

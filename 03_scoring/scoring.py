@@ -99,7 +99,9 @@ def run(
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model_dir", type=Path, required=True, help="folder of trainedmodel.pkl")
-    parser.add_argument("--test_data", type=Path, required=True, help="labelled test CSV")
+    parser.add_argument(
+        "--test_data", type=Path, required=True, help="labelled test data (CSV or Parquet)"
+    )
     add_schema_arguments(parser)
     add_store_argument(parser)
     add_engine_arguments(parser)

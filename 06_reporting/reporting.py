@@ -231,11 +231,15 @@ def run(
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--deployment_dir", type=Path, required=True, help="production folder")
-    parser.add_argument("--test_data", type=Path, required=True, help="labelled test CSV")
+    parser.add_argument(
+        "--test_data", type=Path, required=True, help="labelled test data (CSV or Parquet)"
+    )
     parser.add_argument(
         "--output_dir", type=Path, required=True, help="folder of diagnostics.json; reports go here"
     )
-    parser.add_argument("--finaldata", type=Path, required=True, help="ingested data CSV")
+    parser.add_argument(
+        "--finaldata", type=Path, required=True, help="ingested data (finaldata.csv or .parquet)"
+    )
     parser.add_argument("--data_dir", type=Path, required=True, help="the API's data folder")
     parser.add_argument(
         "--class_names", default="", help="names of classes 0 and 1, comma-separated (or none)"

@@ -191,10 +191,14 @@ def run(
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--deployment_dir", type=Path, required=True, help="production folder")
-    parser.add_argument("--finaldata", type=Path, required=True, help="ingested data CSV")
-    parser.add_argument("--dataset", type=Path, required=True, help="CSV to predict on")
     parser.add_argument(
-        "--input_dir", required=True, help="raw CSV folder(s), comma list (timings)"
+        "--finaldata", type=Path, required=True, help="ingested data (finaldata.csv or .parquet)"
+    )
+    parser.add_argument(
+        "--dataset", type=Path, required=True, help="labelled data to predict on (CSV or Parquet)"
+    )
+    parser.add_argument(
+        "--input_dir", required=True, help="input folder(s) or URIs, comma list (timings)"
     )
     parser.add_argument(
         "--output_dir", type=Path, required=True, help="folder for diagnostics.json"
