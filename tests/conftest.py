@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -388,3 +389,27 @@ def run_in(
     if check:
         assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
+
+
+def bash_blocks(section: str) -> list[str]:
+    """The ```bash blocks of README's ``## section``."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"## {section}\n")
+    end = text.find("\n## ", start + 1)
+    return re.findall(r"```bash\n(.*?)```", text[start : end if end > 0 else None], re.S)
+
+
+def run_block(
+    script: str, project: Path, env: dict[str, str] | None = None, timeout: float = 900
+) -> None:
+    """A command block run by bash as a user would, in ``project``; it must succeed."""
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=project,
+        env=env or user_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, f"{script}\n{proc.stderr[-4000:]}"

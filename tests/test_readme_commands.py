@@ -3,41 +3,15 @@ that they cannot rot (slow)."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, needs_spark, run_in, user_env
+from conftest import bash_blocks, needs_spark, run_block, run_in, user_env
 
 pytestmark = pytest.mark.slow
-
-
-def bash_blocks(section: str) -> list[str]:
-    """The ```bash blocks of README's ``## section``."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index(f"## {section}\n")
-    end = text.find("\n## ", start + 1)
-    return re.findall(r"```bash\n(.*?)```", text[start : end if end > 0 else None], re.S)
-
-
-def run_block(
-    script: str, project: Path, env: dict[str, str] | None = None, timeout: float = 900
-) -> None:
-    """A command block run by bash as a user would, in ``project``; it must succeed."""
-    proc = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=project,
-        env=env or user_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert proc.returncode == 0, f"{script}\n{proc.stderr[-4000:]}"
 
 
 def test_running_parts_of_it_works_as_written(project_copy, tmp_path):
@@ -153,7 +127,7 @@ def test_the_live_monitoring_demos_work_as_written(project_copy, free_port):
 @needs_spark
 def test_beyond_one_machine_on_this_machine_works_as_written(project_copy):
     """The block that tries the Spark engine without a cluster (the cluster's block is text)."""
-    block = bash_blocks("Beyond one machine")[0]
+    (block,) = [b for b in bash_blocks("Beyond one machine") if "local[2]" in b]
     script = block.replace("./setup_env.sh spark", "true")
     run_block(script.replace("source .venv/bin/activate", "true"), project_copy)
     assert (project_copy / "models" / "report.pdf").is_file()

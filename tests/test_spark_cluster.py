@@ -1,7 +1,7 @@
 """The pipeline against a real Spark standalone cluster (spark://), as a user with a cluster
-runs it: a master and a worker started here with PySpark's own launcher, the executors in
-their own JVMs, the project on storage they share (this machine's disk). The answers are the
-local engine's, file for file."""
+runs it (README's commands): a master and a worker started here with PySpark's own launcher,
+the executors in their own JVMs, the project on storage they share (this machine's disk). The
+answers are the local engine's, file for file."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import copy_as_cloned, needs_spark, run_in, user_env
+from conftest import bash_blocks, copy_as_cloned, needs_spark, run_block, run_in, user_env
 from utils.processes import free_port, stop
 
 pytestmark = [pytest.mark.slow, needs_spark]
@@ -89,38 +88,44 @@ def project(tmp_path_factory):
     return project
 
 
-def test_the_pipeline_on_a_standalone_cluster_gives_the_local_answers(cluster, project):
+def outputs(project: Path) -> dict[str, bytes]:
+    return {
+        name: (project / folder / name).read_bytes()
+        for folder, name in [
+            ("01_data/ingesteddata", "finaldata.csv"),
+            ("01_data/ingesteddata", "ingestedfiles.txt"),
+            ("models", "latestscore.txt"),
+        ]
+    }
+
+
+def test_readmes_cluster_block_gives_the_local_answers(cluster, project, postgres_url):
+    """README's cluster commands as written (setup_env.sh, run_pipeline.sh, batch scoring),
+    with this machine's names put in."""
     url, master_log = cluster
-    ingested = project / "01_data/ingesteddata"
-    local = {
-        "finaldata.csv": (ingested / "finaldata.csv").read_bytes(),
-        "ingestedfiles.txt": (ingested / "ingestedfiles.txt").read_bytes(),
-        "latestscore.txt": (project / "models/latestscore.txt").read_bytes(),
+    local = outputs(project)
+    feed = project / "01_data/sourcedata"
+    run_in(project, "batch_scoring.py", "--input", str(feed), "--output", "local.csv")
+    (block,) = [b for b in bash_blocks("Beyond one machine") if "spark://" in b]
+    names = {
+        "/shared/risk-monitoring": str(project),
+        "spark://spark-master:7077": url,
+        "http://mlflow-host:5000": f"sqlite:///{project / 'mlflow.db'}",
+        "postgresql://monitor@db-host:5432/monitoring": postgres_url,
+        "s3a://bucket/feed/2026-11/": feed.as_uri(),
+        "/shared/scored/2026-11.csv": str(project / "scored" / "cluster.csv"),
+        "spark.executor.memory=8g": "spark.executor.memory=1g",
     }
-    run_in(project, "batch_scoring.py", "--input", "01_data/sourcedata", "--output", "local.csv")
-    # What README tells a user with a cluster; the executors are told which Python to run.
-    on_cluster = [
-        "compute.engine=spark",
-        f"compute.spark_master={url}",
-        f"+compute.spark_options.spark.pyspark.python={sys.executable}",
-        "+compute.spark_options.spark.executor.memory=1g",
-    ]
-    env = {**user_env(), "SPARK_LOCAL_IP": "127.0.0.1"}
-    run_in(project, "main.py", *on_cluster, env=env)
-    remote = {
-        "finaldata.csv": (ingested / "finaldata.csv").read_bytes(),
-        "ingestedfiles.txt": (ingested / "ingestedfiles.txt").read_bytes(),
-        "latestscore.txt": (project / "models/latestscore.txt").read_bytes(),
-    }
-    assert remote == local
-    run_in(
-        project, "batch_scoring.py", "--input", "01_data/sourcedata", "--output", "cluster.csv",
-        *on_cluster, env=env,
-    )  # fmt: skip
-    assert (project / "cluster.csv").read_bytes() == (project / "local.csv").read_bytes()
-    assert len((project / "local.csv").read_bytes().splitlines()) > 1
+    for name, here in names.items():
+        assert name in block, name
+        block = block.replace(name, here)
+    run_block(block, project, env={**user_env(), "SPARK_LOCAL_IP": "127.0.0.1"}, timeout=1800)
+
+    assert outputs(project) == local
+    scored = (project / "scored" / "cluster.csv").read_bytes()
+    assert scored == (project / "local.csv").read_bytes() and len(scored.splitlines()) > 1
     # The work ran on the cluster: ingestion, scoring, diagnostics and batch scoring each
-    # registered with the master and got executors from the worker.
+    # registered with the master and got an executor from the worker.
     log = master_log.read_text(errors="replace")
     assert log.count("Registering app risk-monitoring") == 4
     assert log.count("Launching executor") >= 4
