@@ -1,14 +1,16 @@
 """Ingestion on Apache Spark: the contract of utils.ingestion, with the rows on the executors.
 
-The same files in the same order (a folder, a comma list of folders, or any glob or URI that
-Spark's Hadoop layer lists), the same checks with the same one-line errors naming the file, the
-column and the line, the same de-duplication (equal values are equal: 3, 3.0 and 3e0 are one
-value; an empty cell and pandas' missing-value markers are one missing value) keeping the first
-occurrence, and the same finaldata.csv byte for byte: its text is written by the same Polars
-writer, one slice of sorted rows at a time on the executors, and joined in order.
+The same files in the same order (CSV and Parquet; a folder, a comma list of folders, or any
+glob or URI that Spark's Hadoop layer lists), the same checks with the same one-line errors
+naming the file, the column and the line (a Parquet file's row), the same de-duplication (equal
+values are equal: 3, 3.0 and 3e0 are one value; an empty cell, NaN and pandas' missing-value
+markers are one missing value) keeping the first occurrence, and the same finaldata.csv byte for
+byte: its text is written by the same Polars writer, one slice of sorted rows at a time on the
+executors, and joined in order. finaldata.parquet holds the same values with the same types.
 
-Differences, stated in README ("Beyond one machine"): a file is read as UTF-8 without the local
-engine's check of its bytes, and a whole-number feature beyond 2**53 is a double.
+Differences, stated in README ("Beyond one machine"): a non-local file is read as UTF-8
+without the local engine's check of its bytes, and a whole-number feature beyond 2**53 is a
+double.
 """
 
 from __future__ import annotations
