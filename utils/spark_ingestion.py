@@ -27,7 +27,14 @@ from utils.errors import PipelineError
 from utils.files import is_parquet, spark_only
 from utils.ingestion import FileRecord, log_records
 from utils.schema import NO_ROWS_CSV, NO_ROWS_PARQUET, DataSchema
-from utils.spark_engine import as_text, listed_by_spark, missing_text, number_of, write_joined
+from utils.spark_engine import (
+    as_text,
+    java_reason,
+    listed_by_spark,
+    missing_text,
+    number_of,
+    write_joined,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,19 +98,21 @@ def _header(spark: SparkSession, name: str) -> list[str]:
         from utils.schema import parquet_columns
 
         return parquet_columns(local)
-    if is_parquet(name):
-        return spark.read.parquet(_readable(name)).columns
-    if local is not None:
-        import csv
+    if local is None:
+        try:
+            reader = spark.read.parquet if is_parquet(name) else spark.read.options(**_CSV).csv
+            return reader(_readable(name)).columns
+        except Exception as err:  # Spark's AnalysisException, Py4J's errors: no common base
+            raise PipelineError(f"{name}: cannot read it ({java_reason(err)})") from None
+    import csv
 
-        from utils.schema import not_utf8
+    from utils.schema import not_utf8
 
-        problem = not_utf8(local)
-        if problem:
-            raise PipelineError(f"{local}: {problem}")
-        with open(local, encoding="utf-8-sig", newline="") as handle:
-            return next(csv.reader(handle), [])
-    return spark.read.options(**_CSV).csv(_readable(name)).columns
+    problem = not_utf8(local)
+    if problem:
+        raise PipelineError(f"{local}: {problem}")
+    with open(local, encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle), [])
 
 
 def _header_problem(header: list[str], schema: DataSchema) -> str | None:

@@ -211,14 +211,20 @@ BAD_PARQUET = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("case", "columns"), BAD_PARQUET, ids=[case for case, _ in BAD_PARQUET])
+@pytest.mark.parametrize(
+    ("case", "columns"), [*BAD_PARQUET, ("not Parquet", None)],
+    ids=[*(case for case, _ in BAD_PARQUET), "not Parquet"],
+)  # fmt: skip
 def test_a_bad_parquet_file_is_refused_in_the_same_words(spark, tmp_path, case, columns):
     from utils.spark_ingestion import ingest_with_spark, list_files
 
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.csv").write_text(HEADER + "ok,1,2,0\n")
-    _parquet(folder / "b.parquet", columns)
+    if columns is None:
+        (folder / "b.parquet").write_text(HEADER + "x,1,2,0\n")
+    else:
+        _parquet(folder / "b.parquet", columns)
     with pytest.raises(PipelineError) as local:
         ingest_files(list_input_files(folder), SCHEMA)
     with pytest.raises(PipelineError) as remote:
