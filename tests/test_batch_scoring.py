@@ -10,8 +10,13 @@ import pytest
 
 from conftest import copy_as_cloned, needs_spark, run_in
 from utils.deployment import load_deployed_model
+from utils.diagnostics import missing_percent, summary_statistics
+from utils.schema import DataSchema, read_dataset
 
 SPARK = ["compute.engine=spark", "compute.spark_master='local[2]'"]
+SCHEMA = DataSchema(
+    "exited", ("lastmonth_activity", "lastyear_activity", "number_of_employees"), ("corporation",)
+)
 
 
 @pytest.fixture(scope="module")
@@ -87,29 +92,17 @@ def test_a_uri_needs_the_spark_engine(project, assert_one_line_error):
 
 @pytest.mark.slow
 @needs_spark
-def test_spark_ingests_scores_and_batch_scores_exactly_as_the_local_engine(project):
+def test_spark_ingests_a_uri_and_scores_exactly_as_the_local_engine(project):
+    """The input folder as a URI, which only Spark reads (main.py leaves it to Spark to list),
+    in local[2]. The whole pipeline on Spark with folders, diagnostics and batch scoring
+    included, runs on a standalone cluster in tests/test_spark_cluster.py."""
     ingested = project / "01_data/ingesteddata"
     local = {f.name: f.read_bytes() for f in ingested.iterdir() if f.suffix in (".csv", ".txt")}
     local_score = (project / "models/latestscore.txt").read_text()
-    run_in(project, "main.py", "main.steps=data_ingestion,model_scoring", *SPARK)
-    assert {name: (ingested / name).read_bytes() for name in local} == local
-    # The same folder as a URI, which only Spark reads (main.py leaves it to Spark to list).
     uri = f"paths.input_dir=file://{project / '01_data/practicedata'}"
-    run_in(project, "main.py", "main.steps=data_ingestion", uri, *SPARK)
+    run_in(project, "main.py", "main.steps=data_ingestion,model_scoring", uri, *SPARK)
     assert {name: (ingested / name).read_bytes() for name in local} == local
     assert (project / "models/latestscore.txt").read_text() == local_score
-
-    diagnostics = {}
-    for engine in ("local", "spark"):
-        chosen = SPARK if engine == "spark" else []
-        run_in(project, "main.py", "main.steps=diagnostics", *chosen)
-        diagnostics[engine] = json.loads((project / "models/diagnostics.json").read_text())
-    local, spark = diagnostics["local"], diagnostics["spark"]
-    assert spark["missing_percent"] == local["missing_percent"]
-    for column, figures in local["summary_statistics"].items():
-        assert spark["summary_statistics"][column] == pytest.approx(figures, rel=1e-12), column
-
-    assert_same_batch_scores(project, "demo", "01_data/practicedata")
 
 
 @pytest.mark.slow
@@ -141,16 +134,17 @@ def test_finaldata_as_parquet_on_both_engines_trains_and_diagnoses(project, tmp_
         read[engine] = pl.read_parquet(finaldata)
     assert read["spark"].equals(read["local"]) and read["spark"].schema == read["local"].schema
     assert not (project / "01_data/ingesteddata/finaldata.csv").exists()
-    # Training, diagnostics and the report (through the API's /summarystats) read it.
-    run_in(project, "main.py", "main.steps=model_training,diagnostics,reporting", as_parquet)
+    # Training (here), diagnostics (on Spark) and the report (through the API's
+    # /summarystats) read it.
+    steps = "main.steps=model_training,diagnostics,reporting"
+    run_in(project, "main.py", steps, as_parquet, *SPARK)
     metadata = json.loads((project / "models/trainedmodel.json").read_text())
     assert metadata["training_rows"] == read["local"].height
     answers = (project / "models/apireturns.txt").read_text()
     assert '"dataset": "finaldata.parquet"' in answers
-    for engine in ("local", "spark"):
-        chosen = SPARK if engine == "spark" else []
-        run_in(project, "main.py", "main.steps=diagnostics", as_parquet, *chosen)
-        diagnostics = json.loads((project / "models/diagnostics.json").read_text())
-        read[engine] = diagnostics["summary_statistics"]
-    for column, figures in read["local"].items():
-        assert read["spark"][column] == pytest.approx(figures, rel=1e-12), column
+    on_spark = json.loads((project / "models/diagnostics.json").read_text())
+    data = read_dataset(finaldata, SCHEMA)
+    assert on_spark["missing_percent"] == missing_percent(data)
+    local = summary_statistics(data, list(SCHEMA.id_columns))
+    for column, figures in local.items():
+        assert on_spark["summary_statistics"][column] == pytest.approx(figures, rel=1e-12)

@@ -6,6 +6,7 @@ answers are the local engine's, file for file."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -104,6 +105,7 @@ def test_readmes_cluster_block_gives_the_local_answers(cluster, project, postgre
     with this machine's names put in."""
     url, master_log = cluster
     local = outputs(project)
+    local_diagnostics = json.loads((project / "models/diagnostics.json").read_text())
     feed = project / "01_data/sourcedata"
     run_in(project, "batch_scoring.py", "--input", str(feed), "--output", "local.csv")
     (block,) = [b for b in bash_blocks("Beyond one machine") if "spark://" in b]
@@ -122,6 +124,11 @@ def test_readmes_cluster_block_gives_the_local_answers(cluster, project, postgre
     run_block(block, project, env={**user_env(), "SPARK_LOCAL_IP": "127.0.0.1"}, timeout=1800)
 
     assert outputs(project) == local
+    # Diagnostics' statistics of the ingested data, computed by the executors.
+    diagnostics = json.loads((project / "models/diagnostics.json").read_text())
+    assert diagnostics["missing_percent"] == local_diagnostics["missing_percent"]
+    for column, figures in local_diagnostics["summary_statistics"].items():
+        assert diagnostics["summary_statistics"][column] == pytest.approx(figures, rel=1e-12)
     scored = (project / "scored" / "cluster.csv").read_bytes()
     assert scored == (project / "local.csv").read_bytes() and len(scored.splitlines()) > 1
     # The work ran on the cluster: ingestion, scoring, diagnostics and batch scoring each
