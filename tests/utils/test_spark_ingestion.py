@@ -44,6 +44,13 @@ def both_engines(spark, folder, schema=SCHEMA, finaldata_format="csv"):
     return files, local.files, remote.files
 
 
+def assert_alike(spark, folder, counts: list[tuple[str, int, int]]) -> None:
+    """Both engines write the same files and records: (name, rows read, rows kept) per file."""
+    files, local, remote = both_engines(spark, folder)
+    assert files["spark"] == files["local"] and remote == local
+    assert [(r.name, r.rows_read, r.rows_kept) for r in remote] == counts
+
+
 def test_awkward_values_are_read_compared_and_written_alike(spark, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -56,25 +63,31 @@ def test_awkward_values_are_read_compared_and_written_alike(spark, tmp_path):
         HEADER + "x1,3e0,0.1,1\nx1,3,0.10,1\n,NULL,0.0,0\nx2,,NA,1\nx4,7,8,0\nx4,7,8,0\n"
     )
     (folder / "c.csv").write_text(HEADER + "z,1,2,0\n")
-    files, local, remote = both_engines(spark, folder)
-    assert files["spark"] == files["local"]
-    assert remote == local
     # a.csv comes first: its rows are the first occurrences; b.csv repeats four of them.
-    assert [(r.name, r.rows_read, r.rows_kept) for r in remote] == [
-        ("a.csv", 6, 4), ("b.csv", 6, 3), ("c.csv", 1, 1),
-    ]  # fmt: skip
+    assert_alike(spark, folder, [("a.csv", 6, 4), ("b.csv", 6, 3), ("c.csv", 1, 1)])
 
 
-def test_whole_number_columns_stay_whole_and_decimals_stay_decimal(spark, tmp_path):
+@pytest.mark.parametrize("finaldata_format", ["csv", "parquet"])
+def test_whole_number_columns_stay_whole_and_decimals_stay_decimal(
+    spark, tmp_path, finaldata_format
+):
+    import polars as pl
+
     folder = tmp_path / "in"
     folder.mkdir()
-    (folder / "a.csv").write_text(HEADER + "p,1,2.5,0\nq,2,,1\n")
+    (folder / "a.csv").write_text(HEADER + "p,1,2.5,0\nq,2,,1\np,1,2.5,0\n")
     (folder / "b.csv").write_text(HEADER + "r,3.0,4,1\n")
-    files, _, _ = both_engines(spark, folder)
+    files, _, _ = both_engines(spark, folder, finaldata_format=finaldata_format)
     assert files["spark"] == files["local"]
-    assert files["spark"]["finaldata.csv"].decode().splitlines()[1:] == [
-        "p,1,2.5,0", "q,2,,1", "r,3,4.0,1",
-    ]  # fmt: skip
+    if finaldata_format == "csv":
+        assert files["spark"]["finaldata.csv"].decode().splitlines()[1:] == [
+            "p,1,2.5,0", "q,2,,1", "r,3,4.0,1",
+        ]  # fmt: skip
+        return
+    data, types = files["spark"]["finaldata.parquet"]
+    assert data == {"corporation": ["p", "q", "r"], "a": [1, 2, 3], "b": [2.5, None, 4.0],
+                    "exited": [0, 1, 1]}  # fmt: skip
+    assert types == {"corporation": pl.String, "a": pl.Int64, "b": pl.Float64, "exited": pl.Int64}
 
 
 BAD_FILES = [
@@ -95,21 +108,26 @@ BAD_FILES = [
 ]
 
 
-@pytest.mark.parametrize(("case", "content"), BAD_FILES, ids=[case for case, _ in BAD_FILES])
-def test_a_bad_file_is_refused_in_the_same_words(spark, tmp_path, case, content):
+def assert_refused_alike(spark, folder, bad) -> None:
+    """Both engines refuse ``folder`` with the same one line, naming the ``bad`` file."""
     from utils.spark_ingestion import ingest_with_spark, list_files
 
-    folder = tmp_path / "in"
-    folder.mkdir()
-    (folder / "a.csv").write_text(HEADER + "ok,1,2,0\n")
-    bad = folder / "b.csv"
-    bad.write_bytes(content) if isinstance(content, bytes) else bad.write_text(content)
     with pytest.raises(PipelineError) as local:
         ingest_files(list_input_files(folder), SCHEMA)
     with pytest.raises(PipelineError) as remote:
         ingest_with_spark(spark, list_files(spark, str(folder)), SCHEMA)
     assert str(remote.value) == str(local.value)
-    assert str(folder / "b.csv") in str(remote.value)
+    assert str(bad) in str(remote.value)
+
+
+@pytest.mark.parametrize(("case", "content"), BAD_FILES, ids=[case for case, _ in BAD_FILES])
+def test_a_bad_file_is_refused_in_the_same_words(spark, tmp_path, case, content):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.csv").write_text(HEADER + "ok,1,2,0\n")
+    bad = folder / "b.csv"
+    bad.write_bytes(content) if isinstance(content, bytes) else bad.write_text(content)
+    assert_refused_alike(spark, folder, folder / "b.csv")
 
 
 def test_an_unlabelled_batch_is_left_out_on_both_engines(spark, tmp_path):
@@ -175,26 +193,7 @@ def test_parquet_and_csv_inputs_are_ingested_alike(spark, tmp_path):
         },
     )
     _parquet(folder / "c.parquet", {"corporation": ["z"], "a": ["7"], "b": [8], "exited": [1]})
-    files, local, remote = both_engines(spark, folder)
-    assert files["spark"] == files["local"] and remote == local
-    assert [(r.name, r.rows_read, r.rows_kept) for r in remote] == [
-        ("a.csv", 2, 2), ("b.parquet", 3, 2), ("c.parquet", 1, 1),
-    ]  # fmt: skip
-
-
-def test_finaldata_as_parquet_is_the_same_on_both_engines(spark, tmp_path):
-    import polars as pl
-
-    folder = tmp_path / "in"
-    folder.mkdir()
-    (folder / "a.csv").write_text(HEADER + "p,1,2.5,0\nq,2,,1\np,1,2.5,0\n")
-    (folder / "b.csv").write_text(HEADER + "r,3.0,4,1\n")
-    files, _, _ = both_engines(spark, folder, finaldata_format="parquet")
-    assert files["spark"] == files["local"]
-    data, types = files["spark"]["finaldata.parquet"]
-    assert data == {"corporation": ["p", "q", "r"], "a": [1, 2, 3], "b": [2.5, None, 4.0],
-                    "exited": [0, 1, 1]}  # fmt: skip
-    assert types == {"corporation": pl.String, "a": pl.Int64, "b": pl.Float64, "exited": pl.Int64}
+    assert_alike(spark, folder, [("a.csv", 2, 2), ("b.parquet", 3, 2), ("c.parquet", 1, 1)])
 
 
 BAD_PARQUET = [
@@ -216,8 +215,6 @@ BAD_PARQUET = [
     ids=[*(case for case, _ in BAD_PARQUET), "not Parquet"],
 )  # fmt: skip
 def test_a_bad_parquet_file_is_refused_in_the_same_words(spark, tmp_path, case, columns):
-    from utils.spark_ingestion import ingest_with_spark, list_files
-
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.csv").write_text(HEADER + "ok,1,2,0\n")
@@ -225,9 +222,4 @@ def test_a_bad_parquet_file_is_refused_in_the_same_words(spark, tmp_path, case, 
         (folder / "b.parquet").write_text(HEADER + "x,1,2,0\n")
     else:
         _parquet(folder / "b.parquet", columns)
-    with pytest.raises(PipelineError) as local:
-        ingest_files(list_input_files(folder), SCHEMA)
-    with pytest.raises(PipelineError) as remote:
-        ingest_with_spark(spark, list_files(spark, str(folder)), SCHEMA)
-    assert str(remote.value) == str(local.value)
-    assert str(folder / "b.parquet") in str(remote.value)
+    assert_refused_alike(spark, folder, folder / "b.parquet")
