@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.errors import PipelineError
 from utils.files import atomic_write_text, data_files_in, is_parquet, sha256_file
 
 log = logging.getLogger(__name__)
@@ -72,12 +71,9 @@ def data_header(path: Path) -> list[str]:
     import csv
 
     if is_parquet(path):
-        import pyarrow.parquet as pq
+        from utils.schema import parquet_columns
 
-        try:
-            return list(pq.read_schema(path).names)
-        except (OSError, ValueError) as err:  # ArrowInvalid is a ValueError
-            raise PipelineError(f"{path}: not a readable Parquet file ({err})") from None
+        return parquet_columns(path)
 
     with open(path, encoding="utf-8-sig", newline="", errors="replace") as handle:
         return [name.strip() for name in next(csv.reader(handle), [])]

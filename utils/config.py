@@ -12,7 +12,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from utils.drift_rules import check_drift_settings
-from utils.errors import PipelineError
+from utils.errors import PipelineError, first_line
 from utils.files import spark_only
 from utils.layout import FINALDATA_FILES
 from utils.schema import DataSchema
@@ -288,8 +288,7 @@ def load_config(cfg: DictConfig) -> PipelineConfig:
         config: PipelineConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "?"
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise PipelineError(f"config key {key}: {reason}") from None
+        raise PipelineError(f"config key {key}: {first_line(err)}") from None
     for key, ok, wanted in _value_rules(config):
         if not ok:
             value = _value_at(config, key)

@@ -3,3 +3,10 @@
 
 class PipelineError(Exception):
     """Bad input or configuration; the message names the file, column or key at fault."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of what ``err`` says (its type's name when it says nothing): the part of
+    a library's message that fits in a one-line error."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

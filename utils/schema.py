@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from utils.errors import PipelineError
+from utils.errors import PipelineError, first_line
 from utils.files import is_parquet
 
 if TYPE_CHECKING:
@@ -207,8 +207,7 @@ def _read_with_pandas_parser(path: Path, schema: DataSchema) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise PipelineError(f"{path}: file is empty (no header, no rows)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise PipelineError(f"{path}: not a readable CSV file ({first_line})") from None
+        raise PipelineError(f"{path}: not a readable CSV file ({first_line(err)})") from None
     return validate_frame(df, schema, str(path))
 
 
@@ -285,11 +284,6 @@ def _from_validated(checked: pd.DataFrame, schema: DataSchema) -> pl.DataFrame:
     return frame.with_columns(pl.col(schema.target).cast(pl.Int64))
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def parquet_columns(path: Path) -> list[str]:
     """The column names of a Parquet file; PipelineError naming it when it is not one."""
     import polars as pl
@@ -300,7 +294,7 @@ def parquet_columns(path: Path) -> list[str]:
     try:
         return list(pl.read_parquet_schema(path))
     except (Exception, pl.exceptions.PanicException) as err:  # noqa: BLE001 - any reader failure
-        raise PipelineError(f"{path}: not a readable Parquet file ({_first_line(err)})") from None
+        raise PipelineError(f"{path}: not a readable Parquet file ({first_line(err)})") from None
 
 
 def _read_parquet(path: Path, schema: DataSchema) -> pl.DataFrame:
@@ -309,7 +303,8 @@ def _read_parquet(path: Path, schema: DataSchema) -> pl.DataFrame:
     which names the column and the row, or reads numbers stored as text as pandas would."""
     import polars as pl
 
-    missing = [c for c in schema.columns if c not in parquet_columns(path)]
+    present = set(parquet_columns(path))
+    missing = [c for c in schema.columns if c not in present]
     if missing:
         raise PipelineError(
             f"{path}: missing required column(s) {', '.join(repr(c) for c in missing)}"
@@ -317,7 +312,7 @@ def _read_parquet(path: Path, schema: DataSchema) -> pl.DataFrame:
     try:
         frame = pl.read_parquet(path, columns=schema.columns)
     except (Exception, pl.exceptions.PanicException) as err:  # noqa: BLE001 - any reader failure
-        raise PipelineError(f"{path}: not a readable Parquet file ({_first_line(err)})") from None
+        raise PipelineError(f"{path}: not a readable Parquet file ({first_line(err)})") from None
     types = [frame.schema[c] for c in (*schema.features, schema.target)]
     if all(t.is_numeric() or t == pl.Boolean for t in types):
         whole = all(
@@ -450,7 +445,6 @@ def read_feature_columns(
         text = pl.read_csv(path, columns=[*ids, *features], infer_schema=False)
         return text.select(*ids, *(number(c) for c in features))
     except (pl.exceptions.PolarsError, ValueError) as err:
-        first = str(err).strip().splitlines()[0]
         raise PipelineError(
-            f"{path}: cannot read the features: a value is not a number ({first})"
+            f"{path}: cannot read the features: a value is not a number ({first_line(err)})"
         ) from None

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from utils.errors import PipelineError
+from utils.errors import PipelineError, first_line
 from utils.files import atomic_path, is_parquet
 from utils.logs import quieted
 from utils.schema import NA_MARKERS, DataSchema
@@ -92,8 +92,7 @@ def spark_session(master: str, options: Mapping[str, Any]) -> SparkSession:
     try:
         session = builder.getOrCreate()
     except Exception as err:  # Py4J and JVM start-up errors have no common base class
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise PipelineError(f"Spark at {master}: could not start ({first})") from None
+        raise PipelineError(f"Spark at {master}: could not start ({java_reason(err)})") from None
     session.sparkContext.setLogLevel("WARN")
     # Py4J says INFO at every connection; a cron job's log has no use for it.
     logging.getLogger("py4j").setLevel(logging.WARNING)
@@ -128,9 +127,7 @@ def java_reason(err: Exception) -> str:
     """The first line of what went wrong in the JVM (Py4J's own first line only names the
     call), or of a Python error."""
     java = getattr(err, "java_exception", None)
-    text = str(java.toString()) if java is not None else str(err)
-    text = text.strip()
-    return text.splitlines()[0] if text else type(err).__name__
+    return first_line(err) if java is None else first_line(Exception(str(java.toString())))
 
 
 def _java_home() -> str | None:
@@ -316,8 +313,7 @@ def _errors_of(model_uri: str) -> Iterator[None]:
     try:
         yield
     except MlflowException as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise PipelineError(f"model {model_uri}: {first}") from None
+        raise PipelineError(f"model {model_uri}: {first_line(err)}") from None
 
 
 def confusion_of(frame: DataFrame, target: str) -> np.ndarray:
