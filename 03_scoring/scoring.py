@@ -56,7 +56,7 @@ def spark_metrics(
         scored = with_probabilities(
             spark, scored, model_uri, schema, Path(scratch), engine.spark_env_manager
         )
-        # Both figures from one evaluation of the model per row.
+        # Cached: each row goes through each of the two UDFs once, not once per figure.
         scored = scored.select(schema.target, PREDICTION, PROBABILITY).cache()
         try:
             counts = confusion_of(scored, schema.target)
