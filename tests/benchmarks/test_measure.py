@@ -18,7 +18,10 @@ CHATTY = "import sys; sys.stderr.write('x' * 300_000); print('done')"
 @pytest.mark.parametrize("run", [run_measured, run_sampled])
 def test_a_command_that_writes_much_is_read_whole(run):
     stdout, seconds, peak_mib = run([sys.executable, "-c", CHATTY])
-    assert stdout == "done\n" and seconds > 0 and peak_mib > 0
+    assert stdout == "done\n" and seconds > 0
+    # GNU time always sees the peak; run_sampled samples every 0.2 s, so a command this short
+    # may end before its first sample (0 then).
+    assert peak_mib > 0 if run is run_measured else peak_mib >= 0
 
 
 @pytest.mark.parametrize("run", [run_measured, run_sampled])
