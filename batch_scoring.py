@@ -19,11 +19,11 @@ import glob
 import logging
 from pathlib import Path
 
-from utils.cli import EngineSettings, run_entry_point
 from utils.config import PipelineConfig, load_project_config
 from utils.errors import PipelineError
 from utils.files import atomic_write, data_files_in
 from utils.layout import Layout
+from utils.runtime.cli import EngineSettings, run_entry_point
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("batch_scoring")
@@ -53,7 +53,7 @@ def input_files(spec: str, engine: str) -> list[str]:
 
 def deployed_model_uri(layout: Layout) -> str:
     """The MLflow URI of the deployed release's model (its manifest says which)."""
-    from utils.deployment import deployed_release, read_manifest
+    from utils.model.deployment import deployed_release, read_manifest
 
     manifest = read_manifest(deployed_release(layout.deployment_dir))
     uri = manifest.get("mlflow_model_uri")
@@ -67,9 +67,9 @@ def score_locally(files: list[str], config: PipelineConfig, layout: Layout, outp
     import numpy as np
     import polars as pl
 
-    from utils.deployment import load_deployed_model
-    from utils.schema import read_feature_columns
-    from utils.scoring import predict_with_probabilities
+    from utils.data.schema import read_feature_columns
+    from utils.model.deployment import load_deployed_model
+    from utils.model.scoring import predict_with_probabilities
 
     model, manifest = load_deployed_model(layout.deployment_dir)
     features = list(manifest.get("features") or config.data.features)
@@ -92,13 +92,13 @@ def score_with_spark(files: list[str], config: PipelineConfig, layout: Layout, o
     """Spark reads, the logged model predicts on the executors, the driver joins the parts."""
     import mlflow
 
-    from utils.spark_engine import (
+    from utils.engines.spark import (
         listed_by_spark,
         read_features,
         with_predictions,
         write_predictions_csv,
     )
-    from utils.tracking import resolve_tracking_uri
+    from utils.model.tracking import resolve_tracking_uri
 
     # The model is looked up where main.py logged it.
     mlflow.set_tracking_uri(resolve_tracking_uri(config.main.tracking_uri, layout.root))

@@ -24,20 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from utils.alerts import AlertingStore, Webhook
-from utils.automation import (
-    HashCache,
-    Journal,
-    SourceFile,
-    exclusive_lock,
-    monitoring_fingerprint,
-    new_files,
-    source_files,
-    split_by_label,
-)
-from utils.cli import EngineSettings, run_entry_point
-from utils.config import PipelineConfig, load_project_config
-from utils.decisions import (
+from utils.automation.decisions import (
     Action,
     Decision,
     Facts,
@@ -48,10 +35,23 @@ from utils.decisions import (
     deploy_candidate,
     input_folders,
 )
+from utils.automation.sources import (
+    HashCache,
+    Journal,
+    SourceFile,
+    exclusive_lock,
+    monitoring_fingerprint,
+    new_files,
+    source_files,
+    split_by_label,
+)
+from utils.config import PipelineConfig, load_project_config
 from utils.errors import PipelineError
-from utils.events import EventKind
 from utils.files import atomic_write_text
 from utils.layout import INGESTED_FILES, Layout
+from utils.ops.alerts import AlertingStore, Webhook
+from utils.ops.events import EventKind
+from utils.runtime.cli import EngineSettings, run_entry_point
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("fullprocess")
@@ -68,7 +68,7 @@ def find_new_files(
     """The cheap check: hashes of the source files against what is deployed and decided. A dry
     run does not save the hash cache (it changes nothing). Returns the new labelled files and
     every unlabelled one (no target column: monitored, never trained on)."""
-    from utils.ingestion import read_ingested_files
+    from utils.data.ingestion import read_ingested_files
 
     layout = Layout.from_config(config, root)
     cache = HashCache(root / config.automation.hash_cache)
@@ -86,13 +86,13 @@ def monitor_all(config: PipelineConfig, streams: list, reference, threshold: flo
     settings, drift = config.monitoring, vars(config.drift)
     engine = EngineSettings.from_compute(config.compute)
     if engine.is_spark:
-        from utils.spark_monitoring import monitor_on_spark
+        from utils.engines.spark_monitoring import monitor_on_spark
 
         return monitor_on_spark(
             engine.spark(), streams, reference, settings.chunk_rows, settings.chunk_period,
             threshold, drift,
         )  # fmt: skip
-    from utils.monitoring import monitor_stream
+    from utils.monitoring.chunks import monitor_stream
 
     return [
         chunk
@@ -117,11 +117,16 @@ def update_monitoring(
     run checks score drift on it and retrains as it does for any new labelled data."""
     import pandas as pd
 
-    from utils.deployment import load_deployed_model
-    from utils.drift import score_drift
-    from utils.live_inputs import PREDICTION_LOG, read_labels, read_traffic, read_unlabelled
-    from utils.monitoring import Reference, Stream, join_all_labels
-    from utils.schema import read_dataset
+    from utils.data.schema import read_dataset
+    from utils.model.deployment import load_deployed_model
+    from utils.monitoring.chunks import Reference, Stream, join_all_labels
+    from utils.monitoring.drift import score_drift
+    from utils.monitoring.live_inputs import (
+        PREDICTION_LOG,
+        read_labels,
+        read_traffic,
+        read_unlabelled,
+    )
 
     schema, layout, settings = config.schema, Layout.from_config(config, root), config.monitoring
     model, manifest = load_deployed_model(layout.deployment_dir)
@@ -219,7 +224,7 @@ def check_monitoring(
     files, when either changed (or the model did) since models/monitoring.json was written."""
     import json
 
-    from utils.prediction_log import compact, segments
+    from utils.monitoring.prediction_log import compact, segments
 
     layout = Layout.from_config(config, root)
     if not layout.deployment_dir.exists():
@@ -274,7 +279,7 @@ def drift_reference(layout: Layout, manifest: dict) -> Path:
     """The data the deployed model was trained on, as data drift's reference; the current
     finaldata (with a warning) when that ingestion is no longer kept or the manifest predates
     the hash."""
-    from utils.ingestion import ingestion_with_data
+    from utils.data.ingestion import ingestion_with_data
 
     trained_on = ingestion_with_data(layout.ingested_dir, manifest.get("training_data_sha256"))
     if trained_on is not None:
@@ -313,8 +318,8 @@ class Assessment:
     version: object
     new_data: Any = None
     metrics: dict | None = None
-    score: Any = None  # utils.drift.ScoreDrift
-    data: Any = None  # utils.drift.DataDrift
+    score: Any = None  # utils.monitoring.drift.ScoreDrift
+    data: Any = None  # utils.monitoring.drift.DataDrift
 
     def summary(self) -> str:
         text = f"new files: {self.names}; "
@@ -331,10 +336,10 @@ def assess(config: PipelineConfig, root: Path, fresh: list[SourceFile], store) -
     """Read the deployed model and the new files; check score drift and data drift."""
     import pandas as pd
 
-    from utils.deployment import load_deployed_model
-    from utils.drift import data_drift, score_drift
-    from utils.schema import read_dataset
-    from utils.scoring import evaluate
+    from utils.data.schema import read_dataset
+    from utils.model.deployment import load_deployed_model
+    from utils.model.scoring import evaluate
+    from utils.monitoring.drift import data_drift, score_drift
 
     schema, layout = config.schema, Layout.from_config(config, root)
     model, manifest = load_deployed_model(layout.deployment_dir)
@@ -374,7 +379,7 @@ def assess(config: PipelineConfig, root: Path, fresh: list[SourceFile], store) -
 def store_url(config: PipelineConfig, root: Path) -> str:
     """The store's URL without its password, which goes to PGPASSWORD (never in a URL that
     could be logged)."""
-    from utils.store import resolve_store_url, split_password
+    from utils.store.history import resolve_store_url, split_password
 
     url, password = split_password(resolve_store_url(config.store.url, root))
     if password is not None:
@@ -383,7 +388,7 @@ def store_url(config: PipelineConfig, root: Path) -> str:
 
 
 def open_store(config: PipelineConfig, root: Path):
-    from utils.store import MonitoringStore
+    from utils.store.history import MonitoringStore
 
     return MonitoringStore(store_url(config, root))
 
@@ -407,7 +412,7 @@ def process(
     deployed, assessment = True, None
     if unfinished is None and (fresh or force):
         # From here on the work is real: the heavy libraries are imported only now.
-        from utils.deployment import current_release
+        from utils.model.deployment import current_release
 
         deployed = current_release(Layout.from_config(config, root).deployment_dir) is not None
         if deployed:
@@ -508,10 +513,10 @@ class Actions:
         """F1 of the retrained and of the deployed model on the compare_on data."""
         import pandas as pd
 
-        from utils.deployment import load_deployed_model
-        from utils.schema import read_dataset
-        from utils.scoring import evaluate
-        from utils.training import MODEL_NAME, load_pickle
+        from utils.data.schema import read_dataset
+        from utils.model.deployment import load_deployed_model
+        from utils.model.scoring import evaluate
+        from utils.model.training import MODEL_NAME, load_pickle
 
         schema, paths = self.config.schema, self.config.resolved_paths(self.root)
         comparison = read_dataset(paths["test_data"], schema, ids=False)
@@ -531,9 +536,9 @@ class Actions:
     def trained_model_is_deployed(self) -> bool:
         """Whether the deployment already serves the retrained model (a redeploy that was
         interrupted after its first step)."""
-        from utils.deployment import current_release
         from utils.files import sha256_file
-        from utils.training import MODEL_NAME
+        from utils.model.deployment import current_release
+        from utils.model.training import MODEL_NAME
 
         paths = self.config.resolved_paths(self.root)
         release = current_release(paths["deployment_dir"])
@@ -545,14 +550,14 @@ class Actions:
         )
 
     def deployed_version(self) -> object:
-        from utils.deployment import load_deployed_model
+        from utils.model.deployment import load_deployed_model
 
         return load_deployed_model(self.config.resolved_paths(self.root)["deployment_dir"])[1].get(
             "model_version"
         )
 
     def new_test_f1(self) -> float:
-        from utils.scoring import read_score
+        from utils.model.scoring import read_score
 
         return read_score(Layout.from_config(self.config, self.root).score)
 
@@ -647,7 +652,7 @@ def rollback(
     """Point the deployment back at the previous release (or the newest of ``to_version``),
     move the registry's champion alias with it, record and report it. The API follows the
     link on its next request; nothing is retrained."""
-    from utils import deployment as releases
+    from utils.model import deployment as releases
 
     deployment_dir = Layout.from_config(config, root).deployment_dir
     current = releases.current_release(deployment_dir)
@@ -693,8 +698,8 @@ def rollback(
 def move_champion(config: PipelineConfig, root: Path, model_name: str, version: str) -> None:
     from mlflow import MlflowClient
 
-    from utils.deployment import CHAMPION
-    from utils.tracking import resolve_tracking_uri
+    from utils.model.deployment import CHAMPION
+    from utils.model.tracking import resolve_tracking_uri
 
     client = MlflowClient(resolve_tracking_uri(config.main.tracking_uri, root))
     client.set_registered_model_alias(model_name, CHAMPION, version)
@@ -745,7 +750,7 @@ def run_once(
 
 def host_lock(config: PipelineConfig, root: Path):
     """The lock that hosts sharing a PostgreSQL store take besides their own lock file."""
-    from utils.store import advisory_lock
+    from utils.store.history import advisory_lock
 
     return advisory_lock(
         store_url(config, root), f"fullprocess:{config.main.registered_model_name}"
@@ -756,7 +761,7 @@ def record_run(config: PipelineConfig, root: Path, outcome: str, started: float)
     """The run's outcome for Prometheus' node-exporter (automation.metrics_textfile)."""
     if not config.automation.metrics_textfile:
         return
-    from utils.metrics import write_run_textfile
+    from utils.ops.metrics import write_run_textfile
 
     path = root / config.automation.metrics_textfile
     success = outcome not in ("failed", "interrupted")

@@ -20,11 +20,11 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from utils.cli import run_entry_point
 from utils.config import PipelineConfig, load_config
 from utils.errors import PipelineError
 from utils.files import spark_only
 from utils.layout import Layout
+from utils.runtime.cli import run_entry_point
 from utils.secrets import mask_data
 
 _steps = [
@@ -93,7 +93,7 @@ def check_inputs(config: PipelineConfig, steps: list[str], root: Path) -> None:
 
 def engine_parameters(config: PipelineConfig) -> dict[str, object]:
     """Where a step's data-heavy work runs (config compute), as MLproject parameters."""
-    from utils.spark_engine import spark_conf
+    from utils.engines.spark import spark_conf
 
     return {
         "engine": config.compute.engine,
@@ -177,8 +177,8 @@ def step_parameters(
 def prepare_environment(config: PipelineConfig, root: Path) -> tuple[str, str]:
     """Point this process and every step at one tracking store, one monitoring store and the
     shared code; return the tracking URI and the store URL (without its password)."""
-    from utils.store import resolve_store_url, split_password
-    from utils.tracking import resolve_tracking_uri
+    from utils.model.tracking import resolve_tracking_uri
+    from utils.store.history import resolve_store_url, split_password
 
     uri = resolve_tracking_uri(config.main.tracking_uri, root)
     os.environ["MLFLOW_TRACKING_URI"] = uri
@@ -197,7 +197,7 @@ def prepare_environment(config: PipelineConfig, root: Path) -> tuple[str, str]:
 def experiment_id(name: str, uri: str, root: Path) -> str:
     import mlflow
 
-    from utils.tracking import is_local_sqlite
+    from utils.model.tracking import is_local_sqlite
 
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
@@ -267,7 +267,7 @@ def closing_summary(
     """What a finished run leaves and the commands that come next, for the person who ran it."""
     import shlex
 
-    from utils.tracking import is_local_sqlite
+    from utils.model.tracking import is_local_sqlite
 
     lines = ["", "Outputs:"]
     lines += [f"  {name:20} {path}" for name, path in layout.outputs() if path.exists()]
@@ -301,7 +301,7 @@ def run_steps(
     """Each step as its own MLflow project run, under the active (parent) run."""
     import mlflow
 
-    from utils.tracking import RECORDS_ENV, log_records
+    from utils.model.tracking import RECORDS_ENV, log_records
 
     handover = Path(tempfile.mkdtemp(prefix="risk-step-records-"))
     try:
@@ -312,7 +312,7 @@ def run_steps(
             os.environ[RECORDS_ENV] = str(records)
             run_id = _run_step(step, root, parameters[step], env_manager, experiment)
             if records.is_file():
-                # The step's own records (utils.tracking.StepRun), logged here where MLflow
+                # The step's own records (utils.model.tracking.StepRun), logged here where MLflow
                 # is loaded already.
                 log_records(mlflow.MlflowClient(), run_id, json.loads(records.read_text()))
             duration = time.perf_counter() - step_started

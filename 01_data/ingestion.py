@@ -9,7 +9,10 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from utils.cli import (
+from utils.data.ingestion import FINALDATA_FILES, ingestion_summary, read_inputs
+from utils.data.schema import DataSchema
+from utils.model.tracking import StepRun
+from utils.runtime.cli import (
     EngineSettings,
     add_engine_arguments,
     add_schema_arguments,
@@ -18,10 +21,7 @@ from utils.cli import (
     run_entry_point,
     schema_from_args,
 )
-from utils.ingestion import FINALDATA_FILES, ingestion_summary, read_inputs
-from utils.schema import DataSchema
-from utils.store import MonitoringStore
-from utils.tracking import StepRun
+from utils.store.history import MonitoringStore
 
 log = logging.getLogger("data_ingestion")
 

@@ -11,7 +11,17 @@ import mlflow
 import mlflow.sklearn
 from mlflow.models import infer_signature
 
-from utils.cli import (
+from utils.data.schema import DataSchema, read_dataset
+from utils.files import sha256_file
+from utils.model.tracking import model_pip_requirements, start_step_run
+from utils.model.training import (
+    ModelParams,
+    model_metadata,
+    save_model,
+    train_model,
+    uniform_sample,
+)
+from utils.runtime.cli import (
     add_model_arguments,
     add_schema_arguments,
     add_store_argument,
@@ -19,11 +29,7 @@ from utils.cli import (
     run_entry_point,
     schema_from_args,
 )
-from utils.files import sha256_file
-from utils.schema import DataSchema, read_dataset
-from utils.store import MonitoringStore
-from utils.tracking import model_pip_requirements, start_step_run
-from utils.training import ModelParams, model_metadata, save_model, train_model, uniform_sample
+from utils.store.history import MonitoringStore
 
 log = logging.getLogger("model_training")
 

@@ -9,7 +9,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from utils.cli import (
+from utils.data.schema import DataSchema, read_dataset
+from utils.errors import PipelineError
+from utils.model.scoring import evaluate, metrics_of_confusion, write_score
+from utils.model.tracking import StepRun
+from utils.model.training import MODEL_NAME, load_pickle, read_metadata
+from utils.runtime.cli import (
     EngineSettings,
     add_engine_arguments,
     add_schema_arguments,
@@ -18,12 +23,7 @@ from utils.cli import (
     run_entry_point,
     schema_from_args,
 )
-from utils.errors import PipelineError
-from utils.schema import DataSchema, read_dataset
-from utils.scoring import evaluate, metrics_of_confusion, write_score
-from utils.store import MonitoringStore
-from utils.tracking import StepRun
-from utils.training import MODEL_NAME, load_pickle, read_metadata
+from utils.store.history import MonitoringStore
 
 log = logging.getLogger("model_scoring")
 
@@ -39,7 +39,7 @@ def spark_metrics(
 ) -> dict[str, float]:
     """The same metrics with the logged model run by Spark's executors (mlflow spark_udf):
     its classes, and its probabilities for the ROC AUC."""
-    from utils.spark_engine import (
+    from utils.engines.spark import (
         PREDICTION,
         PROBABILITY,
         confusion_of,

@@ -13,8 +13,10 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from utils.cli import add_store_argument, run_entry_point
-from utils.deployment import (
+from utils.data.ingestion import INGESTED_FILES_NAME
+from utils.errors import PipelineError
+from utils.files import sha256_file
+from utils.model.deployment import (
     CHAMPION,
     MANIFEST_NAME,
     MANIFEST_TAG,
@@ -23,13 +25,11 @@ from utils.deployment import (
     identical_release,
     registered_model_file,
 )
-from utils.errors import PipelineError
-from utils.files import sha256_file
-from utils.ingestion import INGESTED_FILES_NAME
-from utils.scoring import SCORE_NAME, read_score
-from utils.store import MonitoringStore
-from utils.tracking import start_step_run
-from utils.training import MODEL_NAME, read_metadata
+from utils.model.scoring import SCORE_NAME, read_score
+from utils.model.tracking import start_step_run
+from utils.model.training import MODEL_NAME, read_metadata
+from utils.runtime.cli import add_store_argument, run_entry_point
+from utils.store.history import MonitoringStore
 
 log = logging.getLogger("model_deployment")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from utils import layout
-from utils.endpoints import ENDPOINTS
+from utils.api.endpoints import ENDPOINTS
 from utils.errors import PipelineError
 from utils.files import atomic_write_text
 
@@ -163,7 +163,7 @@ def _parse_args() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    from utils.cli import run_entry_point
+    from utils.runtime.cli import run_entry_point
 
     args = _parse_args()
 

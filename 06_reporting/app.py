@@ -28,12 +28,9 @@ from werkzeug.security import safe_join
 from werkzeug.wsgi import get_input_stream
 
 from utils import layout
-from utils.endpoints import ENDPOINTS, PROTECTED_PATHS
-from utils.errors import PipelineError
-from utils.metrics import ApiMetrics, MetricsMiddleware, api_metrics, exposition
-from utils.model_source import DeployedModel, Loaded, RegistryModel
-from utils.prediction_log import LoggedRequest, PredictionLog, new_request_id
-from utils.serving import (
+from utils.api.endpoints import ENDPOINTS, PROTECTED_PATHS
+from utils.api.model_source import DeployedModel, Loaded, RegistryModel
+from utils.api.serving import (
     ApiSettings,
     RequestError,
     ids_from_json,
@@ -42,6 +39,9 @@ from utils.serving import (
     rows_from_csv,
     rows_from_json,
 )
+from utils.errors import PipelineError
+from utils.monitoring.prediction_log import LoggedRequest, PredictionLog, new_request_id
+from utils.ops.metrics import ApiMetrics, MetricsMiddleware, api_metrics, exposition
 
 log = logging.getLogger("api")
 
@@ -196,7 +196,7 @@ class ApiState:
         }
 
     def schema(self) -> Any:
-        from utils.schema import DataSchema
+        from utils.data.schema import DataSchema
 
         settings = self.settings
         return DataSchema(settings.target, tuple(settings.features), tuple(settings.id_columns))
@@ -346,7 +346,7 @@ def metrics() -> Response:
 
 @service.get("/openapi.json")
 def openapi() -> Response:
-    from utils.openapi import build_spec
+    from utils.api.openapi import build_spec
 
     state = api_state()
     settings = state.settings
@@ -367,8 +367,8 @@ def unavailable(err: PipelineError) -> RequestError:
 
 @monitoring.get("/scoring")
 def scoring() -> Response:
-    from utils.schema import read_dataset
-    from utils.scoring import evaluate
+    from utils.data.schema import read_dataset
+    from utils.model.scoring import evaluate
 
     state = api_state()
     loaded = state.loaded_or_503()
@@ -389,8 +389,8 @@ def scoring() -> Response:
 
 @monitoring.get("/summarystats")
 def summarystats() -> Response:
-    from utils.diagnostics import summary_statistics
-    from utils.schema import read_dataset
+    from utils.data.schema import read_dataset
+    from utils.report.diagnostics import summary_statistics
 
     state = api_state()
     finaldata = Path(state.settings.finaldata)
@@ -485,7 +485,7 @@ def create_app(settings: ApiSettings) -> Flask:
     served = _served_routes(app, prediction)
     declared = {(e.method, e.path) for e in ENDPOINTS}
     if served != declared:
-        raise RuntimeError(f"routes {sorted(served ^ declared)} differ from utils.endpoints")
+        raise RuntimeError(f"routes {sorted(served ^ declared)} differ from utils.api.endpoints")
     return app
 
 
@@ -503,7 +503,7 @@ def create_app_from_project(root: str) -> Flask:
     """For gunicorn: ``'app:create_app_from_project("/path/to/project")'``, with the Hydra
     overrides of ``RISK_API_OVERRIDES``."""
     from utils.config import load_project_config
-    from utils.logs import configure_logging
+    from utils.runtime.logs import configure_logging
 
     configure_logging()
     overrides = json.loads(os.environ.get(OVERRIDES_ENV) or "[]")
@@ -516,7 +516,7 @@ def create_app_from_project(root: str) -> Flask:
 def serve_with_gunicorn(root: Path, overrides: list[str], port: int | None) -> None:
     """Check the configuration, then become gunicorn serving it (./serve.sh)."""
     from utils.config import load_project_config
-    from utils.processes import gunicorn_command
+    from utils.runtime.processes import gunicorn_command
 
     config = load_project_config(root, overrides)
     port = port or int(os.environ.get("PORT") or config.api.port)
@@ -532,14 +532,14 @@ def serve_with_gunicorn(root: Path, overrides: list[str], port: int | None) -> N
 
 def create_app_from_file(path: str) -> Flask:
     """For gunicorn, with settings written by another process (the reporting step)."""
-    from utils.logs import configure_logging
+    from utils.runtime.logs import configure_logging
 
     configure_logging()
     return warmed(create_app(ApiSettings.from_json(Path(path).read_text(encoding="utf-8"))))
 
 
 if __name__ == "__main__":
-    from utils.cli import run_entry_point
+    from utils.runtime.cli import run_entry_point
 
     parser = argparse.ArgumentParser(description="Development server of the scoring API.")
     parser.add_argument(

@@ -16,25 +16,25 @@ import numpy as np
 
 import apicalls  # the API client beside this script
 from utils import layout
-from utils.cli import (
+from utils.api.serving import ApiSettings
+from utils.data.ingestion import INGESTED_FILES_NAME, read_ingested_files
+from utils.data.schema import DataSchema, read_dataset
+from utils.errors import PipelineError
+from utils.files import atomic_copy, file_identity
+from utils.model.deployment import deployed_release, load_deployed_model, read_manifest
+from utils.model.scoring import predict_on
+from utils.model.tracking import StepRun
+from utils.ops.events import EventKind
+from utils.report.html import ReportData, deployment_rows, write_reports
+from utils.runtime.cli import (
     add_schema_arguments,
     add_store_argument,
     run_entry_point,
     schema_from_args,
     split_list,
 )
-from utils.deployment import deployed_release, load_deployed_model, read_manifest
-from utils.errors import PipelineError
-from utils.events import EventKind
-from utils.files import atomic_copy, file_identity
-from utils.ingestion import INGESTED_FILES_NAME, read_ingested_files
-from utils.processes import free_port, gunicorn_command, reap
-from utils.report import ReportData, deployment_rows, write_reports
-from utils.schema import DataSchema, read_dataset
-from utils.scoring import predict_on
-from utils.serving import ApiSettings
-from utils.store import MonitoringStore
-from utils.tracking import StepRun
+from utils.runtime.processes import free_port, gunicorn_command, reap
+from utils.store.history import MonitoringStore
 
 log = logging.getLogger("reporting")
 

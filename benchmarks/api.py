@@ -28,12 +28,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # a script run from anywhere; the project is not installed
 
-from utils.demo_data import generate_rows  # noqa: E402
-from utils.deployment import deploy  # noqa: E402
-from utils.processes import free_port, gunicorn_command, stop  # noqa: E402
-from utils.schema import DataSchema  # noqa: E402
-from utils.serving import ApiSettings  # noqa: E402
-from utils.training import ModelParams, save_model, train_model  # noqa: E402
+from utils.api.serving import ApiSettings  # noqa: E402
+from utils.data.demo import generate_rows  # noqa: E402
+from utils.data.schema import DataSchema  # noqa: E402
+from utils.model.deployment import deploy  # noqa: E402
+from utils.model.training import ModelParams, save_model, train_model  # noqa: E402
+from utils.runtime.processes import free_port, gunicorn_command, stop  # noqa: E402
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
 SCHEMA = DataSchema("exited", tuple(FEATURES), ("corporation",))
@@ -112,7 +112,7 @@ def prepare(scratch: Path) -> tuple[ApiSettings, str]:
         {"model_version": "bench"},
     )
     mlflow.set_tracking_uri(f"sqlite:///{scratch / 'mlflow.db'}")
-    from utils.tracking import model_pip_requirements
+    from utils.model.tracking import model_pip_requirements
 
     example = data[FEATURES].head(5).astype("float64")
     with mlflow.start_run():

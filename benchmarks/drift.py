@@ -31,7 +31,7 @@ EVIDENTLY_REQUIREMENTS = ["evidently==0.7.23", "pandas<3"]
 OURS = """
 import json, sys, time
 import numpy as np, pandas as pd
-from utils.drift import data_drift
+from utils.monitoring.drift import data_drift
 ref, cur = np.load(sys.argv[1]), np.load(sys.argv[2])
 columns = [f"x{i}" for i in range(ref.shape[1])]
 reference, current = pd.DataFrame(ref, columns=columns), pd.DataFrame(cur, columns=columns)
@@ -76,9 +76,9 @@ def measured(command: list[str]) -> dict:
 
 def no_new_data_seconds(runs: int = 5) -> float:
     """Median wall time of fullprocess.py when every source file is already known."""
-    from utils.automation import HashCache, source_files
-    from utils.events import EventKind
-    from utils.store import MonitoringStore
+    from utils.automation.sources import HashCache, source_files
+    from utils.ops.events import EventKind
+    from utils.store.history import MonitoringStore
 
     with tempfile.TemporaryDirectory(prefix="bench-fp-") as scratch:
         scratch_dir = Path(scratch)

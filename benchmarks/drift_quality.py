@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # a script run from anywhere; the project is not installed
     sys.path.insert(0, str(ROOT))
 
-from utils.drift import adjust_p_values, data_drift  # noqa: E402
+from utils.monitoring.drift import adjust_p_values, data_drift  # noqa: E402
 
 SHIFTS = (0.05, 0.1, 0.2, 0.3)
 POISSON_RATE, BINARY_SHARE = 3.0, 0.2

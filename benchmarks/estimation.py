@@ -35,7 +35,7 @@ OURS = """
 import json, sys, time
 import numpy as np
 import sklearn.isotonic  # imported before the clock starts, as NannyML's imports are
-from utils.estimation import chunk_starts_by_rows, estimate_chunks, fit_calibration
+from utils.monitoring.estimation import chunk_starts_by_rows, estimate_chunks, fit_calibration
 d = np.load(sys.argv[1])
 chunk = int(sys.argv[2])
 started = time.perf_counter()
@@ -78,7 +78,7 @@ def population(rows: int, shift: np.ndarray, rng: np.random.Generator):
 
 
 def realized_f1(proba: np.ndarray, truth: np.ndarray, chunk: int) -> list[float]:
-    from utils.estimation import chunk_starts_by_rows, realized_chunks
+    from utils.monitoring.estimation import chunk_starts_by_rows, realized_chunks
 
     return [c["f1"] for c in realized_chunks(proba, truth, chunk_starts_by_rows(len(proba), chunk))]
 

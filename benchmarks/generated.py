@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # a script run from anywhere; the project is not installed
     sys.path.insert(0, str(ROOT))
 
-from utils.demo_data import generate_files, write_files  # noqa: E402
+from utils.data.demo import generate_files, write_files  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "risk-bench"
 # Peers' virtualenvs (Evidently, NannyML), built once per machine, never the project's.

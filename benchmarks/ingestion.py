@@ -31,8 +31,8 @@ data.to_csv(Path(sys.argv[2]) / "finaldata.csv", index=False)
 OURS = """
 import sys
 from pathlib import Path
-from utils.ingestion import ingest_files, list_input_files, write_ingestion
-from utils.schema import DataSchema
+from utils.data.ingestion import ingest_files, list_input_files, write_ingestion
+from utils.data.schema import DataSchema
 schema = DataSchema("exited", ("lastmonth_activity", "lastyear_activity", "number_of_employees"),
                     ("corporation",))
 write_ingestion(ingest_files(list_input_files(sys.argv[1]), schema), Path(sys.argv[2]))

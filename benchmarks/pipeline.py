@@ -21,7 +21,7 @@ MLproject files and parameters, local env manager, SQLite tracking store). Alter
 no-op seconds.
 
 Four of the project's steps do not join their run themselves: they hand their records to
-main.py, which logs them (utils.tracking.StepRun), so they skip MLflow's import and store
+main.py, which logs them (utils.model.tracking.StepRun), so they skip MLflow's import and store
 start-up that every no-op step pays. The bare floor is printed too: six steps whose scripts
 are empty, i.e. what ``mlflow run`` itself costs (``bare_ratio``: demo / bare steps).
 """

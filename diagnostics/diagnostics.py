@@ -15,7 +15,23 @@ import numpy as np
 import pandas as pd
 
 from utils import layout
-from utils.cli import (
+from utils.data.ingestion import FINALDATA_NAME, read_inputs
+from utils.data.schema import DataSchema, read_dataset
+from utils.errors import PipelineError
+from utils.files import atomic_write, atomic_write_text, file_identity
+from utils.model.deployment import load_deployed_model
+from utils.model.scoring import predict_on
+from utils.model.tracking import StepRun
+from utils.model.training import ModelParams, model_metadata, save_model, train_model
+from utils.report.diagnostics import (
+    PYPI_JSON_API,
+    dependency_table,
+    latest_version,
+    missing_percent,
+    summary_statistics,
+    time_call,
+)
+from utils.runtime.cli import (
     EngineSettings,
     add_engine_arguments,
     add_model_arguments,
@@ -26,24 +42,8 @@ from utils.cli import (
     run_entry_point,
     schema_from_args,
 )
-from utils.deployment import load_deployed_model
-from utils.diagnostics import (
-    PYPI_JSON_API,
-    dependency_table,
-    latest_version,
-    missing_percent,
-    summary_statistics,
-    time_call,
-)
-from utils.errors import PipelineError
-from utils.files import atomic_write, atomic_write_text, file_identity
-from utils.ingestion import FINALDATA_NAME, read_inputs
-from utils.logs import quieted
-from utils.schema import DataSchema, read_dataset
-from utils.scoring import predict_on
-from utils.store import MonitoringStore
-from utils.tracking import StepRun
-from utils.training import ModelParams, model_metadata, save_model, train_model
+from utils.runtime.logs import quieted
+from utils.store.history import MonitoringStore
 
 log = logging.getLogger("diagnostics")
 
@@ -72,7 +72,7 @@ def step_timings(
             model = train_model(data, schema, params)
             save_model(model, model_metadata(schema, params, len(data), ""), scratch_dir / "model")
 
-        with quieted("utils.ingestion", "utils.deployment", "utils.training"):
+        with quieted("utils.data.ingestion", "utils.model.deployment", "utils.model.training"):
             return {"data_ingestion": time_call(ingest), "model_training": time_call(train)}
 
 
@@ -82,7 +82,7 @@ def data_statistics(
     """Mean, median and std of each numeric column, and missing % of every column, of the
     ingested data: read here, or by Spark's executors (the same figures)."""
     if engine.is_spark:
-        from utils.spark_engine import column_statistics
+        from utils.engines.spark import column_statistics
 
         return column_statistics(engine.spark(), str(finaldata), schema)
     ingested = read_dataset(finaldata, schema)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from utils.schema import DataSchema
+from utils.data.schema import DataSchema
 
 ROOT = Path(__file__).resolve().parents[1]
 UDACITY = ROOT.parent / "shared" / "reference" / "udacity"
@@ -187,7 +187,7 @@ def second_postgres_url():
 
 @pytest.fixture
 def free_port() -> int:
-    from utils.processes import free_port
+    from utils.runtime.processes import free_port
 
     return free_port()
 
@@ -246,7 +246,7 @@ needs_spark = pytest.mark.skipif(
 @pytest.fixture(scope="session")
 def spark():
     """One Spark session in local mode with two cores, as in CI, for every Spark test."""
-    from utils.spark_engine import spark_session
+    from utils.engines.spark import spark_session
 
     session = spark_session("local[2]", {"spark.sql.shuffle.partitions": "4"})
     yield session
@@ -271,7 +271,7 @@ def write_monitoring(models: Path) -> dict:
 
     import numpy as np
 
-    from utils.monitoring import Reference, Stream, monitor_stream
+    from utils.monitoring.chunks import Reference, Stream, monitor_stream
 
     rng = np.random.default_rng(0)
     x = pd.DataFrame({"a": rng.normal(size=3000)})
@@ -288,10 +288,10 @@ def api_project(tmp_path: Path, schema: DataSchema):
     """A deployed model with its test data, ingested data and diagnostics, as the API sees it."""
     import json
 
-    from utils.demo_data import generate_rows
-    from utils.deployment import deploy
-    from utils.serving import ApiSettings
-    from utils.training import ModelParams, save_model, train_model
+    from utils.api.serving import ApiSettings
+    from utils.data.demo import generate_rows
+    from utils.model.deployment import deploy
+    from utils.model.training import ModelParams, save_model, train_model
 
     data_dir = tmp_path / "data"
     (data_dir / "testdata").mkdir(parents=True)

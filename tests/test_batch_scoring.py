@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from conftest import copy_as_cloned, needs_spark, run_in
-from utils.deployment import load_deployed_model
-from utils.diagnostics import missing_percent, summary_statistics
-from utils.schema import DataSchema, read_dataset
+from utils.data.schema import DataSchema, read_dataset
+from utils.model.deployment import load_deployed_model
+from utils.report.diagnostics import missing_percent, summary_statistics
 
 SPARK = ["compute.engine=spark", "compute.spark_master='local[2]'"]
 SCHEMA = DataSchema(

@@ -16,11 +16,11 @@ from mlflow import MlflowClient
 from sklearn.metrics import f1_score
 
 from conftest import load_script, run_in, user_env
-from utils.automation import exclusive_lock
-from utils.demo_data import generate_files, write_files
-from utils.deployment import current_release, verify_release
+from utils.automation.sources import exclusive_lock
+from utils.data.demo import generate_files, write_files
 from utils.files import sha256_file
-from utils.store import MonitoringStore
+from utils.model.deployment import current_release, verify_release
+from utils.store.history import MonitoringStore
 
 pytestmark = pytest.mark.slow
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
@@ -114,8 +114,8 @@ def test_no_new_data_then_drift_redeploys_then_changed_content(project_copy, tmp
     assert store.latest_event("automation")["payload"]["outcome"] == "redeployed"
     store.close()
     app = load_script("06_reporting/app.py", "risk_app_fullprocess")
+    from utils.api.serving import ApiSettings
     from utils.config import load_project_config
-    from utils.serving import ApiSettings
 
     settings = ApiSettings.from_config(load_project_config(project_copy), project_copy, {})
     client = app.create_app(settings).test_client()
@@ -277,8 +277,8 @@ def test_a_run_killed_after_deployment_is_finished_by_the_next(project_copy):
 def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
     project_copy, tmp_path
 ):
-    from utils.demo_data import generate_rows
-    from utils.prediction_log import LoggedRequest, PredictionLog
+    from utils.data.demo import generate_rows
+    from utils.monitoring.prediction_log import LoggedRequest, PredictionLog
 
     run(project_copy, "main.py")
     # Traffic as the API logs it: two segments of the deployed model's rows.

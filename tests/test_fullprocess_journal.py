@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import load_script
-from utils.automation import Journal
+from utils.automation.sources import Journal
 
 fullprocess = load_script("fullprocess.py", "risk_fullprocess_journal")
 

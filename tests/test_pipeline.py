@@ -17,11 +17,11 @@ from sklearn.metrics import f1_score
 
 import main
 from conftest import run_in, user_env
-from utils.demo_data import generate_rows, write_files
-from utils.endpoints import ENDPOINTS
+from utils.api.endpoints import ENDPOINTS
+from utils.data.demo import generate_rows, write_files
 from utils.files import sha256_file
 from utils.layout import Layout
-from utils.store import MonitoringStore
+from utils.store.history import MonitoringStore
 
 pytestmark = pytest.mark.slow
 

@@ -45,7 +45,7 @@ def test_your_own_data_works_as_written(project_copy, tmp_path):
     columns carry the block's names; the model it deploys is then served with those columns."""
     import json
 
-    from utils.demo_data import generate_rows
+    from utils.data.demo import generate_rows
 
     (block,) = bash_blocks("Your own data")
     names = {

@@ -13,9 +13,9 @@ from mlflow import MlflowClient
 
 import main
 from conftest import run_in, user_env
-from utils.processes import free_port as free_port_now
-from utils.processes import stop
-from utils.store import MonitoringStore
+from utils.runtime.processes import free_port as free_port_now
+from utils.runtime.processes import stop
+from utils.store.history import MonitoringStore
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import bash_blocks, copy_as_cloned, needs_spark, run_block, run_in, user_env
-from utils.processes import free_port, stop
+from utils.runtime.processes import free_port, stop
 
 pytestmark = [pytest.mark.slow, needs_spark]
 

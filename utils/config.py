@@ -11,12 +11,12 @@ from typing import Any
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from utils.drift_rules import check_drift_settings
+from utils.data.schema import DataSchema
 from utils.errors import PipelineError, first_line
 from utils.files import spark_only
 from utils.layout import FINALDATA_FILES
-from utils.schema import DataSchema
-from utils.training import ModelParams
+from utils.model.training import ModelParams
+from utils.monitoring.drift_rules import check_drift_settings
 
 ENV_MANAGERS = ("local", "uv", "virtualenv", "conda")
 # Where the data-heavy work runs: Polars on this machine, or Apache Spark (README, "Beyond one
@@ -272,7 +272,7 @@ def _is_http_url(text: str) -> bool:
 
 
 def _is_period(text: str) -> bool:
-    from utils.periods import period_seconds
+    from utils.monitoring.periods import period_seconds
 
     try:
         period_seconds(text)

@@ -34,7 +34,7 @@ def assert_json_error(response, status, fragment=""):
 
 
 def test_welcome_lists_every_endpoint(client):
-    from utils.endpoints import ENDPOINTS
+    from utils.api.endpoints import ENDPOINTS
 
     body = client.get("/").get_json()
     assert [(e["method"], e["path"]) for e in body["endpoints"]] == [
@@ -43,8 +43,8 @@ def test_welcome_lists_every_endpoint(client):
 
 
 def test_every_answer_matches_its_declared_model(client, api_project):
-    from utils.endpoints import ENDPOINTS
-    from utils.openapi import ANSWERS, Error
+    from utils.api.endpoints import ENDPOINTS
+    from utils.api.openapi import ANSWERS, Error
 
     monitoring = api_project["models"] / "monitoring.json"
     written = json.loads(monitoring.read_text())
@@ -67,7 +67,7 @@ def test_every_answer_matches_its_declared_model(client, api_project):
 
 
 def test_the_app_refuses_to_start_when_its_routes_differ_from_the_table(api_project, monkeypatch):
-    from utils.endpoints import Endpoint
+    from utils.api.endpoints import Endpoint
 
     extra = Endpoint("GET", "/nowhere", "not served", "Welcome")
     monkeypatch.setattr(app_module, "ENDPOINTS", (*app_module.ENDPOINTS, extra))
@@ -397,9 +397,9 @@ def test_only_a_refused_release_is_503_naming_it(api_project):
 def test_the_model_is_served_with_the_schema_it_was_trained_on(api_project, tmp_path):
     """A model trained on other columns (by config overrides) is served with its own features,
     whatever config.yaml says, because the manifest records them."""
-    from utils.deployment import deploy
-    from utils.schema import DataSchema
-    from utils.training import ModelParams, save_model, train_model
+    from utils.data.schema import DataSchema
+    from utils.model.deployment import deploy
+    from utils.model.training import ModelParams, save_model, train_model
 
     other = DataSchema("churned", ("visits", "seats"), ("customer",))
     train = api_project["train"].rename(
@@ -440,9 +440,9 @@ def test_missing_diagnostics_is_503_not_500(api_project):
 
 def test_creating_the_app_loads_nothing(api_project, monkeypatch):
     calls = []
-    import utils.model_source
+    import utils.api.model_source
 
-    monkeypatch.setattr(utils.model_source, "load_release_model", lambda r: calls.append(r))
+    monkeypatch.setattr(utils.api.model_source, "load_release_model", lambda r: calls.append(r))
     app_module.create_app(api_project["settings"])
     assert calls == []
 
@@ -461,7 +461,7 @@ def test_results_are_cached_until_files_change(client, api_project):
 def test_every_answer_is_logged_with_its_request_id_ids_and_version(api_project, tmp_path):
     import dataclasses
 
-    from utils.prediction_log import read_segments, segments
+    from utils.monitoring.prediction_log import read_segments, segments
 
     settings = dataclasses.replace(api_project["settings"], log_dir=str(tmp_path / "log"))
     app = app_module.create_app(settings)
@@ -514,7 +514,7 @@ def test_the_registry_source_follows_the_champion_alias_and_refuses_a_bad_sha(
     import mlflow.sklearn
     from mlflow import MlflowClient
 
-    from utils.deployment import MODEL_SHA256_TAG
+    from utils.model.deployment import MODEL_SHA256_TAG
 
     step = load_script("04_deployment/deployment.py", "risk_deployment_step")
     uri = f"sqlite:///{tmp_path / 'registry.db'}"

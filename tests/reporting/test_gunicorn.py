@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT, load_script
 from utils.errors import PipelineError
-from utils.processes import gunicorn_command, stop
+from utils.runtime.processes import gunicorn_command, stop
 
 pytestmark = pytest.mark.slow
 apicalls = load_script("06_reporting/apicalls.py", "risk_apicalls")
@@ -304,7 +304,7 @@ def test_a_worker_killed_with_sigkill_leaves_every_earlier_segment_readable(
     import os
     import signal
 
-    from utils.prediction_log import read_segments, segments
+    from utils.monitoring.prediction_log import read_segments, segments
 
     log_dir = tmp_path / "log"
     settings = dataclasses.replace(api_project["settings"], log_dir=str(log_dir))

@@ -101,7 +101,7 @@ def test_missing_model(tmp_path, run_script, assert_one_line_error, tiny_frame):
 
 
 def test_missing_test_file(tmp_path, run_script, assert_one_line_error, tiny_frame, schema):
-    from utils.training import ModelParams, save_model, train_model
+    from utils.model.training import ModelParams, save_model, train_model
 
     save_model(train_model(tiny_frame, schema, ModelParams()), {}, tmp_path / "models")
     proc = run_script(

@@ -1,0 +1,164 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from utils.api.serving import (
+    ApiSettings,
+    CompiledModel,
+    RequestError,
+    rows_from_csv,
+    rows_from_json,
+)
+from utils.model.training import ModelParams, train_model
+
+FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
+ALLOWED = {*FEATURES, "corporation", "exited"}
+
+
+def parse(payload, max_rows=100):
+    return rows_from_json(payload, FEATURES, ALLOWED, max_rows)
+
+
+def test_records_and_mlflow_forms_agree():
+    record = {"lastmonth_activity": 1, "lastyear_activity": 2.5, "number_of_employees": 3}
+    expected = np.array([[1.0, 2.5, 3.0]])
+    split = {
+        "columns": ["number_of_employees", "lastmonth_activity", "lastyear_activity"],
+        "data": [[3, 1, 2.5]],
+    }
+    for payload in (
+        [record],
+        {"dataframe_records": [record]},
+        {"instances": [record]},
+        {"inputs": [[1, 2.5, 3]]},
+        {"dataframe_split": split},
+        [{**record, "corporation": "abc", "exited": 1}],
+    ):
+        assert np.array_equal(parse(payload), expected), payload
+
+
+def test_null_is_missing():
+    matrix = parse([{"lastmonth_activity": None, "lastyear_activity": 2, "number_of_employees": 3}])
+    assert math.isnan(matrix[0, 0])
+
+
+@pytest.mark.parametrize(
+    ("payload", "detail"),
+    [
+        ({}, "expected a list of records"),
+        ("text", "expected a list of records"),
+        ([], "no rows to predict"),
+        (
+            [{"lastmonth_activity": 1, "lastyear_activity": 2}],
+            "missing column(s): number_of_employees",
+        ),
+        (
+            [{"lastmonth_activity": 1, "lastyear_activity": 2, "number_of_employees": 3, "x": 1}],
+            "unknown column(s): x",
+        ),
+        (
+            [{"lastmonth_activity": "1", "lastyear_activity": 2, "number_of_employees": 3}],
+            "row 0, column 'lastmonth_activity': expected a number",
+        ),
+        (
+            [{"lastmonth_activity": True, "lastyear_activity": 2, "number_of_employees": 3}],
+            "expected a number",
+        ),
+        ([[1, 2]], "row 0: expected 3 values"),
+        ([5], "row 0: expected an object or a list"),
+        ({"instances": [], "inputs": []}, "give exactly one of"),
+        ({"dataframe_split": {"columns": "a"}}, "dataframe_split needs"),
+        (
+            {"dataframe_split": {"columns": FEATURES, "data": [[1, 2]]}},
+            "row 0: expected a list of 3",
+        ),
+        ({"dataframe_split": {"columns": [*FEATURES, *FEATURES], "data": []}}, "distinct names"),
+    ],
+)
+def test_invalid_json_payloads_name_the_problem(payload, detail):
+    with pytest.raises(RequestError) as err:
+        parse(payload)
+    assert err.value.status == 400
+    assert detail in err.value.detail
+
+
+def test_non_finite_values_are_refused():
+    for value in (float("inf"), float("nan")):
+        with pytest.raises(RequestError, match="must be finite"):
+            parse([[value, 1, 2]])
+
+
+def test_row_limit_is_413():
+    with pytest.raises(RequestError) as err:
+        parse([[1, 2, 3]] * 11, max_rows=10)
+    assert err.value.status == 413
+
+
+def test_csv_body():
+    text = (
+        "corporation,lastmonth_activity,lastyear_activity,number_of_employees\nx,1,2,\n\ny,4,5,6\n"
+    )
+    matrix, ids = rows_from_csv(text, FEATURES, 10, ("corporation",))
+    assert ids == {"corporation": ["x", "y"]}
+    assert matrix.shape == (2, 3) and math.isnan(matrix[0, 2]) and matrix[1, 2] == 6
+
+
+def test_csv_columns_other_than_the_features_are_ignored_as_in_ingestion():
+    text = ",number_of_employees,note,lastyear_activity,lastmonth_activity\n0,6,hi,5,4\n"
+    assert rows_from_csv(text, FEATURES, 10)[0].tolist() == [[4.0, 5.0, 6.0]]
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ("", "empty CSV body"),
+        ("lastmonth_activity,lastyear_activity\n1,2\n", "missing column(s)"),
+        (
+            "lastmonth_activity,lastyear_activity,number_of_employees\n1,2\n",
+            "CSV line 2: expected 3",
+        ),
+        (
+            "lastmonth_activity,lastyear_activity,number_of_employees\n1,2,z\n",
+            "CSV line 2, column 'number_of_employees': not a number",
+        ),
+        ("lastmonth_activity,lastyear_activity,number_of_employees\n1,2,inf\n", "must be finite"),
+        ("lastmonth_activity,lastyear_activity,number_of_employees\n", "no rows to predict"),
+    ],
+)
+def test_invalid_csv_names_the_line(text, detail):
+    with pytest.raises(RequestError) as err:
+        rows_from_csv(text, FEATURES, 10)
+    assert detail in err.value.detail
+
+
+def test_compiled_model_equals_scikit_learn(schema):
+    from utils.data.demo import generate_rows
+
+    data = generate_rows(500, seed=3)
+    model = train_model(data, schema, ModelParams(C=0.3))
+    matrix = data[FEATURES].to_numpy(dtype=float, copy=True)
+    matrix[::7, 1] = np.nan
+    compiled = CompiledModel(model, FEATURES, sample=matrix[:50])
+    assert compiled.fast is not None
+    predictions, probabilities = compiled.predict(matrix)
+    frame = pd.DataFrame(matrix, columns=FEATURES)
+    assert predictions == model.predict(frame).tolist()
+    assert np.allclose(probabilities, model.predict_proba(frame)[:, 1], rtol=1e-9)
+
+
+def test_other_models_use_scikit_learn(schema, tiny_frame):
+    from sklearn.tree import DecisionTreeClassifier
+
+    model = DecisionTreeClassifier().fit(tiny_frame[FEATURES], tiny_frame["exited"])
+    compiled = CompiledModel(model, FEATURES)
+    assert compiled.fast is None
+    predictions, probabilities = compiled.predict(tiny_frame[FEATURES].to_numpy(dtype=float))
+    assert predictions == tiny_frame["exited"].tolist()
+    assert len(probabilities) == len(tiny_frame)
+
+
+def test_settings_round_trip():
+    settings = ApiSettings("d", "m", "f", "t", "data", "y", ["a"], ["id"], 5, 10, "secret")
+    assert ApiSettings.from_json(settings.to_json()) == settings

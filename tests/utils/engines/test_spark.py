@@ -1,0 +1,252 @@
+"""The Spark engine against the local one: same predictions, same counts, same files.
+
+Spark runs in local mode with two cores (``local[2]``), as in CI; without PySpark (an extra:
+./setup_env.sh spark) or Java these tests skip, saying which is missing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import load_script, needs_spark
+from utils.data.schema import DataSchema
+from utils.engines.spark import spark_conf
+from utils.errors import PipelineError
+from utils.model.scoring import confusion_counts
+from utils.model.training import ModelParams, train_model
+
+SCHEMA = DataSchema("exited", ("a", "b"), ("corporation",))
+
+
+@pytest.mark.parametrize(
+    ("given", "flat"),
+    [
+        ({}, {}),
+        ({"spark.executor.memory": "8g"}, {"spark.executor.memory": "8g"}),
+        ({"spark": {"executor": {"memory": "8g", "cores": 2}}},
+         {"spark.executor.memory": "8g", "spark.executor.cores": "2"}),
+        ({"spark.sql.adaptive.enabled": False}, {"spark.sql.adaptive.enabled": "false"}),
+    ],
+)  # fmt: skip
+def test_spark_options_are_flat_strings_however_given(given, flat):
+    assert spark_conf(given) == flat
+
+
+def frame(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=rows)
+    b = rng.normal(size=rows)
+    return pd.DataFrame(
+        {
+            "corporation": [f"{i:05d}" for i in range(seed * 1000, seed * 1000 + rows)],
+            "a": a.round(6),
+            "b": b.round(6),
+            "exited": (a + 0.5 * b + rng.normal(scale=0.8, size=rows) > 0).astype(int),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def logged_model(tmp_path_factory):
+    """A model trained on generated data and logged to an MLflow store of its own."""
+    import mlflow
+    import mlflow.sklearn
+
+    folder = tmp_path_factory.mktemp("mlflow")
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("spark", (folder / "artifacts").as_uri())
+    model = train_model(frame(400, 1), SCHEMA, ModelParams())
+    with mlflow.start_run(experiment_id=experiment):
+        logged = mlflow.sklearn.log_model(model, name="model", skops_trusted_types=["numpy.dtype"])
+    yield model, logged.model_uri
+    mlflow.set_tracking_uri(None)
+
+
+@needs_spark
+def test_files_are_read_in_the_order_given_with_ids_as_written(spark, tmp_path):
+    from utils.engines.spark import read_features
+
+    big, small = frame(300, 2), frame(20, 3)
+    small.loc[3, "a"] = np.nan
+    (tmp_path / "b.csv").write_text(small.to_csv(index=False))
+    (tmp_path / "a.csv").write_text(big.to_csv(index=False))
+    read = read_features(spark, [str(tmp_path / "b.csv"), str(tmp_path / "a.csv")], SCHEMA)
+    got = read.toPandas()
+    expected = pd.concat([small, big], ignore_index=True)
+    assert got["corporation"].tolist() == expected["corporation"].tolist()  # "00007" stays
+    assert np.allclose(got["a"], expected["a"], equal_nan=True)
+    assert "exited" not in got.columns
+
+
+@needs_spark
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("corporation,a,exited\nx,1,0\n", r"bad\.csv: no column 'b'"),
+        ("corporation,a,b,exited\nx,1,two,0\n", r"bad\.csv: column 'b': value 'two' is not a"),
+        ("corporation,a,b,exited\nx,1,2,yes\n", r"bad\.csv: column 'exited': value 'yes'"),
+    ],
+)
+def test_bad_files_are_refused_naming_the_file_and_column(spark, tmp_path, content, message):
+    from utils.engines.spark import read_features
+
+    (tmp_path / "bad.csv").write_text(content)
+    with pytest.raises(PipelineError, match=message):
+        read_features(spark, [str(tmp_path / "bad.csv")], SCHEMA, target=True)
+
+
+@needs_spark
+def test_spark_udf_predicts_what_the_model_predicts_and_counts_the_same(
+    spark, logged_model, tmp_path
+):
+    from utils.engines.spark import (
+        confusion_of,
+        read_features,
+        with_predictions,
+        write_predictions_csv,
+    )
+
+    model, uri = logged_model
+    test = frame(500, 4)
+    test.loc[[5, 17], "b"] = np.nan  # imputed by the model, on both engines
+    (tmp_path / "test.csv").write_text(test.to_csv(index=False))
+    read = read_features(spark, [str(tmp_path / "test.csv")], SCHEMA, target=True)
+    scored = with_predictions(spark, read, uri, SCHEMA)
+    expected = model.predict(test[list(SCHEMA.features)])
+    assert scored.toPandas()["prediction"].tolist() == expected.tolist()
+    counts = confusion_of(scored, SCHEMA.target)
+    assert counts.tolist() == confusion_counts(test["exited"].to_numpy(), expected).tolist()
+
+    output = tmp_path / "out" / "predictions.csv"
+    output.parent.mkdir()
+    assert write_predictions_csv(scored, ["corporation", "prediction"], output) == 500
+    written = pd.read_csv(output, dtype={"corporation": str})
+    assert written.columns.tolist() == ["corporation", "prediction"]
+    assert written["corporation"].tolist() == test["corporation"].tolist()
+    assert written["prediction"].tolist() == expected.tolist()
+    assert sorted(p.name for p in output.parent.iterdir()) == ["predictions.csv"]
+
+
+@needs_spark
+def test_spark_scoring_gives_the_local_metrics_roc_auc_included(spark, logged_model, tmp_path):
+    from utils.model.scoring import evaluate
+    from utils.runtime.cli import EngineSettings
+
+    scoring = load_script("03_scoring/scoring.py", "scoring_step_on_spark")
+    model, uri = logged_model
+    test = frame(600, 6)
+    test.loc[[3, 9], "a"] = np.nan
+    # Equal rows with both labels: tied probabilities, which count half.
+    flipped = test.iloc[:80].assign(exited=lambda f: 1 - f["exited"])
+    test = pd.concat([test, flipped], ignore_index=True)
+    path = tmp_path / "test.csv"
+    test.to_csv(path, index=False)
+    remote = scoring.spark_metrics(uri, path, SCHEMA, EngineSettings("spark", "local[2]"))
+    local = evaluate(model, test, SCHEMA)
+    assert 0.5 < local["roc_auc"] < 1
+    assert remote == pytest.approx(local, rel=1e-12)
+
+
+@needs_spark
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_roc_auc_on_the_executors_is_the_mann_whitney_statistic(spark, partitions):
+    from utils.engines.spark import PROBABILITY, roc_auc_of
+    from utils.model.scoring import roc_auc
+
+    rng = np.random.default_rng(partitions)
+    truth = rng.integers(0, 2, size=2000)
+    scores = np.round(rng.random(2000) * 0.5 + truth * 0.3, 2)  # many ties, some overlap
+    data = spark.createDataFrame(pd.DataFrame({"exited": truth, PROBABILITY: scores})).repartition(
+        partitions
+    )
+    # Small data would be coalesced into one sorted partition; the offsets between
+    # partitions are what is tested with several.
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    try:
+        assert roc_auc_of(data, "exited") == pytest.approx(roc_auc(truth, scores), rel=1e-12)
+        assert np.isnan(roc_auc_of(data.where("exited = 1"), "exited"))
+    finally:
+        spark.conf.unset("spark.sql.adaptive.enabled")
+
+
+@needs_spark
+def test_a_model_that_is_not_there_is_one_line(spark, logged_model, tmp_path):
+    from utils.engines.spark import read_features, with_predictions
+
+    (tmp_path / "t.csv").write_text(frame(5, 5).to_csv(index=False))
+    read = read_features(spark, [str(tmp_path / "t.csv")], SCHEMA)
+    with pytest.raises(PipelineError, match="model models:/m-missing: "):
+        with_predictions(spark, read, "models:/m-missing", SCHEMA)
+
+
+@needs_spark
+def test_storage_spark_cannot_list_is_named_in_one_line(spark, tmp_path):
+    from utils.engines.spark import listed_by_spark
+
+    with pytest.raises(PipelineError, match=r"^nosuch://bucket/feed: cannot list it \(.*nosuch"):
+        listed_by_spark(spark, "nosuch://bucket/feed")
+    (tmp_path / "b.parquet").write_bytes(b"")
+    (tmp_path / "a.csv").write_text("x\n")
+    (tmp_path / "c.txt").write_text("x\n")
+    listed = listed_by_spark(spark, f"file://{tmp_path}")
+    assert [name.rsplit("/", 1)[-1] for name in listed] == ["a.csv", "b.parquet"]
+    with pytest.raises(PipelineError, match=r"no \*\.csv or \*\.parquet files there"):
+        listed_by_spark(spark, f"file://{tmp_path}/none-*")
+
+
+def test_without_pyspark_the_engine_says_how_to_install_it(monkeypatch):
+    import builtins
+
+    from utils.engines.spark import spark_session
+
+    real_import = builtins.__import__
+
+    def no_pyspark(name, *args, **kwargs):
+        if name.startswith("pyspark"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyspark)
+    with pytest.raises(PipelineError, match=r"needs PySpark: run ./setup_env.sh spark"):
+        spark_session("local[1]", {})
+
+
+@needs_spark
+def test_diagnostics_statistics_are_the_local_ones(spark, tmp_path):
+    from utils.data.schema import read_dataset
+    from utils.engines.spark import column_statistics
+    from utils.report.diagnostics import missing_percent, summary_statistics
+
+    data = frame(501, 6)
+    data.loc[[3, 40, 41], "a"] = np.nan
+    data.loc[7, "corporation"] = None
+    data["b"] = (data["b"] * 1000).round()  # a whole-number column, read as integers locally
+    path = tmp_path / "finaldata.csv"
+    data.to_csv(path, index=False)
+    local = read_dataset(path, SCHEMA)
+    statistics, missing = column_statistics(spark, str(path), SCHEMA)
+    expected = summary_statistics(local, ["corporation"])
+    assert list(statistics) == list(expected) == ["a", "b", "exited"]
+    for column, figures in expected.items():
+        assert statistics[column]["median"] == figures["median"]
+        for kind in ("mean", "std"):
+            assert statistics[column][kind] == pytest.approx(figures[kind], rel=1e-12)
+    assert missing == missing_percent(local)
+    assert missing["a"] == pytest.approx(3 / 501 * 100) and missing["corporation"] > 0
+
+
+@needs_spark
+def test_missing_markers_read_as_missing_on_both_engines(spark, tmp_path):
+    from utils.data.schema import read_feature_columns
+    from utils.engines.spark import read_features
+
+    path = tmp_path / "batch.csv"
+    path.write_text("corporation,a,b\nx,NA,1\ny,nan,\nz, 2 ,NULL\n")
+    local = read_feature_columns(path, ["a", "b"], ("corporation",)).to_pandas()
+    remote = read_features(spark, [str(path)], SCHEMA).toPandas()
+    assert remote["corporation"].tolist() == local["corporation"].tolist() == ["x", "y", "z"]
+    for column in ("a", "b"):
+        assert np.allclose(remote[column], local[column], equal_nan=True), column
+    assert local["a"].isna().tolist() == [True, True, False]

@@ -1,0 +1,115 @@
+"""Live monitoring's chunks: estimates, bands, drift and alerts from arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from utils.monitoring.chunks import Reference, Stream, monitor_stream
+
+
+def population(rows, shift, seed):
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame({"a": rng.normal(shift, 1.0, rows), "b": rng.normal(0.0, 1.0, rows)})
+    p = 1 / (1 + np.exp(-(2 * x["a"] + x["b"])))
+    return x, p.to_numpy(), (rng.random(rows) < p).astype(float)
+
+
+def test_a_shifted_stream_drifts_and_alerts_while_a_like_one_does_not():
+    ref_x, ref_p, ref_y = population(20_000, 0.0, 1)
+    reference = Reference.build(ref_p, ref_y, ref_x)
+    same_x, same_p, _ = population(4000, 0.0, 2)
+    moved_x, moved_p, _ = population(4000, -1.5, 3)
+    settings = {"p_threshold": 0.05, "min_effect": 0.1}
+    threshold = 0.6
+
+    def chunks(name, x, p):
+        return monitor_stream(Stream(name, x, p), reference, 2000, None, threshold, settings)
+
+    same, moved = chunks("same", same_x, same_p), chunks("moved", moved_x, moved_p)
+    assert [c["rows"] for c in same] == [2000, 2000] and [c["start"] for c in same] == [0, 2000]
+    assert not any(c["alert"] for c in same) and not any(c["drifted_features"] for c in same)
+    for chunk in moved:
+        assert chunk["drifted_features"] == ["a"] and chunk["probability_drift"]
+        assert chunk["alert"] and chunk["estimated"]["f1"] < threshold
+        assert "estimated F1 below the threshold 0.6000" in chunk["alert_reasons"]
+        assert "estimated F1 below the threshold 0.6000" in chunk["alert_reasons"]
+        low, high = chunk["band"]["f1"]
+        assert low <= same[0]["estimated"]["f1"] <= high
+    assert set(moved[0]) >= {"source", "rows", "start", "end", "estimated", "band", "realized",
+                             "labelled_rows", "drifted_features", "alert"}  # fmt: skip
+
+
+def test_chunks_by_period_use_the_rows_times():
+    ref_x, ref_p, ref_y = population(5000, 0.0, 1)
+    reference = Reference.build(ref_p, ref_y, ref_x)
+    x, p, _ = population(300, 0.0, 4)
+    times = pd.Series(pd.date_range("2026-11-01", periods=300, freq="10min", tz="UTC"))
+    stream = Stream("log", x, p, times, pd.Series(["s1"] * 150 + ["s2"] * 150))
+    chunks = monitor_stream(stream, reference, 5000, "1d", None, {})
+    assert [c["rows"] for c in chunks] == [144, 144, 12]
+    assert chunks[0]["start"].startswith("2026-11-01T00:00") and chunks[0]["source"] == "log: s1"
+    assert chunks[1]["source"] == "log: s1 .. s2"
+
+
+def test_labels_join_by_id_to_the_latest_prediction_or_by_request_id():
+    from utils.monitoring.chunks import join_labels
+
+    log = pd.DataFrame(
+        {
+            "request_id": ["r1", "r1", "r2", "r3"],
+            "cid": ["a", "b", "a", "c"],
+            "time": pd.to_datetime(["2026-11-01", "2026-11-01", "2026-11-02", "2026-11-03"]),
+        }
+    )
+    by_id = pd.DataFrame({"cid": ["a", "c", "zz"], "y": ["1", "0", "1"]})
+    truth, counts = join_labels(log, by_id, ["cid"], "y")
+    assert np.isnan(truth[0]) and truth[2] == 1.0, "the latest prediction of id a"
+    assert truth[3] == 0.0 and np.isnan(truth[1])
+    assert counts == {"rows": 3, "matched": 2, "unmatched": 1}
+    by_request = pd.DataFrame({"request_id": ["r1"], "cid": ["a"], "y": ["0"]})
+    truth, counts = join_labels(log, by_request, ["cid"], "y")
+    assert truth[0] == 0.0 and np.isnan(truth[2]) and counts["matched"] == 1
+    truth, counts = join_labels(log, pd.DataFrame({"other": [1]}), ["cid"], "y")
+    assert counts == {"rows": 1, "matched": 0, "unmatched": 1}
+
+
+def test_realized_figures_are_scikit_learns_on_the_labelled_rows_of_each_chunk():
+    from sklearn.metrics import f1_score
+
+    ref_x, ref_p, ref_y = population(5000, 0.0, 1)
+    reference = Reference.build(ref_p, ref_y, ref_x)
+    x, p, y = population(2000, 0.0, 5)
+    truth = y.copy()
+    truth[::3] = np.nan  # a third of the labels never arrived
+    chunks = monitor_stream(Stream("log", x, p, truth=truth), reference, 1000, None, None, {})
+    for chunk, start in zip(chunks, (0, 1000), strict=True):
+        part = slice(start, start + 1000)
+        known = ~np.isnan(truth[part])
+        assert chunk["labelled_rows"] == known.sum()
+        expected = f1_score(y[part][known], p[part][known] > 0.5)
+        assert abs(chunk["realized"]["f1"] - expected) < 1e-12
+
+
+def test_each_labels_file_joins_its_own_way_and_a_later_file_wins():
+    from utils.monitoring.chunks import join_all_labels
+
+    rows = pd.DataFrame({"request_id": ["r1", "r2", None], "cid": ["a", "b", "c"]})
+    by_request = pd.DataFrame({"request_id": ["r1"], "y": [1.0]})
+    by_id = pd.DataFrame({"cid": ["a", "c", "nobody"], "y": [0.0, 1.0, 1.0]})
+    truth, counts = join_all_labels(rows, [by_request, by_id], ["cid"], "y")
+    assert truth[0] == 0.0 and np.isnan(truth[1]) and truth[2] == 1.0
+    assert counts == {"rows": 4, "matched": 3, "unmatched": 1}
+    truth, counts = join_all_labels(pd.DataFrame(), [by_id], ["cid"], "y")
+    assert len(truth) == 0 and counts == {"rows": 3, "matched": 0, "unmatched": 3}
+
+
+def test_a_chunk_names_the_versions_that_answered_its_rows():
+    ref_x, ref_p, ref_y = population(5000, 0.0, 1)
+    reference = Reference.build(ref_p, ref_y, ref_x)
+    x, p, _ = population(400, 0.0, 6)
+    versions = pd.Series(["1"] * 300 + ["2"] * 100)
+    chunks = monitor_stream(Stream("log", x, p, versions=versions), reference, 200, None, None, {})
+    assert [c["served_versions"] for c in chunks] == [["1"], ["1", "2"]]
+    (batch,) = monitor_stream(Stream("batch.csv", x, p), reference, 400, None, None, {})
+    assert batch["served_versions"] == []

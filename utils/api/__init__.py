@@ -1,0 +1,1 @@
+"""The scoring API without the web framework: requests, endpoints, OpenAPI, gunicorn."""

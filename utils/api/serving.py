@@ -1,0 +1,435 @@
+"""Request handling for the scoring API without the web framework: payload parsing, validation,
+and a compiled form of the model that predicts one row in microseconds.
+
+Most of a one-row request's time in a naive server is pandas and validation overhead, not the
+model. Here a request becomes a float matrix with plain Python, and the fitted Pipeline
+(imputation, scaling, logistic regression) becomes three numpy arrays.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+
+
+class RequestError(Exception):
+    """A client error: HTTP status, a short error name and a detail naming the field or row."""
+
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+def _bad(detail: str) -> RequestError:
+    return RequestError(400, "invalid input", detail)
+
+
+def _number(value: Any, row: int, column: str) -> float:
+    """A finite float; null means missing (the model imputes it)."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _bad(f"row {row}, column {column!r}: expected a number, got {value!r:.40}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise _bad(f"row {row}, column {column!r}: number out of range") from None
+    if not math.isfinite(number):
+        raise _bad(f"row {row}, column {column!r}: value must be finite, got {value!r}")
+    return number
+
+
+_PLAIN_NUMBERS = {int, float}
+
+
+def _fast_matrix(rows: list[list[Any]], width: int) -> np.ndarray | None:
+    """The rows as a float matrix when every value is a plain finite number, else None.
+
+    One type scan and one numpy conversion instead of a check per value; anything unusual
+    (null, strings, booleans, ragged rows, non-finite numbers) returns None so that the slow
+    path can name the row and column at fault.
+    """
+    if any(len(row) != width for row in rows):
+        return None
+    if not {type(value) for row in rows for value in row} <= _PLAIN_NUMBERS:
+        return None
+    try:
+        matrix = np.array(rows, dtype=np.float64).reshape(len(rows), width)
+    except OverflowError:  # an integer beyond float range: the slow path names it
+        return None
+    return matrix if np.isfinite(matrix).all() else None
+
+
+def read_body(stream: Any, limit: int) -> bytes:
+    """The whole request body, or a 413 when it is longer than ``limit`` bytes, whether its
+    length was declared (Content-Length) or not (chunked transfer)."""
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = stream.read(min(1 << 16, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise RequestError(
+            413, "request too large", f"request body over the limit of {limit} bytes"
+        )
+    return b"".join(chunks)
+
+
+def _distinct_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        raise _bad(f"duplicate key(s) in one JSON object: {', '.join(map(repr, repeated))}")
+    return dict(pairs)
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON document of a request body; any malformation is a 400 naming it.
+
+    Duplicate keys in one object are refused rather than silently letting the last one win.
+    """
+    try:
+        return json.loads(body, object_pairs_hook=_distinct_keys)
+    except RequestError:
+        raise
+    except RecursionError:
+        raise RequestError(400, "malformed JSON", "nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise RequestError(400, "malformed JSON", str(err)[:200]) from None
+
+
+def _check_columns(columns: Sequence[str], features: Sequence[str], allowed: set[str]) -> None:
+    repeated = sorted({c for c in columns if list(columns).count(c) > 1})
+    if repeated:
+        raise _bad(f"column(s) named more than once: {', '.join(map(str, repeated))}")
+    missing = [f for f in features if f not in columns]
+    if missing:
+        raise _bad(f"missing column(s): {', '.join(missing)}")
+    unknown = [c for c in columns if c not in allowed]
+    if unknown:
+        raise _bad(f"unknown column(s): {', '.join(map(str, unknown))}")
+
+
+def _check_count(count: int, max_rows: int) -> None:
+    if count == 0:
+        raise _bad("no rows to predict")
+    if count > max_rows:
+        raise RequestError(413, "too many rows", f"{count} rows; the limit is {max_rows}")
+
+
+def rows_from_records(
+    records: Any, features: Sequence[str], allowed: set[str], max_rows: int
+) -> np.ndarray:
+    """A list of {column: value} objects (or lists in feature order) as an (n, f) matrix."""
+    if not isinstance(records, list):
+        raise _bad("expected a list of rows")
+    _check_count(len(records), max_rows)
+    feature_set = set(features)
+    if all(isinstance(r, list) for r in records):
+        fast = _fast_matrix(records, len(features))
+        if fast is not None:
+            return fast
+    elif all(isinstance(r, dict) and feature_set <= r.keys() <= allowed for r in records):
+        fast = _fast_matrix([[r[f] for f in features] for r in records], len(features))
+        if fast is not None:
+            return fast
+    matrix = np.empty((len(records), len(features)), dtype=np.float64)
+    for i, record in enumerate(records):
+        if isinstance(record, dict):
+            if not (feature_set <= record.keys() <= allowed):
+                _check_columns(list(record), features, allowed)
+            for j, feature in enumerate(features):
+                matrix[i, j] = _number(record[feature], i, feature)
+        elif isinstance(record, list):
+            if len(record) != len(features):
+                raise _bad(f"row {i}: expected {len(features)} values ({', '.join(features)})")
+            for j, feature in enumerate(features):
+                matrix[i, j] = _number(record[j], i, feature)
+        else:
+            raise _bad(f"row {i}: expected an object or a list, got {type(record).__name__}")
+    return matrix
+
+
+def rows_from_split(
+    split: Any, features: Sequence[str], allowed: set[str], max_rows: int
+) -> np.ndarray:
+    """MLflow's ``dataframe_split``: {"columns": [...], "data": [[...], ...]}."""
+    if not isinstance(split, dict) or not isinstance(split.get("columns"), list):
+        raise _bad("dataframe_split needs 'columns' (a list) and 'data' (a list of rows)")
+    unknown = sorted(set(split) - {"columns", "data", "index"})
+    if unknown:
+        raise _bad(f"dataframe_split takes columns, data and index, not {', '.join(unknown)}")
+    columns, data = split["columns"], split.get("data")
+    if not isinstance(data, list):
+        raise _bad("dataframe_split needs 'data' (a list of rows)")
+    if not all(isinstance(c, str) for c in columns) or len(set(columns)) != len(columns):
+        raise _bad("dataframe_split 'columns' must be distinct names")
+    _check_columns(columns, features, allowed)
+    _check_count(len(data), max_rows)
+    positions = [columns.index(f) for f in features]
+    if all(isinstance(row, list) for row in data):
+        fast = _fast_matrix(data, len(columns))
+        if fast is not None:
+            return fast[:, positions]
+    matrix = np.empty((len(data), len(features)), dtype=np.float64)
+    for i, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != len(columns):
+            raise _bad(f"row {i}: expected a list of {len(columns)} values")
+        for j, (feature, position) in enumerate(zip(features, positions, strict=True)):
+            matrix[i, j] = _number(row[position], i, feature)
+    return matrix
+
+
+def rows_from_json(
+    payload: Any, features: Sequence[str], allowed: set[str], max_rows: int
+) -> np.ndarray:
+    """Any of the accepted JSON forms (records, dataframe_records, dataframe_split, instances)."""
+    if isinstance(payload, list):
+        return rows_from_records(payload, features, allowed, max_rows)
+    if not isinstance(payload, dict) or not payload:
+        raise _bad(
+            "expected a list of records, or an object with one of: dataframe_split, "
+            "dataframe_records, instances, inputs, filepath"
+        )
+    forms = [
+        k for k in ("dataframe_split", "dataframe_records", "instances", "inputs") if k in payload
+    ]
+    if len(forms) != 1 or len(payload) != 1:
+        raise _bad(
+            "give exactly one of: dataframe_split, dataframe_records, instances, inputs, filepath"
+        )
+    body = payload[forms[0]]
+    if forms[0] == "dataframe_split":
+        return rows_from_split(body, features, allowed, max_rows)
+    return rows_from_records(body, features, allowed, max_rows)
+
+
+def ids_from_json(payload: Any, id_columns: Sequence[str]) -> dict[str, list[str | None]]:
+    """The id columns a parsed JSON body carried, as text per row (for the prediction log);
+    an id column no row names is left out."""
+    if not id_columns:
+        return {}
+    rows = payload
+    if isinstance(payload, dict):
+        if "dataframe_split" in payload:
+            split = payload["dataframe_split"]
+            columns, data = split["columns"], split["data"]
+            return {
+                c: [_text(row[columns.index(c)]) for row in data]
+                for c in id_columns
+                if c in columns
+            }
+        rows = next(
+            payload[k] for k in ("dataframe_records", "instances", "inputs") if k in payload
+        )
+    records = [r for r in rows if isinstance(r, dict)]
+    return {
+        c: [_text(r.get(c)) if isinstance(r, dict) else None for r in rows]
+        for c in id_columns
+        if any(c in r for r in records)
+    }
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def rows_from_csv(
+    text: str, features: Sequence[str], max_rows: int, id_columns: Sequence[str] = ()
+) -> tuple[np.ndarray, dict[str, list[str | None]]]:
+    """A CSV body with a header row as a float matrix, and the id columns it has (as text, for
+    the prediction log). Empty cells are missing values. Columns other than the features are
+    ignored, as ingestion ignores them: a CSV is a data file (with ids, target, an index
+    column), while a JSON row with an unknown key is more likely a typo and refused."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader, None)
+        if not header:
+            raise _bad("empty CSV body")
+        header = [h.strip() for h in header]
+        _check_columns(header, features, set(header))
+        positions = [header.index(f) for f in features]
+        rows = []
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise _bad(
+                    f"CSV line {reader.line_num}: expected {len(header)} fields, got {len(row)}"
+                )
+            rows.append((reader.line_num, row))
+            if len(rows) > max_rows:
+                break
+    except csv.Error as err:  # a field over the csv module's size limit, a NUL byte, ...
+        raise _bad(f"CSV line {reader.line_num}: {err}") from None
+    _check_count(len(rows), max_rows)
+    matrix = np.empty((len(rows), len(features)), dtype=np.float64)
+    for i, (line_number, row) in enumerate(rows):
+        for j, (feature, position) in enumerate(zip(features, positions, strict=True)):
+            cell = row[position].strip()
+            if not cell:
+                matrix[i, j] = math.nan
+                continue
+            try:
+                number = float(cell)
+            except ValueError:
+                raise _bad(
+                    f"CSV line {line_number}, column {feature!r}: not a number: {cell[:40]!r}"
+                ) from None
+            if not math.isfinite(number):
+                raise _bad(f"CSV line {line_number}, column {feature!r}: value must be finite")
+            matrix[i, j] = number
+    ids = {
+        c: [row[header.index(c)].strip() or None for _, row in rows]
+        for c in id_columns
+        if c in header
+    }
+    return matrix, ids
+
+
+class CompiledModel:
+    """Class-1 probabilities and predictions of a fitted model on a float matrix.
+
+    The project's Pipeline (median imputation, standard scaling, logistic regression) is
+    reduced to its fitted arrays; anything else is called through scikit-learn with a
+    DataFrame. The reduction is checked against scikit-learn on sample rows when built.
+    """
+
+    def __init__(self, model: Any, features: Sequence[str], sample: np.ndarray | None = None):
+        self.model = model
+        self.features = list(features)
+        self.fast = self._reduce(model)
+        if self.fast is not None and sample is not None and len(sample):
+            expected = self._sklearn_proba(sample)
+            if not np.allclose(self._fast_proba(sample), expected, rtol=1e-9, atol=1e-12):
+                self.fast = None
+
+    @staticmethod
+    def _reduce(model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+        steps = getattr(model, "named_steps", None)
+        if steps is None or list(steps) != ["impute", "scale", "classifier"]:
+            return None
+        impute, scale, classifier = steps["impute"], steps["scale"], steps["classifier"]
+        if (
+            type(impute).__name__ != "SimpleImputer"
+            or type(scale).__name__ != "StandardScaler"
+            or type(classifier).__name__ != "LogisticRegression"
+            or list(getattr(classifier, "classes_", [])) != [0, 1]
+            or getattr(impute, "add_indicator", False)
+        ):
+            return None
+        fill = np.asarray(impute.statistics_, dtype=np.float64)
+        mean = np.asarray(scale.mean_ if scale.with_mean else np.zeros_like(fill))
+        scale_ = np.asarray(scale.scale_ if scale.with_std else np.ones_like(fill))
+        # Fold scaling into the weights: (x - mean) / scale @ w + b == x @ (w / scale) + b'.
+        weights = classifier.coef_.ravel() / scale_
+        intercept = float(classifier.intercept_[0] - mean @ weights)
+        return fill, weights, mean, intercept
+
+    def _fast_proba(self, matrix: np.ndarray) -> np.ndarray:
+        fill, weights, _, intercept = self.fast  # type: ignore[misc]
+        if np.isnan(matrix).any():
+            matrix = np.where(np.isnan(matrix), fill, matrix)
+        # expit: the logistic without exp's overflow warning for very large inputs.
+        return expit(matrix @ weights + intercept)
+
+    def _sklearn_proba(self, matrix: np.ndarray) -> np.ndarray:
+        import pandas as pd
+
+        frame = pd.DataFrame(matrix, columns=self.features)
+        return self.model.predict_proba(frame)[:, 1]
+
+    def predict(self, matrix: np.ndarray) -> tuple[list[int], list[float]]:
+        if self.fast is not None:
+            probability = self._fast_proba(matrix)
+            return (probability > 0.5).astype(int).tolist(), probability.tolist()
+        import pandas as pd
+
+        frame = pd.DataFrame(matrix, columns=self.features)
+        predictions = self.model.predict(frame)
+        return [int(p) for p in predictions], self._sklearn_proba(matrix).tolist()
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Everything the API needs, with absolute paths; built from config.yaml by the entry points."""
+
+    deployment_dir: str
+    model_dir: str
+    finaldata: str
+    test_data: str
+    data_dir: str
+    target: str
+    features: list[str]
+    id_columns: list[str] = field(default_factory=list)
+    max_rows: int = 10_000
+    max_body_bytes: int = 10 * 1024 * 1024
+    token: str | None = None
+    # Where every answer's rows are logged (monitoring.log_dir); None: not logged.
+    log_dir: str | None = None
+    # Prometheus metrics counted and served on /metrics (api.metrics).
+    metrics: bool = True
+    # Where the model comes from (api.model_source): the local deployment link, or the version
+    # behind the registry's champion alias (for replicas on several hosts).
+    model_source: str = "local"
+    tracking_uri: str | None = None
+    registered_model_name: str = "risk_model"
+    registry_poll_s: float = 10.0
+    # Where a refused release is reported (config.yaml's alerts section); None: nowhere.
+    webhook_url: str | None = None
+    webhook_timeout_s: float = 5.0
+    webhook_retries: int = 2
+
+    @classmethod
+    def from_config(cls, config: Any, root: Path, environ: dict[str, str]) -> ApiSettings:
+        from utils.layout import Layout
+        from utils.model.tracking import resolve_tracking_uri
+
+        paths = config.resolved_paths(root)
+        return cls(
+            deployment_dir=str(paths["deployment_dir"]),
+            model_dir=str(paths["model_dir"]),
+            finaldata=str(Layout.from_config(config, root).finaldata),
+            test_data=str(paths["test_data"]),
+            data_dir=os.path.abspath(Path(root) / config.api.data_dir),
+            target=config.data.target,
+            features=list(config.data.features),
+            id_columns=list(config.data.id_columns),
+            max_rows=config.api.max_rows,
+            max_body_bytes=int(config.api.max_body_mb * 1024 * 1024),
+            token=environ.get(config.api.token_env) or None,
+            log_dir=(
+                os.path.abspath(Path(root) / config.monitoring.log_dir)
+                if config.monitoring.log_predictions
+                else None
+            ),
+            metrics=config.api.metrics,
+            model_source=config.api.model_source,
+            tracking_uri=resolve_tracking_uri(config.main.tracking_uri, root),
+            registered_model_name=config.main.registered_model_name,
+            registry_poll_s=config.api.registry_poll_s,
+            webhook_url=config.alerts.webhook_url,
+            webhook_timeout_s=config.alerts.timeout_s,
+            webhook_retries=config.alerts.retries,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ApiSettings:
+        return cls(**json.loads(text))

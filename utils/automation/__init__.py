@@ -1,0 +1,1 @@
+"""fullprocess.py's automation: new sources, decisions, and acting on them."""

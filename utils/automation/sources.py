@@ -1,0 +1,170 @@
+"""The cheap part of the automation: which source files are new, and one run at a time.
+
+Nothing here imports MLflow, scikit-learn or pandas: cron calls this every few minutes and most
+calls end here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from utils.files import atomic_write_text, data_files_in, is_parquet, sha256_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+class HashCache:
+    """sha256 of files, recomputed only when a file's size or modification time changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.changed = False
+        try:
+            self.entries: dict[str, list] = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def sha256(self, file: Path) -> str:
+        stat = file.stat()
+        key = str(file.resolve())
+        cached = self.entries.get(key)
+        if cached and cached[0] == stat.st_size and cached[1] == stat.st_mtime_ns:
+            return cached[2]
+        digest = sha256_file(file)
+        self.entries[key] = [stat.st_size, stat.st_mtime_ns, digest]
+        self.changed = True
+        return digest
+
+    def save(self) -> None:
+        if self.changed:
+            atomic_write_text(self.path, json.dumps(self.entries))
+
+
+def source_files(source_dir: Path, cache: HashCache) -> list[SourceFile]:
+    """The CSV files of ``source_dir`` (sorted by name) with their hashes; none if it is absent."""
+    source_dir = Path(source_dir)
+    if not source_dir.is_dir():
+        return []
+    return [SourceFile(path, cache.sha256(path)) for path in data_files_in(source_dir)]
+
+
+def data_header(path: Path) -> list[str]:
+    """The column names of a CSV file's first line (a byte-order mark is fine) or of a
+    Parquet file (its schema; pyarrow is imported only then)."""
+    import csv
+
+    if is_parquet(path):
+        from utils.data.schema import parquet_columns
+
+        return parquet_columns(path)
+
+    with open(path, encoding="utf-8-sig", newline="", errors="replace") as handle:
+        return [name.strip() for name in next(csv.reader(handle), [])]
+
+
+def split_by_label(sources: list[SourceFile], target: str) -> tuple[list, list]:
+    """(labelled, unlabelled): a file without the target column is monitored, never trained on."""
+    labelled, unlabelled = [], []
+    for source in sources:
+        (labelled if target in data_header(source.path) else unlabelled).append(source)
+    return labelled, unlabelled
+
+
+def monitoring_fingerprint(segments: list[Path], unlabelled: list[SourceFile], model: str) -> str:
+    """What a monitoring result was computed from: log segments, unlabelled files, the model."""
+    import hashlib
+
+    parts = [model, *(p.name for p in segments), *(f"{f.name}:{f.sha256}" for f in unlabelled)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def new_files(
+    sources: list[SourceFile],
+    deployed_names: list[str],
+    recorded_hashes: dict[str, str],
+    decided: set[tuple[str, str]],
+) -> list[SourceFile]:
+    """Files whose name the deployed model was not trained on, or whose content changed since.
+
+    ``decided`` holds the (name, sha256) pairs an earlier automation run finished with (new
+    data that did not lead to a redeployment); ``recorded_hashes`` the latest hash the store
+    recorded for each ingested file name (missing: the name alone decides).
+    """
+    fresh = []
+    deployed = set(deployed_names)
+    for source in sources:
+        if (source.name, source.sha256) in decided:
+            continue
+        if (
+            source.name in deployed
+            and recorded_hashes.get(source.name, source.sha256) == source.sha256
+        ):
+            continue
+        fresh.append(source)
+    return fresh
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[bool]:
+    """Yield True when this process holds the lock, False when another one does.
+
+    flock is released by the kernel when the holder dies, kill -9 included: no stale locks.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield True
+    finally:
+        os.close(fd)
+
+
+class Journal:
+    """The automation's record of a run in progress: its decision and the phases done.
+
+    Written (atomically) before the run changes anything and after each phase, removed once
+    the decision is recorded; the next run finds it and finishes the work instead of starting
+    afresh.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            log.warning("%s: unreadable journal ignored", self.path)
+            return None
+
+    def write(self, state: dict) -> None:
+        atomic_write_text(self.path, json.dumps(state, indent=1))
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""The data contract and ingestion: schema, reading files, the demo data."""

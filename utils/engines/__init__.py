@@ -1,0 +1,1 @@
+"""The compute engines: local (pandas) and Apache Spark, behind one interface."""

@@ -1,0 +1,1 @@
+"""The model's life: training, scoring, MLflow tracking, atomic deployment."""

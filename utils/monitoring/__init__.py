@@ -1,0 +1,1 @@
+"""Drift and performance monitoring: tests, estimation, chunks, live inputs."""

@@ -1,0 +1,1 @@
+"""What on-call people get: alerts, event kinds, Prometheus metrics."""

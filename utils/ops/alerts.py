@@ -1,0 +1,201 @@
+"""Alerts: a JSON POST to a webhook when something needs a person.
+
+Which events alert, and what they say, is one table (``ALERTS``): score drift, data drift, an
+estimated-performance alert, a (re)deployment, a rollback, a refused release and a failed run.
+The message carries Slack's ``text`` field (so a Slack incoming webhook shows it as is) and the
+structured event. Sending never fails nor holds up the caller for long: each try has a
+timeout, a few retries back off, and a webhook that stays down is one warning in the log.
+No URL configured: nothing is sent. Standard library only (every entry point loads it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from utils.ops.events import EventKind
+
+log = logging.getLogger(__name__)
+
+# Outcomes of the automation's decision that put another model in production.
+DEPLOYING_OUTCOMES = ("first deployment", "redeployed")
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: EventKind
+    text: str
+    event: dict[str, Any]
+    model_version: str | None = None
+
+    def body(self, source: str) -> dict[str, Any]:
+        return {
+            "text": f"[{source}] {self.text}",
+            "kind": str(self.kind),
+            "source": source,
+            "model_version": self.model_version,
+            "event": self.event,
+        }
+
+
+def _score_drift(event: dict) -> str | None:
+    if not event.get("drift"):
+        return None
+    return (
+        f"score drift: F1 {event['new_f1']:.4f} on new data is below the threshold "
+        f"{event['threshold']:.4f} ({event['method']})"
+    )
+
+
+def _data_drift(event: dict) -> str | None:
+    if not event.get("dataset_drift"):
+        return None
+    drifted = [f["feature"] for f in event.get("features", []) if f.get("drift")]
+    return f"data drift in {len(drifted)} of {event.get('tested', '?')}: {', '.join(drifted)}"
+
+
+def _monitoring(event: dict) -> str | None:
+    new = event.get("new_alerts") or []
+    if not new:
+        return None
+    reasons = sorted({reason for chunk in new for reason in chunk.get("alert_reasons", [])})
+    return f"live monitoring: {len(new)} new chunk alert(s): {'; '.join(reasons)}"
+
+
+def _decision(event: dict) -> str | None:
+    outcome = event.get("outcome")
+    if outcome not in DEPLOYING_OUTCOMES:
+        return None
+    previous = event.get("previous_version")
+    was = f" (was v{previous})" if previous is not None else ""
+    return f"{outcome}: a new model serves now{was}"
+
+
+def _rollback(event: dict) -> str | None:
+    return f"rolled back: v{event.get('from_version')} -> v{event.get('to_version')}"
+
+
+def _refused_release(event: dict) -> str | None:
+    return (
+        f"release {event.get('release')} refused ({event.get('reason')}); "
+        f"still serving v{event.get('serving_version')}"
+    )
+
+
+def _failed_run(event: dict) -> str | None:
+    return f"run failed: {event.get('error')}"
+
+
+# Every event kind that can alert, and the text when this event does (None: it does not).
+ALERTS: dict[EventKind, Callable[[dict], str | None]] = {
+    EventKind.SCORE_DRIFT: _score_drift,
+    EventKind.DATA_DRIFT: _data_drift,
+    EventKind.MONITORING: _monitoring,
+    EventKind.DECISION: _decision,
+    EventKind.ROLLBACK: _rollback,
+    EventKind.REFUSED_RELEASE: _refused_release,
+    EventKind.FAILED_RUN: _failed_run,
+}
+
+
+def alert_for(kind: EventKind, event: dict, model_version: str | None = None) -> Alert | None:
+    """The alert ``event`` of ``kind`` raises, if any (a pure decision)."""
+    describe = ALERTS.get(kind)
+    text = describe(event) if describe else None
+    return None if text is None else Alert(kind, text, event, model_version)
+
+
+def _post_json(url: str, body: bytes, timeout_s: float) -> int:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310 - configured
+        return answer.status
+
+
+class Webhook:
+    """Where alerts go. ``url`` None: nowhere."""
+
+    def __init__(
+        self,
+        url: str | None,
+        timeout_s: float = 5.0,
+        retries: int = 2,
+        source: str = "risk-monitoring",
+        post: Callable[[str, bytes, float], int] = _post_json,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.url, self.timeout_s, self.retries, self.source = url, timeout_s, retries, source
+        self._post, self._sleep = post, sleep
+
+    @classmethod
+    def from_config(cls, alerts, program: str) -> Webhook:
+        """From config.yaml's ``alerts`` section; the source names the program and the host
+        (several hosts may send)."""
+        import socket
+
+        return cls(alerts.webhook_url, alerts.timeout_s, alerts.retries,
+                   f"{program}@{socket.gethostname()}")  # fmt: skip
+
+    @property
+    def where(self) -> str:
+        """The webhook's host only: its path is often the secret (Slack's is)."""
+        parts = urlsplit(self.url or "")
+        return f"{parts.scheme}://{parts.hostname}" if parts.hostname else "(no webhook)"
+
+    def send(self, alert: Alert) -> bool:
+        """POST ``alert``; True once the webhook took it. Never raises."""
+        if not self.url:
+            return False
+        from utils.secrets import mask_data
+
+        body = json.dumps(mask_data(alert.body(self.source)), default=str).encode()
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._sleep(0.5 * 2 ** (attempt - 1))
+            try:
+                status = self._post(self.url, body, self.timeout_s)
+            except (OSError, ValueError) as err:  # URLError, HTTPError and timeouts are OSErrors
+                reason = f"{type(err).__name__}: {err}"
+            else:
+                if 200 <= status < 300:
+                    log.info("alert sent to %s: %s", self.where, alert.text)
+                    return True
+                reason = f"HTTP {status}"
+            log.debug("alert to %s, try %d: %s", self.where, attempt + 1, reason)
+        log.warning(
+            "could not send the alert to %s after %d tries (%s): %s",
+            self.where, self.retries + 1, reason, alert.text,
+        )  # fmt: skip
+        return False
+
+    def send_in_background(self, alert: Alert) -> None:
+        """For the API: the request that found it does not wait for the webhook."""
+        if self.url:
+            threading.Thread(target=self.send, args=(alert,), daemon=True).start()
+
+    def notify(self, kind: EventKind, event: dict, model_version: str | None = None) -> bool:
+        alert = alert_for(kind, event, model_version)
+        return self.send(alert) if alert is not None else False
+
+
+class AlertingStore:
+    """The monitoring store, alerting on the events it records that call for a person."""
+
+    def __init__(self, store, webhook: Webhook) -> None:
+        self._store, self.webhook = store, webhook
+
+    def record_event(self, kind, payload: dict, model_version: str | None = None) -> None:
+        self._store.record_event(kind, payload, model_version)
+        self.webhook.notify(EventKind(kind), payload, model_version)
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)

@@ -1,0 +1,1 @@
+"""What people read: diagnostics, figures, the HTML and PDF report."""

@@ -1,0 +1,1 @@
+"""How an entry point runs: logging once, one-line errors, child processes."""

@@ -1,0 +1,1 @@
+"""The monitoring store: the history of every event, in any SQLAlchemy database."""

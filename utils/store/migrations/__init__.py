@@ -1,0 +1,1 @@
+"""Alembic migrations of the monitoring store (utils/store/history.py), applied on connect."""

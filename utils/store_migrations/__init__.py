@@ -1,1 +1,0 @@
-"""Alembic migrations of the monitoring store (utils/store.py), applied on connect."""
