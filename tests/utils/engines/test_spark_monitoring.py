@@ -64,16 +64,13 @@ def test_no_stream_no_chunk(spark, reference):
 
 
 def test_fullprocess_monitors_on_the_configured_engine(spark, reference):
-    from conftest import load_script
+    from conftest import ROOT
+    from utils.automation.monitor import monitor_all
     from utils.config import load_project_config
-
-    fullprocess = load_script("fullprocess.py", "risk_fullprocess_spark")
 
     spark_engine = ["compute.engine=spark", "compute.spark_master='local[2]'"]
     chunks = {
-        engine: fullprocess.monitor_all(
-            load_project_config(fullprocess.ROOT, overrides), streams(), reference, 0.7
-        )
+        engine: monitor_all(load_project_config(ROOT, overrides), streams(), reference, 0.7)
         for engine, overrides in (("local", []), ("spark", spark_engine))
     }
     assert chunks["spark"] == chunks["local"] and len(chunks["local"]) == 2

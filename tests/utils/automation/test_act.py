@@ -7,10 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import load_script
+from utils.automation import act
 from utils.automation.sources import Journal
-
-fullprocess = load_script("fullprocess.py", "risk_fullprocess_journal")
 
 
 class Killed(BaseException):
@@ -99,11 +97,11 @@ def test_a_run_killed_at_any_boundary_is_finished_by_the_next(tmp_path, scenario
         initial = state(retrain)
         journal.write(initial)
         with pytest.raises(Killed):
-            fullprocess.finish(initial, journal, first)
+            act.finish(initial, journal, first)
         resumed_state = journal.read()
         assert resumed_state is not None, "the journal survives the kill"
         second = FakeActions(None, candidate, world)
-        summary = fullprocess.finish(resumed_state, journal, second)
+        summary = act.finish(resumed_state, journal, second)
         assert journal.read() is None, "the finished run clears the journal"
         done = first.log + second.log
         assert [a for a in done if a[0] == "record"] == [uninterrupted[-1]], "recorded once"
@@ -120,7 +118,7 @@ def test_a_redeploy_killed_after_deployment_runs_only_what_remains(tmp_path):
     journal.write(interrupted)
     world = ["model_deployment"]
     actions = FakeActions(None, 0.9, world)
-    summary = fullprocess.finish(journal.read(), journal, actions)
+    summary = act.finish(journal.read(), journal, actions)
     assert actions.log == [
         ("run", ("diagnostics", "reporting")),
         ("record", "redeployed", 2),

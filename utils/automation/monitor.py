@@ -1,0 +1,218 @@
+"""Live monitoring in the automation: the deployed model's estimated (and, as labels arrive,
+realised) performance on its logged traffic and the unlabelled files, chunk by chunk."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from utils.automation.assess import drift_reference
+from utils.automation.sources import (
+    HashCache,
+    SourceFile,
+    monitoring_fingerprint,
+    source_files,
+)
+from utils.config import PipelineConfig
+from utils.files import atomic_write_text
+from utils.layout import Layout
+from utils.ops.events import EventKind
+from utils.runtime.cli import EngineSettings
+
+log = logging.getLogger(__name__)
+
+
+def monitor_all(config: PipelineConfig, streams: list, reference, threshold: float | None):
+    """Every stream's chunks, in order: here, or by Spark's executors (the same entries)."""
+    settings, drift = config.monitoring, vars(config.drift)
+    engine = EngineSettings.from_compute(config.compute)
+    if engine.is_spark:
+        from utils.engines.spark_monitoring import monitor_on_spark
+
+        return monitor_on_spark(
+            engine.spark(), streams, reference, settings.chunk_rows, settings.chunk_period,
+            threshold, drift,
+        )  # fmt: skip
+    from utils.monitoring.chunks import monitor_stream
+
+    return [
+        chunk
+        for stream in streams
+        for chunk in monitor_stream(
+            stream, reference, settings.chunk_rows, settings.chunk_period, threshold, drift
+        )
+    ]
+
+
+def update_monitoring(
+    config: PipelineConfig,
+    root: Path,
+    logged: list[Path],
+    unlabelled: list[SourceFile],
+    labels: list[SourceFile],
+    store,
+) -> dict[str, Any]:
+    """Read the reference, the log segments, the unlabelled files and the labels; estimate
+    every chunk, and put realised figures beside the estimates where labels arrived. The
+    labelled traffic is also written to the source folder as a labelled file, so that the next
+    run checks score drift on it and retrains as it does for any new labelled data."""
+    import pandas as pd
+
+    from utils.data.schema import read_dataset
+    from utils.model.deployment import load_deployed_model
+    from utils.monitoring.chunks import Reference, Stream, join_all_labels
+    from utils.monitoring.drift import score_drift
+    from utils.monitoring.live_inputs import (
+        PREDICTION_LOG,
+        read_labels,
+        read_traffic,
+        read_unlabelled,
+    )
+
+    schema, layout, settings = config.schema, Layout.from_config(config, root), config.monitoring
+    model, manifest = load_deployed_model(layout.deployment_dir)
+    features = list(manifest.get("features") or schema.features)
+
+    def probabilities(frame: pd.DataFrame):
+        return model.predict_proba(frame[features])[:, 1]
+
+    test = read_dataset(layout.test_data, schema, ids=False)
+    trained_on = read_dataset(drift_reference(layout, manifest), schema, ids=False)
+    reference = Reference.build(probabilities(test), test[schema.target], trained_on[features])
+    history = [d["f1"] for d in store.deployment_history() if d["f1"] is not None]
+    automation = config.automation
+    deployed_f1 = float(manifest.get("f1") or 0.0)
+    threshold = score_drift(
+        deployed_f1, deployed_f1, history, automation.score_drift_method,
+        automation.score_drift_k, automation.min_history,
+    ).threshold  # fmt: skip
+    # Every monitored row, so that one label join reaches rows of the log and of the
+    # unlabelled batches alike (the latest prediction of an id wins, whichever way it came).
+    parts: list[tuple[str, pd.DataFrame]] = []
+    traffic = read_traffic(logged, features)
+    if traffic is not None:
+        parts.append((PREDICTION_LOG, traffic))
+    parts += [(f.name, read_unlabelled(f.path, schema, features)) for f in unlabelled]
+    rows = pd.concat([frame for _, frame in parts], ignore_index=True) if parts else pd.DataFrame()
+    truth, counts = join_all_labels(
+        rows, read_labels([f.path for f in labels], schema), list(schema.id_columns),
+        schema.target,
+    )  # fmt: skip
+    joined = {"files": [f.name for f in labels], **counts}
+    if labels:
+        write_labelled_traffic(config, root, rows, truth, features, labels)
+    streams, first = [], 0
+    for name, frame in parts:
+        own = slice(first, first + len(frame))
+        first += len(frame)
+        logged_rows = name == PREDICTION_LOG
+        streams.append(
+            Stream(
+                name,
+                frame[features].astype("float64"),
+                probabilities(frame[features]),
+                frame["time"] if logged_rows else None,
+                frame["segment"] if logged_rows else None,
+                truth[own] if labels else None,
+                frame["model_version"] if logged_rows else None,
+            )
+        )
+    chunks = monitor_all(config, streams, reference, threshold)
+    return {
+        "model_version": manifest.get("model_version"),
+        "calibrated": reference.calibration.used,
+        "f1_threshold": threshold,
+        "chunk_rows": settings.chunk_rows,
+        "chunk_period": settings.chunk_period,
+        "labels": joined,
+        "chunks": chunks,
+    }
+
+
+def write_labelled_traffic(
+    config: PipelineConfig,
+    root: Path,
+    traffic,
+    truth,
+    features: list[str],
+    labels: list[SourceFile],
+) -> None:
+    """The monitored rows whose label arrived, as a labelled CSV in the source folder (once per
+    set of labels files): new labelled data, checked and retrained on as today."""
+    import hashlib
+
+    import numpy as np
+
+    known = ~np.isnan(truth)
+    if not known.any():
+        return
+    digest = hashlib.sha256("".join(f.sha256 for f in labels).encode()).hexdigest()[:12]
+    target = root / config.automation.source_dir / f"labelled-traffic-{digest}.csv"
+    if target.exists():
+        return
+    ids = [c for c in config.data.id_columns if c in traffic.columns]
+    frame = traffic.loc[known, [*ids, *features]].assign(**{config.data.target: truth[known]})
+    frame[config.data.target] = frame[config.data.target].astype(int)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, frame.to_csv(index=False))
+    log.info("wrote %d labelled rows of traffic to %s", int(known.sum()), target)
+
+
+def check_monitoring(
+    config: PipelineConfig, root: Path, unlabelled: list[SourceFile], store, dry_run: bool
+) -> str:
+    """Estimate the deployed model's performance on its logged traffic and the unlabelled
+    files, when either changed (or the model did) since models/monitoring.json was written."""
+    import json
+
+    from utils.monitoring.prediction_log import compact, segments
+
+    layout = Layout.from_config(config, root)
+    if not layout.deployment_dir.exists():
+        return ""
+    log_dir = root / config.monitoring.log_dir
+    # A listing when no day is due; polars is imported only for a day to compact.
+    for day in [] if dry_run else compact(log_dir):
+        log.info("compacted the prediction log of %s into %s", day.stem, day)
+    logged = segments(log_dir)
+    if not logged and not unlabelled:
+        return ""
+    cache = HashCache(root / config.automation.hash_cache)
+    labels = source_files(root / config.monitoring.labels_dir, cache)
+    if not dry_run:
+        cache.save()
+    model = os.readlink(layout.deployment_dir) if layout.deployment_dir.is_symlink() else ""
+    fingerprint = monitoring_fingerprint(logged, [*unlabelled, *labels], model)
+    try:
+        previous = json.loads(layout.monitoring.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    if previous.get("fingerprint") == fingerprint:
+        return ""
+    if dry_run:
+        return "would update the live monitoring"
+    result = update_monitoring(config, root, logged, unlabelled, labels, store)
+    result["fingerprint"] = fingerprint
+    # Chunks are recomputed on every run: only those that alert for the first time alert.
+    alerted_before = {_chunk_key(c) for c in previous.get("chunks", []) if c.get("alert")}
+    result["new_alerts"] = [
+        {k: chunk[k] for k in ("source", "start", "end", "alert_reasons")}
+        for chunk in result["chunks"]
+        if chunk["alert"] and _chunk_key(chunk) not in alerted_before
+    ]
+    atomic_write_text(layout.monitoring, json.dumps(result, indent=2) + "\n")
+    store.record_event(EventKind.MONITORING, result, str(result.get("model_version")))
+    alerts = sum(chunk["alert"] for chunk in result["chunks"])
+    text = f"monitoring: {len(result['chunks'])} chunk(s), {alerts} alert(s)"
+    joined = result["labels"]
+    if joined["rows"]:
+        text += f", labels: {joined['matched']} matched, {joined['unmatched']} unmatched"
+    return text
+
+
+def _chunk_key(chunk: dict) -> tuple[str, str]:
+    """A chunk's identity across runs: its stream and where it starts (its end and the
+    segments it spans grow while it is the newest)."""
+    return chunk["source"].split(": ")[0], str(chunk["start"])
