@@ -33,7 +33,7 @@ from utils.runtime.cli import (
     schema_from_args,
     split_list,
 )
-from utils.runtime.processes import free_port, gunicorn_command, reap
+from utils.runtime.processes import api_from_file, free_port, gunicorn_command, reap
 from utils.store.history import MonitoringStore
 
 log = logging.getLogger("reporting")
@@ -139,7 +139,9 @@ class ApiRun:
         self.server_log = open(Path(self.scratch.name) / "server.log", "wb")  # noqa: SIM115
         self.server = subprocess.Popen(
             gunicorn_command(
-                f"app:create_app_from_file({str(settings_file)!r})", f"127.0.0.1:{port}", 1
+                api_from_file(settings_file),
+                f"127.0.0.1:{port}",
+                1,
             ),
             stdout=self.server_log,
             stderr=subprocess.STDOUT,

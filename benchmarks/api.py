@@ -33,7 +33,7 @@ from utils.data.demo import generate_rows  # noqa: E402
 from utils.data.schema import DataSchema  # noqa: E402
 from utils.model.deployment import deploy  # noqa: E402
 from utils.model.training import ModelParams, save_model, train_model  # noqa: E402
-from utils.runtime.processes import free_port, gunicorn_command, stop  # noqa: E402
+from utils.runtime.processes import api_from_file, free_port, gunicorn_command, stop  # noqa: E402
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
 SCHEMA = DataSchema("exited", tuple(FEATURES), ("corporation",))
@@ -203,7 +203,7 @@ def main() -> None:
             settings_file.write_text(variant.to_json())
             port = free_port()
             command = gunicorn_command(
-                f"app:create_app_from_file({str(settings_file)!r})", f"127.0.0.1:{port}",
+                api_from_file(settings_file), f"127.0.0.1:{port}",
                 args.workers,
             )  # fmt: skip
             ours[name] = (start(command, env), f"http://127.0.0.1:{port}/prediction")

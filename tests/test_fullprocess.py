@@ -15,7 +15,7 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.metrics import f1_score
 
-from conftest import load_script, run_in, user_env
+from conftest import run_in, user_env
 from utils.automation.sources import exclusive_lock
 from utils.data.demo import generate_files, write_files
 from utils.files import sha256_file
@@ -113,7 +113,7 @@ def test_no_new_data_then_drift_redeploys_then_changed_content(project_copy, tmp
     assert store.latest_event("score_drift")["payload"]["drift"] is True
     assert store.latest_event("automation")["payload"]["outcome"] == "redeployed"
     store.close()
-    app = load_script("06_reporting/app.py", "risk_app_fullprocess")
+    from utils.api import app
     from utils.api.serving import ApiSettings
     from utils.config import load_project_config
 

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT, load_script
 from utils.errors import PipelineError
-from utils.runtime.processes import gunicorn_command, stop
+from utils.runtime.processes import api_from_file, gunicorn_command, stop
 
 pytestmark = pytest.mark.slow
 apicalls = load_script("06_reporting/apicalls.py", "risk_apicalls")
@@ -27,7 +27,9 @@ def server(api_project, free_port, tmp_path):
     url = f"http://127.0.0.1:{free_port}"
     process = subprocess.Popen(
         gunicorn_command(
-            f"app:create_app_from_file({str(settings_file)!r})", f"127.0.0.1:{free_port}", 2
+            api_from_file(settings_file),
+            f"127.0.0.1:{free_port}",
+            2,
         ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -278,7 +280,9 @@ def test_sigterm_stops_the_server_promptly(api_project, free_port, tmp_path):
     settings_file.write_text(api_project["settings"].to_json())
     process = subprocess.Popen(
         gunicorn_command(
-            f"app:create_app_from_file({str(settings_file)!r})", f"127.0.0.1:{free_port}", 2
+            api_from_file(settings_file),
+            f"127.0.0.1:{free_port}",
+            2,
         ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -313,7 +317,9 @@ def test_a_worker_killed_with_sigkill_leaves_every_earlier_segment_readable(
     url = f"http://127.0.0.1:{free_port}"
     process = subprocess.Popen(
         gunicorn_command(
-            f"app:create_app_from_file({str(settings_file)!r})", f"127.0.0.1:{free_port}", 1
+            api_from_file(settings_file),
+            f"127.0.0.1:{free_port}",
+            1,
         ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

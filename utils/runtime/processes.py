@@ -38,19 +38,26 @@ def reap(process: subprocess.Popen, grace_s: float = 30.0) -> None:
 
 def gunicorn_command(app: str, bind: str, workers: int) -> list[str]:
     """The command that serves the scoring API ``app`` (a gunicorn app spec of
-    06_reporting/app.py) with the project's gunicorn settings (utils/api/gunicorn_conf.py)."""
-    reporting = Path(__file__).resolve().parents[2] / "06_reporting"
+    utils.api.app) with the project's gunicorn settings (utils/api/gunicorn_conf.py)."""
     return [
         sys.executable,
         "-m",
         "gunicorn",
         "--config",
         "python:utils.api.gunicorn_conf",
-        "--chdir",
-        str(reporting),
         "--bind",
         bind,
         "--workers",
         str(workers),
         app,
     ]
+
+
+def api_from_file(settings_file: Path | str) -> str:
+    """gunicorn's app spec of the scoring API with settings another process wrote."""
+    return f"utils.api.app:create_app_from_file({str(settings_file)!r})"
+
+
+def api_from_project(root: Path | str) -> str:
+    """gunicorn's app spec of the scoring API of the project at ``root`` (its config.yaml)."""
+    return f"utils.api.app:create_app_from_project({str(root)!r})"

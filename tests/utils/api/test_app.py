@@ -6,9 +6,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from conftest import load_script
-
-app_module = load_script("06_reporting/app.py", "risk_app")
+from utils.api import app as app_module
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
 
@@ -514,6 +512,7 @@ def test_the_registry_source_follows_the_champion_alias_and_refuses_a_bad_sha(
     import mlflow.sklearn
     from mlflow import MlflowClient
 
+    from conftest import load_script
     from utils.model.deployment import MODEL_SHA256_TAG
 
     step = load_script("04_deployment/deployment.py", "risk_deployment_step")

@@ -1,0 +1,83 @@
+"""The API's answers: JSON bodies (no NaN), one-line JSON errors, bearer tokens, and
+values cached until their files change."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from flask import Response
+
+from utils.api.serving import (
+    RequestError,
+)
+
+log = logging.getLogger("api")
+
+
+class FileCache:
+    """A value computed from files, recomputed only when one of them changes."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple, Any]] = {}
+
+    def get(self, name: str, paths: list[Path], compute, extra: tuple = ()) -> Any:
+        key = (*extra, *(self._stamp(p) for p in paths))
+        cached = self._entries.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        value = compute()
+        self._entries[name] = (key, value)
+        return value
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple:
+        try:
+            stat = path.stat()
+        except OSError:
+            return (str(path), None)
+        return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_bytes(body: Any) -> bytes:
+    """The answer as JSON; a NaN or infinity (the std of one row, say) becomes null."""
+    try:
+        return json.dumps(body, allow_nan=False).encode()
+    except ValueError:
+        return json.dumps(_finite(body), allow_nan=False).encode()
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(json_bytes(body), status=status, mimetype="application/json")
+
+
+def error_json(error: str, detail: str) -> bytes:
+    return json_bytes({"error": error, "detail": detail})
+
+
+def error_response(status: int, error: str, detail: str) -> Response:
+    return Response(error_json(error, detail), status=status, mimetype="application/json")
+
+
+def authorized(token: str | None, header: str) -> bool:
+    """Whether an Authorization header carries the API's token (any, when it has none)."""
+    if not token:
+        return True
+    return hmac.compare_digest(header.encode(), f"Bearer {token}".encode())
+
+
+UNAUTHORIZED = RequestError(401, "unauthorized", "send Authorization: Bearer <token>")

@@ -1,0 +1,183 @@
+"""The API's routes as two blueprints: the service (predict, health, model, metrics,
+OpenAPI) and monitoring (scores, statistics, diagnostics, live monitoring)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response
+
+from utils import layout
+from utils.api.endpoints import ENDPOINTS
+from utils.api.responses import error_response, json_response
+from utils.api.serving import (
+    RequestError,
+)
+from utils.api.state import api_state
+from utils.errors import PipelineError
+from utils.ops.metrics import exposition
+
+log = logging.getLogger("api")
+
+
+DIAGNOSTICS_NAME = layout.DIAGNOSTICS
+
+
+service = Blueprint("service", __name__)
+monitoring = Blueprint("monitoring", __name__)
+
+
+@service.get("/")
+def welcome() -> Response:
+    return json_response(
+        {
+            "service": "risk model scoring API",
+            "endpoints": [
+                {"method": e.method, "path": e.path, "description": e.summary} for e in ENDPOINTS
+            ],
+        }
+    )
+
+
+@monitoring.get("/monitoring")
+def live_monitoring() -> Response:
+    path = Path(api_state().settings.model_dir) / layout.MONITORING
+
+    def read() -> dict[str, Any]:
+        if not path.is_file():
+            raise PipelineError(
+                f"{path.name}: no live monitoring yet; fullprocess.py writes it once predictions"
+                " are logged or unlabelled files arrive"
+            )
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    try:
+        return json_response(api_state().cache.get("monitoring", [path], read))
+    except PipelineError as err:
+        raise unavailable(err) from None
+
+
+@service.get("/health")
+def health() -> Response:
+    loaded, refused = api_state().model.state()
+    if loaded is None:
+        detail = "no deployed model is loaded yet"
+        if refused is not None:
+            detail = f"release {refused.release} refused ({refused.reason}); no good release"
+        return error_response(503, "no model", detail)
+    body = {"status": "ok", "model_version": loaded.version, "release": loaded.release.name}
+    if refused is not None:
+        # Still serving, so still 200; a monitor reads the status.
+        body.update(
+            status="degraded", refused_release=refused.release, refused_because=refused.reason
+        )
+    return json_response(body)
+
+
+@service.get("/model")
+def model_info() -> Response:
+    loaded = api_state().loaded_or_503()
+    manifest = loaded.manifest
+    return json_response(
+        {
+            "name": manifest.get("registered_model_name"),
+            "version": loaded.version,
+            "trained_at": manifest.get("trained_at"),
+            "deployed_at": manifest.get("deployed_at"),
+            "features": loaded.features,
+            "f1": manifest.get("f1"),
+            "release": manifest.get("release"),
+        }
+    )
+
+
+@service.get("/metrics")
+def metrics() -> Response:
+    if api_state().metrics is None:
+        return error_response(404, "not found", "metrics are off (api.metrics=false)")
+    body, content_type = exposition()
+    return Response(body, content_type=content_type)
+
+
+@service.get("/openapi.json")
+def openapi() -> Response:
+    from utils.api.openapi import build_spec
+
+    state = api_state()
+    settings = state.settings
+    loaded = state.model.current()
+    if loaded is None:
+        columns = (settings.features, settings.id_columns, settings.target)
+    else:
+        columns = (loaded.features, loaded.id_columns, loaded.target)
+    spec = state.cache.get(
+        "openapi", [], lambda: build_spec(*columns, settings.max_rows), extra=(repr(columns),)
+    )
+    return json_response(spec)
+
+
+def unavailable(err: PipelineError) -> RequestError:
+    return RequestError(503, "unavailable", str(err))
+
+
+@monitoring.get("/scoring")
+def scoring() -> Response:
+    from utils.data.schema import read_dataset
+    from utils.model.scoring import evaluate
+
+    state = api_state()
+    loaded = state.loaded_or_503()
+    test_data = Path(state.settings.test_data)
+
+    def test_metrics() -> dict[str, Any]:
+        schema = state.schema()
+        return evaluate(loaded.model.model, read_dataset(test_data, schema, ids=False), schema)
+
+    try:
+        metrics = state.cache.get(
+            "scoring", [test_data], test_metrics, extra=(str(loaded.release),)
+        )
+    except PipelineError as err:
+        raise unavailable(err) from None
+    return json_response({"model_version": loaded.version, "dataset": test_data.name, **metrics})
+
+
+@monitoring.get("/summarystats")
+def summarystats() -> Response:
+    from utils.data.schema import read_dataset
+    from utils.report.diagnostics import summary_statistics
+
+    state = api_state()
+    finaldata = Path(state.settings.finaldata)
+
+    def statistics() -> dict[str, Any]:
+        data = read_dataset(finaldata, state.schema(), ids=False)
+        return summary_statistics(data, list(state.settings.id_columns))
+
+    try:
+        stats = state.cache.get("summarystats", [finaldata], statistics)
+    except PipelineError as err:
+        raise unavailable(err) from None
+    return json_response({"dataset": finaldata.name, "statistics": stats})
+
+
+@monitoring.get("/diagnostics")
+def diagnostics() -> Response:
+    path = Path(api_state().settings.model_dir) / DIAGNOSTICS_NAME
+
+    def read() -> dict[str, Any]:
+        if not path.is_file():
+            raise PipelineError(f"{path.name}: no diagnostics yet; run the diagnostics step")
+        report = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            k: report.get(k)
+            for k in ("model_version", "missing_percent", "timings_s", "dependencies")
+        }
+
+    try:
+        return json_response(api_state().cache.get("diagnostics", [path], read))
+    except PipelineError as err:
+        raise unavailable(err) from None
