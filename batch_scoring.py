@@ -17,26 +17,28 @@ from __future__ import annotations
 import argparse
 import glob
 import logging
+import os
 from pathlib import Path
 
-from utils.config import PipelineConfig, load_project_config
+from utils.config import load_project_config
+from utils.engines.base import Engine, EngineSettings
+from utils.engines.choose import engine_for
 from utils.errors import PipelineError
-from utils.files import atomic_write, data_files_in
+from utils.files import data_files_in
 from utils.layout import Layout
-from utils.runtime.cli import EngineSettings, run_entry_point
+from utils.model.tracking import resolve_tracking_uri
+from utils.runtime.cli import run_entry_point
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("batch_scoring")
 
-# Rows scored at a time by the local engine: bounds the memory of the features' matrix.
-SLICE_ROWS = 1_000_000
 
-
-def input_files(spec: str, engine: str) -> list[str]:
+def input_files(spec: str, engine: Engine) -> list[str]:
     """A file, a folder's data files (*.csv, *.parquet) or a glob, in name order; a URI
-    (scheme://) as given, for Spark to list. PipelineError when nothing matches."""
+    (scheme://) as given, for an engine that lists them (Spark). PipelineError when nothing
+    matches."""
     if "://" in spec:
-        if engine != "spark":
+        if not engine.reads_uris:
             raise PipelineError(f"--input {spec}: a URI is read by compute.engine=spark only")
         return [spec]
     path = Path(spec)
@@ -51,75 +53,14 @@ def input_files(spec: str, engine: str) -> list[str]:
     return found
 
 
-def deployed_model_uri(layout: Layout) -> str:
-    """The MLflow URI of the deployed release's model (its manifest says which)."""
-    from utils.model.deployment import deployed_release, read_manifest
-
-    manifest = read_manifest(deployed_release(layout.deployment_dir))
-    uri = manifest.get("mlflow_model_uri")
-    if not uri:
-        raise PipelineError(f"{layout.deployment_dir}: the deployed model has no MLflow URI")
-    return str(uri)
-
-
-def score_locally(files: list[str], config: PipelineConfig, layout: Layout, output: Path) -> int:
-    """Polars reads, the deployed (hash-checked) pickle predicts, slice by slice."""
-    import numpy as np
-    import polars as pl
-
-    from utils.data.schema import read_feature_columns
-    from utils.model.deployment import load_deployed_model
-    from utils.model.scoring import predict_with_probabilities
-
-    model, manifest = load_deployed_model(layout.deployment_dir)
-    features = list(manifest.get("features") or config.data.features)
-    frames = [read_feature_columns(Path(f), features, config.data.id_columns) for f in files]
-    ids = [c for c in config.data.id_columns if all(c in frame.columns for frame in frames)]
-    data = pl.concat([frame.select(*ids, *features) for frame in frames])
-    predicted = [
-        predict_with_probabilities(
-            model, data.slice(start, SLICE_ROWS).select(features).to_pandas()
-        )[0]
-        for start in range(0, data.height, SLICE_ROWS)
-    ]
-    classes = np.concatenate(predicted) if predicted else np.array([], dtype=np.int64)
-    scored = data.select(*ids, pl.Series("prediction", classes.astype(np.int64)))
-    atomic_write(output, lambda tmp: scored.write_csv(tmp))
-    return scored.height
-
-
-def score_with_spark(files: list[str], config: PipelineConfig, layout: Layout, output: Path) -> int:
-    """Spark reads, the logged model predicts on the executors, the driver joins the parts."""
-    import mlflow
-
-    from utils.engines.spark import (
-        listed_by_spark,
-        read_features,
-        with_predictions,
-        write_predictions_csv,
-    )
-    from utils.model.tracking import resolve_tracking_uri
-
-    # The model is looked up where main.py logged it.
-    mlflow.set_tracking_uri(resolve_tracking_uri(config.main.tracking_uri, layout.root))
-    engine = EngineSettings.from_compute(config.compute)
-    spark = engine.spark()
-    listed = [name for f in files for name in (listed_by_spark(spark, f) if "://" in f else [f])]
-    frame = read_features(spark, listed, config.schema)
-    ids = [c for c in config.data.id_columns if c in frame.columns]
-    model_uri = deployed_model_uri(layout)
-    scored = with_predictions(spark, frame, model_uri, config.schema, engine.spark_env_manager)
-    return write_predictions_csv(scored, [*ids, "prediction"], output)
-
-
 def run(root: Path, spec: str, output: Path, overrides: list[str]) -> None:
     config = load_project_config(root, overrides)
     layout = Layout.from_config(config, root)
-    files = input_files(spec, config.compute.engine)
-    score = (
-        score_with_spark if EngineSettings.from_compute(config.compute).is_spark else score_locally
-    )
-    rows = score(files, config, layout, output)
+    engine = engine_for(EngineSettings.from_compute(config.compute))
+    files = input_files(spec, engine)
+    # Where main.py logged the model, for an engine that loads it from MLflow.
+    os.environ["MLFLOW_TRACKING_URI"] = resolve_tracking_uri(config.main.tracking_uri, root)
+    rows = engine.score_files(files, layout.deployment_dir, config.schema, output)
     log.info("scored %d rows of %d file(s) with the %s engine; wrote %s",
              rows, len(files), config.compute.engine, output)  # fmt: skip
 

@@ -178,13 +178,11 @@ def prepare_environment(config: PipelineConfig, root: Path) -> tuple[str, str]:
     """Point this process and every step at one tracking store, one monitoring store and the
     shared code; return the tracking URI and the store URL (without its password)."""
     from utils.model.tracking import resolve_tracking_uri
-    from utils.store.history import resolve_store_url, split_password
+    from utils.store.connection import store_url_for
 
     uri = resolve_tracking_uri(config.main.tracking_uri, root)
     os.environ["MLFLOW_TRACKING_URI"] = uri
-    store_url, password = split_password(resolve_store_url(config.store.url, root))
-    if password is not None:
-        os.environ["PGPASSWORD"] = password
+    store_url = store_url_for(config.store.url, root)
     # Steps import utils/ from the project root under every env manager, without path hacks.
     existing = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), existing]))

@@ -29,9 +29,10 @@ if [ -z "$python_bin" ] || ! "$python_bin" -c 'import sys; sys.exit(sys.version_
 fi
 
 # The stamp has one line per kind installed, "kind hash", the hash of what it was built from
-# (its requirement files, the constraints and the root, which the venv's .pth file names).
+# (its requirement files, the constraints, pyproject.toml and the root, where the editable
+# install points).
 # Every kind includes runtime, so any current line satisfies a runtime request.
-stamp_of() { { echo "$root"; cat "$root/constraints.txt" $(files_of "$1"); } | sha256sum | cut -d' ' -f1; }
+stamp_of() { { echo "$root"; cat "$root/constraints.txt" "$root/pyproject.toml" $(files_of "$1"); } | sha256sum | cut -d' ' -f1; }
 current_kinds() {
   [ -x "$venv/bin/python" ] || return 0
   while read -r kind hash; do
@@ -66,8 +67,9 @@ fi
 echo "setup_env.sh: [2/2] installing the pinned requirements with uv" >&2
 "$venv/bin/python" -m uv pip install --python "$venv/bin/python" \
   "${requirements[@]}" -c "$root/constraints.txt" 2>&1 | { grep -v '^ [+-] ' || true; } | sed -u 's/^/  /' >&2
-# The project root on the venv's path, so utils/ imports from any folder (steps run in theirs).
-site_packages="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-echo "$root" > "$site_packages/risk_monitoring_root.pth"
+# The shared code (utils) installed in editable mode, so that it imports from any folder (the
+# steps run in theirs); its dependencies are the pins just installed.
+"$venv/bin/python" -m uv pip install --python "$venv/bin/python" --no-deps -e "$root" 2>&1 \
+  | { grep -v '^ [+-] ' || true; } | sed -u 's/^/  /' >&2
 { for kind in $have "${needed[@]}"; do echo "$kind $(stamp_of "$kind")"; done; } | sort -u > "$venv/.installed-stamp"
 echo "setup_env.sh: $venv ready in $((SECONDS - started)) s" >&2

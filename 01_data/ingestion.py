@@ -9,11 +9,12 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from utils.data.ingestion import FINALDATA_FILES, ingestion_summary, read_inputs
+from utils.data.ingestion import FINALDATA_FILES, ingestion_summary
 from utils.data.schema import DataSchema
+from utils.engines.base import EngineSettings
+from utils.engines.choose import engine_for
 from utils.model.tracking import StepRun
 from utils.runtime.cli import (
-    EngineSettings,
     add_engine_arguments,
     add_schema_arguments,
     add_store_argument,
@@ -37,11 +38,12 @@ def run(
     started = time.perf_counter()
     with StepRun() as tracking:
         # Everything is read and checked, and the store reached, before anything is written.
-        files, rows, publish = read_inputs(
-            input_dir, schema, engine or EngineSettings(), finaldata_format
+        ingested_data = engine_for(engine or EngineSettings()).ingest(
+            input_dir, schema, finaldata_format
         )
+        files, rows = ingested_data.files, ingested_data.rows
         store = MonitoringStore(store_url)
-        finaldata, ingested = publish(output_dir)
+        finaldata, ingested = ingested_data.publish(output_dir)
         store.record_ingestion(
             [asdict(record) for record in files], str(input_dir), rows, tracking.run_id
         )

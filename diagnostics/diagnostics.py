@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 
 from utils import layout
-from utils.data.ingestion import FINALDATA_NAME, read_inputs
+from utils.data.ingestion import FINALDATA_NAME
 from utils.data.schema import DataSchema, read_dataset
+from utils.engines.base import EngineSettings
+from utils.engines.choose import engine_for
 from utils.errors import PipelineError
 from utils.files import atomic_write, atomic_write_text, file_identity
 from utils.model.deployment import load_deployed_model
@@ -27,12 +29,9 @@ from utils.report.diagnostics import (
     PYPI_JSON_API,
     dependency_table,
     latest_version,
-    missing_percent,
-    summary_statistics,
     time_call,
 )
 from utils.runtime.cli import (
-    EngineSettings,
     add_engine_arguments,
     add_model_arguments,
     add_schema_arguments,
@@ -63,8 +62,7 @@ def step_timings(
         scratch_dir = Path(scratch)
 
         def ingest() -> None:
-            publish = read_inputs(input_dir, schema, engine)[2]
-            publish(scratch_dir / "ingested")
+            engine_for(engine).ingest(input_dir, schema).publish(scratch_dir / "ingested")
 
         def train() -> None:
             finaldata = scratch_dir / "ingested" / FINALDATA_NAME
@@ -74,19 +72,6 @@ def step_timings(
 
         with quieted("utils.data.ingestion", "utils.model.deployment", "utils.model.training"):
             return {"data_ingestion": time_call(ingest), "model_training": time_call(train)}
-
-
-def data_statistics(
-    finaldata: Path, schema: DataSchema, engine: EngineSettings
-) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """Mean, median and std of each numeric column, and missing % of every column, of the
-    ingested data: read here, or by Spark's executors (the same figures)."""
-    if engine.is_spark:
-        from utils.engines.spark import column_statistics
-
-        return column_statistics(engine.spark(), str(finaldata), schema)
-    ingested = read_dataset(finaldata, schema)
-    return summary_statistics(ingested, [*schema.id_columns]), missing_percent(ingested)
 
 
 def write_predictions(
@@ -141,7 +126,7 @@ def run(
             evaluation = predict_on(model, scoring_data, schema)
             ids = scoring_data[list(schema.id_columns)]
             del scoring_data
-            statistics, missing = data_statistics(finaldata, schema, engine)
+            statistics, missing = engine_for(engine).statistics(finaldata, schema)
             timings = step_timings(input_dir, schema, params, engine)
             dependency_rows = dependencies.result()
         # Written last, so that a failure above leaves the previous predictions in place.

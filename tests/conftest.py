@@ -81,6 +81,62 @@ def project_copy(tmp_path: Path) -> Path:
     return copy_as_cloned(tmp_path / "project")
 
 
+@pytest.fixture(scope="session")
+def deployed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo project after one ``python main.py``, built once per session: by the first
+    xdist worker that asks, the others wait for it (a lock beside the workers' folders)."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    template = shared / "deployed-demo"
+    with open(shared / "deployed-demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (template / ".built").exists():
+            shutil.rmtree(template, ignore_errors=True)
+            run_in(copy_as_cloned(template), "main.py")
+            (template / ".built").touch()
+    return template
+
+
+def relocate(template: Path, target: Path) -> Path:
+    """A copy of a project that has run, at ``target``. Its databases and some of its files
+    name folders by absolute path (MLflow's artifact folders, the ingested folders): those
+    are rewritten to the copy's, in every text column and every small text file."""
+    import sqlite3
+
+    shutil.copytree(template, target, symlinks=True)
+    (target / ".built").unlink(missing_ok=True)
+    old, new = str(template), str(target)
+    for path in target.rglob("*"):
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 2_000_000:
+            continue
+        if path.suffix == ".db":
+            with sqlite3.connect(path) as db:
+                tables = db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                for (table,) in tables.fetchall():
+                    for column in db.execute(f'PRAGMA table_info("{table}")').fetchall():
+                        if column[2].upper().startswith(("VARCHAR", "TEXT", "JSON")):
+                            db.execute(
+                                f'UPDATE "{table}" SET "{column[1]}" = '
+                                f'replace("{column[1]}", ?, ?)',
+                                (old, new),
+                            )
+            continue
+        data = path.read_bytes()
+        if old.encode() in data:
+            path.write_bytes(data.replace(old.encode(), new.encode()))
+    return target
+
+
+@pytest.fixture
+def deployed_project(deployed_template: Path, tmp_path: Path) -> Path:
+    """The demo project with its first model trained, registered and deployed (``python
+    main.py`` run once), copied for this test."""
+    return relocate(deployed_template, tmp_path / "project")
+
+
 def step_env(tmp_path: Path) -> dict[str, str]:
     """Environment for running a step script directly: shared code importable, own tracking."""
     env = dict(os.environ)
@@ -237,10 +293,42 @@ def webhook():
 
 # The Spark engine's tests: PySpark is an extra (./setup_env.sh spark; CI installs it) and
 # needs Java 17.
+SPARK_MISSING = "needs PySpark (./setup_env.sh spark) and Java 17 (openjdk-17-jre-headless)"
 needs_spark = pytest.mark.skipif(
     importlib.util.find_spec("pyspark") is None or shutil.which("java") is None,
-    reason="needs PySpark (./setup_env.sh spark) and Java 17 (openjdk-17-jre-headless)",
+    reason=SPARK_MISSING,
 )
+
+# What ./run_tests.sh leaves to ./run_tests.sh --all: the kinds that launch real processes,
+# servers or environment builds (pyproject.toml declares the markers).
+WHOLE_SUITE_ONLY = ("integration", "spark", "envbuild", "benchmark")
+FAST_TIER = "not (" + " or ".join(WHOLE_SUITE_ONLY) + ")"
+POSTGRES_FIXTURES = {"postgres_url", "second_postgres_url"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark Spark and PostgreSQL tests from what they use, so that a marker never goes missing
+    from a test that needs a server."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        needs = [m.kwargs.get("reason") for m in item.iter_markers("skipif")]
+        if "spark" in names or SPARK_MISSING in needs:
+            item.add_marker(pytest.mark.spark)
+        params = getattr(item, "callspec", None)
+        if names & POSTGRES_FIXTURES or (
+            params is not None and params.params.get("store_url") == "postgresql"
+        ):
+            item.add_marker(pytest.mark.postgres)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if config.getoption("markexpr") == FAST_TIER:
+        return (
+            "fast tier: tests marked " + ", ".join(WHOLE_SUITE_ONLY) + " are deselected "
+            "(./run_tests.sh --all runs them)"
+        )
+    return None
 
 
 @pytest.fixture(scope="session")

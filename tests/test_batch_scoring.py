@@ -13,6 +13,9 @@ from utils.data.schema import DataSchema, read_dataset
 from utils.model.deployment import load_deployed_model
 from utils.report.diagnostics import missing_percent, summary_statistics
 
+# Each test runs batch_scoring.py on a project where main.py has run.
+pytestmark = pytest.mark.integration
+
 SPARK = ["compute.engine=spark", "compute.spark_master='local[2]'"]
 SCHEMA = DataSchema(
     "exited", ("lastmonth_activity", "lastyear_activity", "number_of_employees"), ("corporation",)
@@ -90,7 +93,7 @@ def test_a_uri_needs_the_spark_engine(project, assert_one_line_error):
     assert_one_line_error(failed, "s3a://bucket/feed/", "compute.engine=spark")
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @needs_spark
 def test_spark_ingests_a_uri_and_scores_exactly_as_the_local_engine(project):
     """The input folder as a URI, which only Spark reads (main.py leaves it to Spark to list),
@@ -105,7 +108,7 @@ def test_spark_ingests_a_uri_and_scores_exactly_as_the_local_engine(project):
     assert (project / "models/latestscore.txt").read_text() == local_score
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @needs_spark
 def test_spark_batch_scores_the_course_data_as_the_local_engine(project, udacity_dir):
     assert_same_batch_scores(project, "course", str(udacity_dir / "practicedata"))
@@ -119,7 +122,7 @@ def assert_same_batch_scores(project, name: str, spec: str) -> None:
     assert len(local.splitlines()) > 1
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @needs_spark
 def test_finaldata_as_parquet_on_both_engines_trains_and_diagnoses(project, tmp_path):
     """Last in this module: it leaves the project's ingested data as Parquet."""

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 import main
 from conftest import run_in, user_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.envbuild
 
 
 def test_pipeline_with_uv_builds_an_environment_per_step(project_copy, tmp_path):
@@ -50,3 +50,26 @@ def test_pipeline_with_uv_builds_an_environment_per_step(project_copy, tmp_path)
     )
     assert probe.returncode != 0
     assert (project_copy / "production_deployment" / "manifest.json").is_file()
+
+
+def test_pip_install_e_installs_the_shared_code_with_its_dependencies(project_copy, tmp_path):
+    """What environment.yml does for conda users: `pip install -e .` (uv's pip here, from the
+    machine's wheel cache), then `import utils` from another folder, no PYTHONPATH."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "uv", "venv", "--python", sys.executable, str(venv)],
+                   check=True, capture_output=True)  # fmt: skip
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "uv", "pip", "install", "--python", str(python), "-e",
+         str(project_copy), "-c", str(project_copy / "constraints.txt")],
+        check=True, capture_output=True, timeout=900,
+    )  # fmt: skip
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in user_env().items() if k != "PYTHONPATH"}
+    probe = subprocess.run(
+        [str(python), "-c", "import utils.api.app, utils.model.training, sklearn, mlflow; "
+         "print(utils.__file__)"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert probe.stdout.strip() == str(project_copy / "utils" / "__init__.py")

@@ -22,7 +22,7 @@ from utils.files import sha256_file
 from utils.model.deployment import current_release, verify_release
 from utils.store.history import MonitoringStore
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
 
 
@@ -72,27 +72,25 @@ def assert_consistent(project: Path) -> None:
     assert len(final) == len(raw)
 
 
-def test_no_new_data_then_drift_redeploys_then_changed_content(project_copy, tmp_path, webhook):
-    run(project_copy, "main.py")
-    assert champion(project_copy) == "1"
-    runs_before = mlflow_run_count(project_copy)
+def test_no_new_data_then_drift_redeploys_then_changed_content(deployed_project, tmp_path, webhook):
+    project = deployed_project  # main.py has run once
+    assert champion(project) == "1"
+    runs_before = mlflow_run_count(project)
 
     empty = tmp_path / "nothing"
     empty.mkdir()
-    quiet = run(project_copy, "fullprocess.py", f"automation.source_dir={empty}")
+    quiet = run(project, "fullprocess.py", f"automation.source_dir={empty}")
     assert "no new data" in summary(quiet)
-    assert mlflow_run_count(project_copy) == runs_before, "nothing ran"
+    assert mlflow_run_count(project) == runs_before, "nothing ran"
 
-    state_files = [
-        project_copy / name for name in (".fullprocess.lock", ".fullprocess-hashes.json")
-    ]
+    state_files = [project / name for name in (".fullprocess.lock", ".fullprocess-hashes.json")]
     before = {p: p.exists() and p.stat().st_mtime_ns for p in state_files}
-    dry = run(project_copy, "fullprocess.py", "--dry-run")
+    dry = run(project, "fullprocess.py", "--dry-run")
     assert "dry run:" in summary(dry) and "would ingest, retrain, and redeploy" in summary(dry)
-    assert champion(project_copy) == "1" and mlflow_run_count(project_copy) == runs_before
+    assert champion(project) == "1" and mlflow_run_count(project) == runs_before
     assert {p: p.exists() and p.stat().st_mtime_ns for p in state_files} == before, "no writes"
 
-    drift = run(project_copy, "fullprocess.py", f"alerts.webhook_url={webhook.url}")
+    drift = run(project, "fullprocess.py", f"alerts.webhook_url={webhook.url}")
     assert "score drift (F1 on new data" in summary(drift)
     assert "redeployed v1 -> v2" in summary(drift)
     kinds = [post["kind"] for post in webhook.posts]
@@ -104,12 +102,12 @@ def test_no_new_data_then_drift_redeploys_then_changed_content(project_copy, tmp
     for feature in FEATURES:
         assert f"data drift {feature} (numeric): ks " in drift.stderr
     assert "corrected" in drift.stderr and " std (" in drift.stderr
-    assert champion(project_copy) == "2"
-    deployed = (project_copy / "production_deployment" / "ingestedfiles.txt").read_text().split()
+    assert champion(project) == "2"
+    deployed = (project / "production_deployment" / "ingestedfiles.txt").read_text().split()
     assert {"dataset3.csv", "dataset4.csv"} <= set(deployed)
-    assert (project_copy / "models" / "reports" / "v1" / "confusionmatrix.png").is_file()
-    assert (project_copy / "models" / "reports" / "v2" / "apireturns.txt").is_file()
-    store = MonitoringStore(f"sqlite:///{project_copy / 'monitoring.db'}")
+    assert (project / "models" / "reports" / "v1" / "confusionmatrix.png").is_file()
+    assert (project / "models" / "reports" / "v2" / "apireturns.txt").is_file()
+    store = MonitoringStore(f"sqlite:///{project / 'monitoring.db'}")
     assert store.latest_event("score_drift")["payload"]["drift"] is True
     assert store.latest_event("automation")["payload"]["outcome"] == "redeployed"
     store.close()
@@ -117,60 +115,57 @@ def test_no_new_data_then_drift_redeploys_then_changed_content(project_copy, tmp
     from utils.api.serving import ApiSettings
     from utils.config import load_project_config
 
-    settings = ApiSettings.from_config(load_project_config(project_copy), project_copy, {})
+    settings = ApiSettings.from_config(load_project_config(project), project, {})
     client = app.create_app(settings).test_client()
     assert client.get("/health").get_json()["model_version"] == 2
 
-    again = run(project_copy, "fullprocess.py")
+    again = run(project, "fullprocess.py")
     assert "no new data" in summary(again)
-    assert_consistent(project_copy)
+    assert_consistent(project)
 
     # A bad deployment undone in one command: link, alias, store, report; the API follows.
-    dry = run(project_copy, "fullprocess.py", "--rollback", "--dry-run")
-    assert "dry run: would roll back v2 -> v1" in summary(dry) and champion(project_copy) == "2"
-    back = run(project_copy, "fullprocess.py", "--rollback", f"alerts.webhook_url={webhook.url}")
+    dry = run(project, "fullprocess.py", "--rollback", "--dry-run")
+    assert "dry run: would roll back v2 -> v1" in summary(dry) and champion(project) == "2"
+    back = run(project, "fullprocess.py", "--rollback", f"alerts.webhook_url={webhook.url}")
     assert "rolled back v2 -> v1" in summary(back)
-    assert champion(project_copy) == "1"
+    assert champion(project) == "1"
     assert client.get("/health").get_json()["model_version"] == 1, "no restart needed"
     assert webhook.texts()[-1].endswith("rolled back: v2 -> v1")
-    store = MonitoringStore(f"sqlite:///{project_copy / 'monitoring.db'}")
+    store = MonitoringStore(f"sqlite:///{project / 'monitoring.db'}")
     assert store.latest_event("rollback")["payload"]["to_version"] == "1"
     store.close()
-    report = (project_copy / "models" / "report.html").read_text()
+    report = (project / "models" / "report.html").read_text()
     assert "<td>rolled back</td><td>1</td><td>2</td>" in report
-    nothing = run(project_copy, "fullprocess.py", "--rollback", check=False)
+    nothing = run(project, "fullprocess.py", "--rollback", check=False)
     assert nothing.returncode == 2 and "nothing to roll back to" in nothing.stderr
     assert "Traceback" not in nothing.stderr
-    forward = run(project_copy, "fullprocess.py", "--rollback", "--to", "2")
-    assert "rolled back v1 -> v2" in summary(forward) and champion(project_copy) == "2"
-    assert_consistent(project_copy)
+    forward = run(project, "fullprocess.py", "--rollback", "--to", "2")
+    assert "rolled back v1 -> v2" in summary(forward) and champion(project) == "2"
+    assert_consistent(project)
 
-    changed = project_copy / "01_data" / "sourcedata" / "dataset3.csv"
+    changed = project / "01_data" / "sourcedata" / "dataset3.csv"
     frame = pd.read_csv(changed)
     frame.iloc[:-1].to_csv(changed, index=False)
-    found = run(project_copy, "fullprocess.py", "--dry-run")
+    found = run(project, "fullprocess.py", "--dry-run")
     assert "new files: dataset3.csv;" in summary(found)
 
 
-def test_new_data_from_the_same_distribution_is_ingested_without_redeploy(project_copy):
-    run(project_copy, "main.py")
-    fresh = project_copy / "01_data" / "fresh"
+def test_new_data_from_the_same_distribution_is_ingested_without_redeploy(deployed_project):
+    project = deployed_project  # main.py has run once
+    fresh = project / "01_data" / "fresh"
     write_files(generate_files(600, 2, seed=10), fresh, "batch")
-    result = run(project_copy, "fullprocess.py", f"automation.source_dir={fresh}")
+    result = run(project, "fullprocess.py", f"automation.source_dir={fresh}")
     assert "no score drift" in summary(result)
     assert "no data drift (0 of 3 features drifted, 1 needed)" in summary(result)
     assert "ingested, kept model v1" in summary(result)
-    assert champion(project_copy) == "1"
+    assert champion(project) == "1"
     # The report is rebuilt after every decision, so it shows this check.
-    assert (
-        "new rows against 540 reference rows"
-        in (project_copy / "models" / "report.html").read_text()
-    )
-    listed = (project_copy / "01_data" / "ingesteddata" / "ingestedfiles.txt").read_text().split()
+    assert "new rows against 540 reference rows" in (project / "models" / "report.html").read_text()
+    listed = (project / "01_data" / "ingesteddata" / "ingestedfiles.txt").read_text().split()
     assert {"batch1.csv", "batch2.csv"} <= set(listed)
-    deployed = (project_copy / "production_deployment" / "ingestedfiles.txt").read_text().split()
+    deployed = (project / "production_deployment" / "ingestedfiles.txt").read_text().split()
     assert deployed == ["dataset1.csv", "dataset2.csv"]
-    again = run(project_copy, "fullprocess.py", f"automation.source_dir={fresh}")
+    again = run(project, "fullprocess.py", f"automation.source_dir={fresh}")
     assert "no new data" in summary(again)
 
 
@@ -221,32 +216,32 @@ def kill_during(project: Path, marker: str, *args: str) -> None:
     process.wait(timeout=60)
 
 
-def test_kill_9_during_training_and_deployment_then_recovery(project_copy):
-    run(project_copy, "main.py")
-    manifest_before = sha256_file(project_copy / "production_deployment" / "manifest.json")
+def test_kill_9_during_training_and_deployment_then_recovery(deployed_project):
+    project = deployed_project  # main.py has run once
+    manifest_before = sha256_file(project / "production_deployment" / "manifest.json")
 
-    kill_during(project_copy, "train.py")
-    assert_consistent(project_copy)
-    assert sha256_file(project_copy / "production_deployment" / "manifest.json") == manifest_before
-    assert champion(project_copy) == "1"
+    kill_during(project, "train.py")
+    assert_consistent(project)
+    assert sha256_file(project / "production_deployment" / "manifest.json") == manifest_before
+    assert champion(project) == "1"
 
-    recovered = run(project_copy, "fullprocess.py")
+    recovered = run(project, "fullprocess.py")
     assert "finishing the run of" in recovered.stderr
     assert "redeployed v1 -> v2" in summary(recovered)
-    assert_consistent(project_copy)
+    assert_consistent(project)
     # Finished, not assessed again against ingested data that now holds the new rows.
-    assert event_count(project_copy, "data_drift") == 1
-    assert event_count(project_copy, "automation") == 1
+    assert event_count(project, "data_drift") == 1
+    assert event_count(project, "automation") == 1
 
     # Other settings, so that the forced retraining makes another model to deploy.
-    kill_during(project_copy, "deployment.py", "--force", "model.C=0.5")
-    assert_consistent(project_copy)
-    manifest = json.loads((project_copy / "production_deployment" / "manifest.json").read_text())
+    kill_during(project, "deployment.py", "--force", "model.C=0.5")
+    assert_consistent(project)
+    manifest = json.loads((project / "production_deployment" / "manifest.json").read_text())
     assert str(manifest["model_version"]) in {"2", "3"}
 
-    forced = run(project_copy, "fullprocess.py", "--force", "model.C=0.5")
+    forced = run(project, "fullprocess.py", "--force", "model.C=0.5")
     assert "redeployed" in summary(forced)
-    assert_consistent(project_copy)
+    assert_consistent(project)
 
 
 def event_count(project: Path, kind: str) -> int:
@@ -256,33 +251,33 @@ def event_count(project: Path, kind: str) -> int:
         return db.execute("SELECT count(*) FROM events WHERE kind = ?", (kind,)).fetchone()[0]
 
 
-def test_a_run_killed_after_deployment_is_finished_by_the_next(project_copy):
-    run(project_copy, "main.py")
-    kill_during(project_copy, "diagnostics.py")
-    assert champion(project_copy) == "2", "the deployment step had finished"
-    assert event_count(project_copy, "automation") == 0, "no decision recorded yet"
+def test_a_run_killed_after_deployment_is_finished_by_the_next(deployed_project):
+    project = deployed_project  # main.py has run once
+    kill_during(project, "diagnostics.py")
+    assert champion(project) == "2", "the deployment step had finished"
+    assert event_count(project, "automation") == 0, "no decision recorded yet"
 
-    finished = run(project_copy, "fullprocess.py")
+    finished = run(project, "fullprocess.py")
     assert "finishing the run of" in finished.stderr
     assert "redeployed v1 -> v2" in summary(finished)
-    assert champion(project_copy) == "2", "not deployed a second time"
-    diagnostics = json.loads((project_copy / "models" / "diagnostics.json").read_text())
+    assert champion(project) == "2", "not deployed a second time"
+    diagnostics = json.loads((project / "models" / "diagnostics.json").read_text())
     assert str(diagnostics["model_version"]) == "2"
-    assert (project_copy / "models" / "reports" / "v2" / "report.html").is_file()
-    assert event_count(project_copy, "automation") == 1
-    assert not (project_copy / ".fullprocess-journal.json").exists()
-    assert "no new data" in summary(run(project_copy, "fullprocess.py"))
+    assert (project / "models" / "reports" / "v2" / "report.html").is_file()
+    assert event_count(project, "automation") == 1
+    assert not (project / ".fullprocess-journal.json").exists()
+    assert "no new data" in summary(run(project, "fullprocess.py"))
 
 
 def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
-    project_copy, tmp_path
+    deployed_project, tmp_path
 ):
+    project = deployed_project  # main.py has run once
     from utils.data.demo import generate_rows
     from utils.monitoring.prediction_log import LoggedRequest, PredictionLog
 
-    run(project_copy, "main.py")
     # Traffic as the API logs it: two segments of the deployed model's rows.
-    log = PredictionLog(project_copy / "logs" / "predictions")
+    log = PredictionLog(project / "logs" / "predictions")
     rows = generate_rows(3000, seed=21)
     for part in (rows.iloc[:1500], rows.iloc[1500:]):
         matrix = part[FEATURES].to_numpy(dtype=float)
@@ -291,8 +286,8 @@ def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
                                                             .astype(str).tolist()}))  # fmt: skip
         log.flush()
     # The first segment as if logged on a day long over: the run compacts that day.
-    oldest = sorted((project_copy / "logs" / "predictions").glob("*/*.parquet"))[0]
-    old_day = project_copy / "logs" / "predictions" / "2026-01-01"
+    oldest = sorted((project / "logs" / "predictions").glob("*/*.parquet"))[0]
+    old_day = project / "logs" / "predictions" / "2026-01-01"
     old_day.mkdir()
     oldest.rename(old_day / oldest.name)
     batch = tmp_path / "incoming"
@@ -300,11 +295,11 @@ def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
     batch_rows = generate_rows(2500, seed=22)
     batch_rows.drop(columns=["exited"]).to_csv(batch / "nolabels.csv", index=False)
     overrides = [f"automation.source_dir={batch}", "monitoring.chunk_rows=1000"]
-    first = run(project_copy, "fullprocess.py", *overrides)
+    first = run(project, "fullprocess.py", *overrides)
     assert "no new data" in summary(first) and "monitoring: 6 chunk(s)" in summary(first)
     assert not old_day.exists() and (old_day.parent / "2026-01-01.parquet").is_file()
-    assert champion(project_copy) == "1", "an unlabelled file is never trained on"
-    monitoring = json.loads((project_copy / "models" / "monitoring.json").read_text())
+    assert champion(project) == "1", "an unlabelled file is never trained on"
+    monitoring = json.loads((project / "models" / "monitoring.json").read_text())
     assert str(monitoring["model_version"]) == "1"
     sources = [chunk["source"] for chunk in monitoring["chunks"]]
     assert all(source.startswith("prediction log: ") for source in sources[:3])
@@ -323,17 +318,17 @@ def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
         " & set(sys.modules)))\n"
     )
     again = subprocess.run(
-        [sys.executable, "-c", probe], cwd=project_copy, env=user_env(), capture_output=True,
+        [sys.executable, "-c", probe], cwd=project, env=user_env(), capture_output=True,
         text=True, check=True,
     )  # fmt: skip
     assert summary(again).split(" (")[0].endswith(f"no new data in {batch}"), "nothing recomputed"
     assert again.stdout.strip() == "[]", "heavy imports on the no-new-data path"
-    store = MonitoringStore(f"sqlite:///{project_copy / 'monitoring.db'}")
+    store = MonitoringStore(f"sqlite:///{project / 'monitoring.db'}")
     assert store.count("monitoring") == 1
     store.close()
 
     # The labels arrive later, by id, for the first 2,000 logged rows, plus 7 for ids never seen.
-    labels_dir = project_copy / "01_data" / "labels"
+    labels_dir = project / "01_data" / "labels"
     labels_dir.mkdir(parents=True)
     known = rows.iloc[:2000][["corporation", "exited"]]
     strangers = pd.DataFrame({"corporation": [f"nobody{i}" for i in range(7)], "exited": 1})
@@ -342,18 +337,18 @@ def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
     batch_rows.iloc[2000:][["corporation", "exited"]].to_csv(
         labels_dir / "batch-labels.csv", index=False
     )
-    labelled = run(project_copy, "fullprocess.py", *overrides)
+    labelled = run(project, "fullprocess.py", *overrides)
     assert "labels: 2500 matched, 7 unmatched" in summary(labelled)
-    monitoring = json.loads((project_copy / "models" / "monitoring.json").read_text())
+    monitoring = json.loads((project / "models" / "monitoring.json").read_text())
     assert monitoring["labels"]["unmatched"] == 7
     log_chunks = monitoring["chunks"][:3]
     assert [c["labelled_rows"] for c in log_chunks] == [1000, 1000, 0]
     assert [c["labelled_rows"] for c in monitoring["chunks"][3:]] == [0, 0, 500]
     last = batch_rows.iloc[2000:]
     assert monitoring["chunks"][5]["realized"]["f1"] == pytest.approx(
-        f1_score(last["exited"], model_of(project_copy).predict(last[FEATURES])), abs=1e-12
+        f1_score(last["exited"], model_of(project).predict(last[FEATURES])), abs=1e-12
     )
-    model = model_of(project_copy)
+    model = model_of(project)
     for chunk, part in zip(log_chunks[:2], (rows.iloc[:1000], rows.iloc[1000:2000]), strict=True):
         expected = f1_score(part["exited"], model.predict(part[FEATURES]))
         assert chunk["realized"]["f1"] == pytest.approx(expected, abs=1e-12)
@@ -361,6 +356,6 @@ def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
     traffic = list(batch.glob("labelled-traffic-*.csv"))
     assert len(traffic) == 1 and len(pd.read_csv(traffic[0])) == 2500, "new labelled data"
     # ... which the next run checks for score drift like any new labelled file.
-    checked = run(project_copy, "fullprocess.py", *overrides)
+    checked = run(project, "fullprocess.py", *overrides)
     assert f"new files: {traffic[0].name};" in summary(checked)
     assert "score drift (F1 on new data" in summary(checked)

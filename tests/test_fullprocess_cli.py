@@ -3,7 +3,12 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, user_env
+
+# fullprocess.py as cron runs it: a process, for its exit code, stderr and alert.
+pytestmark = pytest.mark.integration
 
 BAD_STORE = "store.url=postgresql://me:secret@127.0.0.1:9/monitoring"
 

@@ -181,7 +181,7 @@ def run_statuses(project) -> dict[str, str]:
     return {r.info.run_name: r.info.status for r in client.search_runs(experiments)}
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_pipeline_stopped_by_sigterm_leaves_no_run_running(project_copy):
     import signal
     import time
@@ -209,7 +209,7 @@ def test_a_pipeline_stopped_by_sigterm_leaves_no_run_running(project_copy):
     assert "RUNNING" not in statuses.values(), statuses
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_step_whose_environment_fails_to_build_ends_failed(project_copy):
     from conftest import run_in
 

@@ -23,7 +23,7 @@ from utils.files import sha256_file
 from utils.layout import Layout
 from utils.store.history import MonitoringStore
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
 

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from conftest import bash_blocks, needs_spark, run_block, run_in, user_env
+from conftest import bash_blocks, copy_as_cloned, needs_spark, run_block, run_in, user_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 
 
 def test_running_parts_of_it_works_as_written(project_copy, tmp_path):
@@ -83,10 +83,10 @@ def files_under(folder) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
 
-def test_starting_over_removes_everything_generated(project_copy, tmp_path):
+def test_starting_over_removes_everything_generated(deployed_project, tmp_path):
     (block,) = bash_blocks("Operations")
-    pristine = files_under(project_copy)
-    run_in(project_copy, "main.py")
+    project_copy = deployed_project
+    pristine = files_under(copy_as_cloned(tmp_path / "fresh"))
     empty = tmp_path / "empty"
     empty.mkdir()
     run_in(project_copy, "fullprocess.py", f"automation.source_dir={empty}")

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from conftest import run_in, user_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 # Made at run time, so that the project's own files (this one) cannot contain it.
 PASSWORD = f"Pw-{uuid.uuid4().hex}"
 

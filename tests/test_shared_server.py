@@ -17,7 +17,7 @@ from utils.runtime.processes import free_port as free_port_now
 from utils.runtime.processes import stop
 from utils.store.history import MonitoringStore
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 
 
 def wait_until_healthy(url: str, server: subprocess.Popen, seconds: float = 120) -> None:

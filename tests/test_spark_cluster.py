@@ -19,7 +19,7 @@ import pytest
 from conftest import bash_blocks, copy_as_cloned, needs_spark, run_block, run_in, user_env
 from utils.runtime.processes import free_port, stop
 
-pytestmark = [pytest.mark.slow, needs_spark]
+pytestmark = [pytest.mark.integration, needs_spark]
 
 
 def _spark_class(*arguments: str, log: Path, env: dict[str, str]) -> subprocess.Popen:

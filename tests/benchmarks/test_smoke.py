@@ -14,7 +14,7 @@ import pytest
 
 from conftest import needs_spark
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.benchmark
 ROOT = Path(__file__).resolve().parents[2]
 
 

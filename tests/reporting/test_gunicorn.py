@@ -16,7 +16,7 @@ from conftest import ROOT, load_script
 from utils.errors import PipelineError
 from utils.runtime.processes import api_from_file, gunicorn_command, stop
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 apicalls = load_script("06_reporting/apicalls.py", "risk_apicalls")
 
 

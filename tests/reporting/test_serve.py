@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT, load_script, run_in, user_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 apicalls = load_script("06_reporting/apicalls.py", "risk_apicalls_serve")
 RENAMED = {
     "lastmonth_activity": "visits_30d",

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from conftest import load_script
+from utils.engines.base import EngineSettings
 from utils.model.training import ModelParams
-from utils.runtime.cli import EngineSettings
 
 diagnostics = load_script("diagnostics/diagnostics.py", "risk_diagnostics_step")
 

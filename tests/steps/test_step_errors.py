@@ -2,6 +2,9 @@
 
 import pytest
 
+# Each case runs a step script as MLflow would (a process), for its exit code and stderr.
+pytestmark = pytest.mark.integration
+
 SCHEMA_ARGS = [
     "--target",
     "exited",

@@ -4,7 +4,6 @@ model and its training data compare with them (score drift and data drift)."""
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,18 +124,8 @@ def assess(config: PipelineConfig, root: Path, fresh: list[SourceFile], store) -
     return assessment
 
 
-def store_url(config: PipelineConfig, root: Path) -> str:
-    """The store's URL without its password, which goes to PGPASSWORD (never in a URL that
-    could be logged)."""
-    from utils.store.history import resolve_store_url, split_password
-
-    url, password = split_password(resolve_store_url(config.store.url, root))
-    if password is not None:
-        os.environ["PGPASSWORD"] = password
-    return url
-
-
 def open_store(config: PipelineConfig, root: Path):
+    from utils.store.connection import store_url_for
     from utils.store.history import MonitoringStore
 
-    return MonitoringStore(store_url(config, root))
+    return MonitoringStore(store_url_for(config.store.url, root))

@@ -16,34 +16,22 @@ from utils.automation.sources import (
     source_files,
 )
 from utils.config import PipelineConfig
+from utils.engines.base import EngineSettings
+from utils.engines.choose import engine_for
 from utils.files import atomic_write_text
 from utils.layout import Layout
 from utils.ops.events import EventKind
-from utils.runtime.cli import EngineSettings
 
 log = logging.getLogger(__name__)
 
 
 def monitor_all(config: PipelineConfig, streams: list, reference, threshold: float | None):
-    """Every stream's chunks, in order: here, or by Spark's executors (the same entries)."""
-    settings, drift = config.monitoring, vars(config.drift)
-    engine = EngineSettings.from_compute(config.compute)
-    if engine.is_spark:
-        from utils.engines.spark_monitoring import monitor_on_spark
-
-        return monitor_on_spark(
-            engine.spark(), streams, reference, settings.chunk_rows, settings.chunk_period,
-            threshold, drift,
-        )  # fmt: skip
-    from utils.monitoring.chunks import monitor_stream
-
-    return [
-        chunk
-        for stream in streams
-        for chunk in monitor_stream(
-            stream, reference, settings.chunk_rows, settings.chunk_period, threshold, drift
-        )
-    ]
+    """Every stream's chunks, in order, by the configured engine (the same entries)."""
+    settings = config.monitoring
+    return engine_for(EngineSettings.from_compute(config.compute)).monitor(
+        streams, reference, settings.chunk_rows, settings.chunk_period, threshold,
+        vars(config.drift),
+    )  # fmt: skip
 
 
 def update_monitoring(

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from utils.automation.act import act
-from utils.automation.assess import assess, find_new_files, open_store, store_url
+from utils.automation.assess import assess, find_new_files, open_store
 from utils.automation.decisions import (
     Facts,
     Policy,
@@ -113,10 +113,10 @@ def run_once(
 
 def host_lock(config: PipelineConfig, root: Path):
     """The lock that hosts sharing a PostgreSQL store take besides their own lock file."""
-    from utils.store.history import advisory_lock
+    from utils.store.connection import advisory_lock, store_url_for
 
     return advisory_lock(
-        store_url(config, root), f"fullprocess:{config.main.registered_model_name}"
+        store_url_for(config.store.url, root), f"fullprocess:{config.main.registered_model_name}"
     )
 
 

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
-    from utils.runtime.cli import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -199,30 +198,6 @@ def ingest_files(files: list[Path], schema: DataSchema) -> IngestionResult:
     ]
     log_records(records)
     return IngestionResult(data, keep, records, integer_columns(data, schema.features))
-
-
-def read_inputs(
-    input_dir: str, schema: DataSchema, engine: EngineSettings, finaldata_format: str = "csv"
-) -> tuple[list[FileRecord], int, Callable[[Path], tuple[Path, Path]]]:
-    """Read, check and de-duplicate every input file with the chosen engine: the file records,
-    the rows kept, and how to publish finaldata (CSV or Parquet) and the file list into an
-    output folder (nothing is written before that is called)."""
-    if engine.is_spark:
-        from utils.engines.spark_ingestion import (
-            ingest_with_spark,
-            list_files,
-            write_ingestion_spark,
-        )
-
-        spark = engine.spark()
-        remote = ingest_with_spark(spark, list_files(spark, str(input_dir)), schema)
-        return (
-            remote.files,
-            remote.rows,
-            lambda out: write_ingestion_spark(remote, out, schema, finaldata_format),
-        )
-    result = ingest_files(list_input_files(input_dir), schema)
-    return result.files, result.rows, lambda out: write_ingestion(result, out, finaldata_format)
 
 
 def log_records(records: list[FileRecord]) -> None:

@@ -251,3 +251,11 @@ def registered_model_file(model_dir: Path) -> str:
         return str(flavors["sklearn"]["pickled_model"])
     except (OSError, KeyError, TypeError, yaml.YAMLError) as err:
         raise PipelineError(f"{path}: not an MLflow sklearn model ({err})") from None
+
+
+def deployed_model_uri(deployment_dir: Path) -> str:
+    """The MLflow URI of the deployed release's model (its manifest says which)."""
+    uri = read_manifest(deployed_release(deployment_dir)).get("mlflow_model_uri")
+    if not uri:
+        raise PipelineError(f"{deployment_dir}: the deployed model has no MLflow URI")
+    return str(uri)

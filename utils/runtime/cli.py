@@ -8,16 +8,16 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from utils.data.schema import DataSchema
+from utils.engines.base import ENGINES, EngineSettings
 from utils.errors import PipelineError
 from utils.model.training import ModelParams
 from utils.runtime.logs import configure_logging, debug_requested
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    pass
 
 EXIT_BAD_INPUT = 2
 EXIT_UNEXPECTED = 1
@@ -102,37 +102,9 @@ def model_params_from_args(args: argparse.Namespace) -> ModelParams:
     )
 
 
-@dataclass(frozen=True)
-class EngineSettings:
-    """Where a step's data-heavy work runs (config ``compute``)."""
-
-    name: str = "local"
-    spark_master: str = "local[*]"
-    spark_options: dict[str, Any] = field(default_factory=dict)
-    spark_env_manager: str = "local"
-
-    @classmethod
-    def from_compute(cls, compute: Any) -> EngineSettings:
-        """The settings of config section ``compute`` (fullprocess.py, batch_scoring.py)."""
-        return cls(
-            compute.engine, compute.spark_master, dict(compute.spark_options),
-            compute.spark_env_manager,
-        )  # fmt: skip
-
-    @property
-    def is_spark(self) -> bool:
-        return self.name == "spark"
-
-    def spark(self) -> SparkSession:
-        """The Spark session at this master with these options (PySpark imported here)."""
-        from utils.engines.spark import spark_session
-
-        return spark_session(self.spark_master, self.spark_options)
-
-
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--engine", choices=("local", "spark"), default="local", help="local (Polars) or spark"
+        "--engine", choices=ENGINES, default="local", help="local (Polars) or spark"
     )
     parser.add_argument("--spark_master", default="local[*]", help="Spark master URL")
     parser.add_argument(

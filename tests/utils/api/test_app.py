@@ -499,7 +499,7 @@ def test_the_log_is_off_when_configured_off(client, api_project):
     assert client.application.extensions["risk_api"].prediction_log is None
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_registry_source_follows_the_champion_alias_and_refuses_a_bad_sha(
     api_project, tmp_path, monkeypatch
 ):

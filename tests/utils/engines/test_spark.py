@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import load_script, needs_spark
+from conftest import needs_spark
 from utils.data.schema import DataSchema
 from utils.engines.spark import spark_conf
 from utils.errors import PipelineError
@@ -131,10 +131,10 @@ def test_spark_udf_predicts_what_the_model_predicts_and_counts_the_same(
 
 @needs_spark
 def test_spark_scoring_gives_the_local_metrics_roc_auc_included(spark, logged_model, tmp_path):
+    from utils.engines.base import EngineSettings
+    from utils.engines.choose import engine_for
     from utils.model.scoring import evaluate
-    from utils.runtime.cli import EngineSettings
 
-    scoring = load_script("03_scoring/scoring.py", "scoring_step_on_spark")
     model, uri = logged_model
     test = frame(600, 6)
     test.loc[[3, 9], "a"] = np.nan
@@ -143,7 +143,7 @@ def test_spark_scoring_gives_the_local_metrics_roc_auc_included(spark, logged_mo
     test = pd.concat([test, flipped], ignore_index=True)
     path = tmp_path / "test.csv"
     test.to_csv(path, index=False)
-    remote = scoring.spark_metrics(uri, path, SCHEMA, EngineSettings("spark", "local[2]"))
+    remote = engine_for(EngineSettings("spark", "local[2]")).metrics_of(uri, path, SCHEMA)
     local = evaluate(model, test, SCHEMA)
     assert 0.5 < local["roc_auc"] < 1
     assert remote == pytest.approx(local, rel=1e-12)

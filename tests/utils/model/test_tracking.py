@@ -85,6 +85,7 @@ def test_main_logs_handed_records_into_the_step_run(tmp_path):
         log_records(client, run.info.run_id, {"log": [["model", "x"]]})
 
 
+@pytest.mark.integration  # a step process that imports MLflow
 @pytest.mark.parametrize("failed", [False, True])
 def test_a_step_run_alone_logs_its_records_itself(tmp_path, failed):
     done = run_step(tmp_path, *(["failed"] if failed else []))

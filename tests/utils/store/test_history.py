@@ -6,7 +6,8 @@ import pytest
 
 from conftest import ROOT
 from utils.errors import PipelineError
-from utils.store.history import MonitoringStore, connect, mask_url, resolve_store_url
+from utils.store.connection import connect, mask_url, resolve_store_url
+from utils.store.history import MonitoringStore
 
 
 def test_schema_creation_is_idempotent(store_url):
@@ -137,7 +138,7 @@ def test_default_and_relative_sqlite_urls_resolve_against_the_root(tmp_path):
 
 
 def test_password_moves_out_of_the_url():
-    from utils.store.history import split_password
+    from utils.store.connection import split_password
 
     assert split_password("postgresql://me:pw@h:5432/db") == ("postgresql://me@h:5432/db", "pw")
     assert split_password("postgresql://me@h/db") == ("postgresql://me@h/db", None)
@@ -145,7 +146,7 @@ def test_password_moves_out_of_the_url():
 
 
 def test_the_advisory_lock_is_held_by_one_holder_at_a_time(postgres_url):
-    from utils.store.history import advisory_lock
+    from utils.store.connection import advisory_lock
 
     with advisory_lock(postgres_url, "fullprocess:m") as first:
         assert first
@@ -158,7 +159,7 @@ def test_the_advisory_lock_is_held_by_one_holder_at_a_time(postgres_url):
 
 
 def test_the_advisory_lock_is_always_granted_on_sqlite(tmp_path):
-    from utils.store.history import advisory_lock
+    from utils.store.connection import advisory_lock
 
     with advisory_lock(f"sqlite:///{tmp_path / 'm.db'}", "x") as one:
         with advisory_lock(f"sqlite:///{tmp_path / 'm.db'}", "x") as two:
@@ -166,7 +167,7 @@ def test_the_advisory_lock_is_always_granted_on_sqlite(tmp_path):
 
 
 def test_an_unreachable_lock_server_is_one_line():
-    from utils.store.history import advisory_lock
+    from utils.store.connection import advisory_lock
 
     with pytest.raises(PipelineError, match=r"monitoring store postgresql://me:\*\*\*@127") as err:
         with advisory_lock("postgresql://me:pw-secret@127.0.0.1:9/m", "x"):

@@ -10,7 +10,8 @@ from sqlalchemy import create_engine, inspect, text
 
 from utils.errors import PipelineError
 from utils.ops.events import EventKind
-from utils.store.history import HEAD_REVISION, MIGRATIONS, MonitoringStore
+from utils.store.connection import HEAD_REVISION, MIGRATIONS
+from utils.store.history import MonitoringStore
 
 
 def revision_of(url: str) -> str:

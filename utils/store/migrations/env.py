@@ -1,5 +1,5 @@
 """Alembic's environment for the monitoring store: migrations run on the connection that
-utils.store.history.ensure_schema hands over (inside its lock), never on one of their own."""
+utils.store.connection.ensure_schema hands over (inside its lock), never on one of their own."""
 
 from alembic import context
 
