@@ -2,7 +2,7 @@
 
     python fullprocess.py                 # one check (cron every 10 minutes)
     python fullprocess.py --dry-run       # say what would happen, change nothing
-    python fullprocess.py --force         # retrain and redeploy regardless
+    python fullprocess.py --force         # retrain now, new data or not; deploy even if worse
     python fullprocess.py --every 600     # loop, for hosts without cron
     python fullprocess.py --rollback      # back to the previous release (--to VERSION: that one)
     python fullprocess.py automation.score_drift_method=parametric   # any config override
@@ -32,7 +32,14 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--dry-run", action="store_true", help="say what would happen, change nothing"
     )
-    parser.add_argument("--force", action="store_true", help="retrain and redeploy regardless")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=(
+            "retrain now, new data or not, and deploy even if it scores worse (not an "
+            "identical model; an interrupted run is finished first)"
+        ),
+    )
     parser.add_argument("--every", type=float, default=None, help="repeat every SECONDS (no cron)")
     parser.add_argument(
         "--rollback",

@@ -353,7 +353,8 @@ def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
         expected = f1_score(part["exited"], model.predict(part[FEATURES]))
         assert chunk["realized"]["f1"] == pytest.approx(expected, abs=1e-12)
     assert log_chunks[2]["realized"] is None
-    traffic = list(batch.glob("labelled-traffic-*.csv"))
+    assert not list(batch.glob("labelled-traffic-*.csv")), "none in the user's folder"
+    traffic = list((project / "01_data" / "labelled_traffic").glob("labelled-traffic-*.csv"))
     assert len(traffic) == 1 and len(pd.read_csv(traffic[0])) == 2500, "new labelled data"
     # ... which the next run checks for score drift like any new labelled file.
     checked = run(project, "fullprocess.py", *overrides)

@@ -107,8 +107,9 @@ def test_the_live_monitoring_demos_work_as_written(project_copy, free_port):
     for block in (covariate, labels):
         # As in a checkout whose .venv is this interpreter's: serve.sh and run_pipeline.sh
         # would build one in the copy; what they then run is named directly.
-        script = block.replace("localhost:8000", f"127.0.0.1:{free_port}")
-        script = script.replace(".venv/bin/python", sys.executable)
+        # The blocks follow PORT, as serve.sh does: no port of their own.
+        assert "localhost:8000" not in block
+        script = block.replace(".venv/bin/python", sys.executable)
         script = script.replace("./run_pipeline.sh", f"{sys.executable} main.py")
         script = script.replace("./serve.sh", f"{sys.executable} 06_reporting/app.py --gunicorn")
         run_block(script, project_copy, env)

@@ -120,6 +120,7 @@ class MonitoringSection:
     log_predictions: bool = MISSING
     log_dir: str = MISSING
     labels_dir: str = MISSING
+    labelled_traffic_dir: str = MISSING
     chunk_rows: int = MISSING
     chunk_period: str | None = None
 

@@ -32,6 +32,16 @@ REPORT = REDEPLOY[1:]
 log = logging.getLogger(__name__)
 
 
+def new_data_dirs(config: PipelineConfig, root: Path) -> list[Path]:
+    """Where new labelled data comes from: the source folder, and the folder of labelled
+    traffic once live monitoring wrote a file there (ingestion refuses a folder without one)."""
+    from utils.files import data_files_in
+
+    traffic = root / config.monitoring.labelled_traffic_dir
+    has_traffic = traffic.is_dir() and bool(data_files_in(traffic))
+    return [root / config.automation.source_dir, *([traffic] if has_traffic else [])]
+
+
 def run_steps(root: Path, overrides: list[str], steps: list[str], input_dir: str) -> None:
     """Run ``steps`` through main.py's pipeline (one MLflow parent run) with ``overrides``."""
     import main
@@ -62,7 +72,11 @@ def act(
 ) -> str:
     """Carry out ``decision`` (or, in a dry run, say what it would do)."""
     source_dir = root / config.automation.source_dir
-    input_dir = input_folders(config.automation.mode, config.input_dirs(root), str(source_dir))
+    input_dir = input_folders(
+        config.automation.mode,
+        config.input_dirs(root),
+        [str(d) for d in new_data_dirs(config, root)],
+    )
     if decision.action is Action.NOTHING:
         return f"no new data in {source_dir}"
     if decision.action is Action.FINISH_INTERRUPTED:

@@ -31,7 +31,11 @@ def find_new_files(
 
     layout = Layout.from_config(config, root)
     cache = HashCache(root / config.automation.hash_cache)
-    sources = source_files(root / config.automation.source_dir, cache)
+    sources = [
+        found
+        for folder in (config.automation.source_dir, config.monitoring.labelled_traffic_dir)
+        for found in source_files(root / folder, cache)
+    ]
     if save_cache:
         cache.save()
     labelled, unlabelled = split_by_label(sources, config.data.target)

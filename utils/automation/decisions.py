@@ -85,12 +85,13 @@ def deploy_candidate(candidate_f1: float, deployed_f1: float, force: bool) -> bo
     return force or candidate_f1 >= deployed_f1
 
 
-def input_folders(mode: str, configured: list[str], source_dir: str) -> str:
-    """The folders ingestion reads (comma-separated): ``append`` adds the source folder to the
-    configured input folders, ``replace`` reads the source folder alone."""
+def input_folders(mode: str, configured: list[str], new_data: list[str]) -> str:
+    """The folders ingestion reads (comma-separated): ``append`` adds the folders of new data
+    (the source folder, and the labelled traffic's once it holds a file) to the configured
+    input folders, ``replace`` reads those alone."""
     if mode == "replace":
-        return source_dir
-    return ",".join([*configured, source_dir])
+        return ",".join(new_data)
+    return ",".join([*configured, *new_data])
 
 
 def comparison_data(compare_on: str, has_new_data: bool) -> tuple[str, ...]:

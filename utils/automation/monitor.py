@@ -127,8 +127,9 @@ def write_labelled_traffic(
     features: list[str],
     labels: list[SourceFile],
 ) -> None:
-    """The monitored rows whose label arrived, as a labelled CSV in the source folder (once per
-    set of labels files): new labelled data, checked and retrained on as today."""
+    """The monitored rows whose label arrived, as a labelled CSV (once per set of labels
+    files) in monitoring.labelled_traffic_dir, a folder of generated data, not one of the
+    user's: new labelled data, checked and retrained on as any file of the source folder."""
     import hashlib
 
     import numpy as np
@@ -137,7 +138,7 @@ def write_labelled_traffic(
     if not known.any():
         return
     digest = hashlib.sha256("".join(f.sha256 for f in labels).encode()).hexdigest()[:12]
-    target = root / config.automation.source_dir / f"labelled-traffic-{digest}.csv"
+    target = root / config.monitoring.labelled_traffic_dir / f"labelled-traffic-{digest}.csv"
     if target.exists():
         return
     ids = [c for c in config.data.id_columns if c in traffic.columns]

@@ -75,7 +75,13 @@ def test_deploy_candidate(candidate, deployed, force, deploy):
     [("append", "/in/a,/in/b,/src"), ("replace", "/src")],
 )
 def test_input_folders(mode, folders):
-    assert input_folders(mode, ["/in/a", "/in/b"], "/src") == folders
+    assert input_folders(mode, ["/in/a", "/in/b"], ["/src"]) == folders
+
+
+def test_input_folders_with_labelled_traffic():
+    new = ["/src", "/traffic"]
+    assert input_folders("append", ["/in/a"], new) == "/in/a,/src,/traffic"
+    assert input_folders("replace", ["/in/a"], new) == "/src,/traffic"
 
 
 @pytest.mark.parametrize(
