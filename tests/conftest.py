@@ -216,7 +216,7 @@ def _fresh_postgres_database():
     if not admin_url:
         if os.environ.get("CI"):
             pytest.fail("TEST_POSTGRES_URL is not set: CI must run the PostgreSQL tests")
-        pytest.skip("TEST_POSTGRES_URL not set (run_tests.sh starts a server when it can)")
+        pytest.skip("TEST_POSTGRES_URL not set (./run_tests.sh --all starts a server when it can)")
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -21,8 +21,9 @@ def test_mlflow_lines_come_through_our_format_and_chatter_is_quiet(monkeypatch):
 
 def test_quieted_hides_info_inside_the_block_only(caplog):
     logger = logging.getLogger("utils.example")
-    with caplog.at_level(logging.INFO), quieted("utils.example"):
-        logger.info("scratch")
-        logger.warning("still shown")
-    logger.info("real")
+    with caplog.at_level(logging.INFO):
+        with quieted("utils.example"):
+            logger.info("scratch")
+            logger.warning("still shown")
+        logger.info("real")
     assert [r.getMessage() for r in caplog.records] == ["still shown", "real"]
