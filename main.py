@@ -21,28 +21,15 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from utils.config import PipelineConfig, load_config
-from utils.errors import PipelineError
+from utils.errors import PipelineError, first_line
 from utils.files import spark_only
 from utils.layout import Layout
 from utils.runtime.cli import run_entry_point
+from utils.runtime.steps import STEPS
 from utils.secrets import mask_data
 
-_steps = [
-    "data_ingestion",
-    "model_training",
-    "model_scoring",
-    "model_deployment",
-    "diagnostics",
-    "reporting",
-]
-_step_folders = {
-    "data_ingestion": "01_data",
-    "model_training": "02_training",
-    "model_scoring": "03_scoring",
-    "model_deployment": "04_deployment",
-    "diagnostics": "diagnostics",
-    "reporting": "06_reporting",
-}
+_steps = [step.STEP for step in STEPS]
+_step_folders = {step.STEP: step.FOLDER for step in STEPS}
 
 # The configured inputs each step reads: all must exist before the first step runs, so that a
 # wrong path stops the pipeline before it changes anything.
@@ -91,24 +78,18 @@ def check_inputs(config: PipelineConfig, steps: list[str], root: Path) -> None:
                     )
 
 
-def engine_parameters(config: PipelineConfig) -> dict[str, object]:
-    """Where a step's data-heavy work runs (config compute), as MLproject parameters."""
-    from utils.engines.spark import spark_conf
-
-    return {
-        "engine": config.compute.engine,
-        "spark_master": config.compute.spark_master,
-        "spark_options": json.dumps(spark_conf(config.compute.spark_options)),
-        "spark_env_manager": config.compute.spark_env_manager,
-    }
-
-
 def step_parameters(
     config: PipelineConfig, root: Path, store_url: str
 ) -> dict[str, dict[str, object]]:
-    """MLproject parameters of every step: the only way configuration reaches a step."""
+    """MLproject parameters of every step: the only way configuration reaches a step. Each
+    step's declaration (utils.runtime.steps) is built here, so a parameter it lacks or does
+    not know fails before any step runs."""
+    from utils.engines.spark import spark_conf
+    from utils.runtime import steps
+
     paths = {name: str(path) for name, path in config.resolved_paths(root).items()}
-    schema = {
+    shared = {
+        "store_url": store_url,
         "target": config.data.target,
         "features": ",".join(config.data.features),
         "id_columns": ",".join(config.data.id_columns),
@@ -119,59 +100,64 @@ def step_parameters(
         "solver": config.model.solver,
         "random_state": config.model.random_state,
     }
-    finaldata = str(Layout.from_config(config, root).finaldata)
-    per_step: dict[str, dict[str, object]] = {
-        "data_ingestion": {
-            "input_dir": ",".join(config.input_dirs(root)),
-            "output_dir": paths["ingested_dir"],
-            "finaldata_format": config.paths.finaldata_format,
-            **schema,
-            **engine_parameters(config),
-        },
-        "model_training": {
-            "finaldata": finaldata,
-            "model_dir": paths["model_dir"],
-            "max_rows": config.compute.training_max_rows or 0,
-            **schema,
-            **model,
-        },
-        "model_scoring": {
-            "model_dir": paths["model_dir"],
-            "test_data": paths["test_data"],
-            **schema,
-            **engine_parameters(config),
-        },
-        "model_deployment": {
-            "model_dir": paths["model_dir"],
-            "ingested_dir": paths["ingested_dir"],
-            "deployment_dir": paths["deployment_dir"],
-            "registered_model_name": config.main.registered_model_name,
-            "keep_releases": config.deployment.keep_releases,
-        },
-        "diagnostics": {
-            "deployment_dir": paths["deployment_dir"],
-            "finaldata": finaldata,
-            "dataset": paths["test_data"],
-            "input_dir": ",".join(config.input_dirs(root)),
-            "output_dir": paths["model_dir"],
-            "requirements": paths["requirements"],
-            "latest_timeout_s": config.diagnostics.latest_timeout_s,
-            "index_url": config.diagnostics.index_url,
-            **schema,
-            **model,
-            **engine_parameters(config),
-        },
-        "reporting": {
-            "deployment_dir": paths["deployment_dir"],
-            "test_data": paths["test_data"],
-            "output_dir": paths["model_dir"],
-            "finaldata": finaldata,
-            "data_dir": os.path.abspath(root / config.api.data_dir),
-            "class_names": ",".join(config.data.class_names or []),
-            **schema,
-        },
+    engine = {
+        "engine": config.compute.engine,
+        "spark_master": config.compute.spark_master,
+        "spark_options": json.dumps(spark_conf(config.compute.spark_options)),
+        "spark_env_manager": config.compute.spark_env_manager,
     }
-    return {step: {**params, "store_url": store_url} for step, params in per_step.items()}
+    finaldata = str(Layout.from_config(config, root).finaldata)
+    input_dir = ",".join(config.input_dirs(root))
+    declared = [
+        steps.IngestionParams(
+            input_dir=input_dir,
+            output_dir=paths["ingested_dir"],
+            finaldata_format=config.paths.finaldata_format,
+            **shared,
+            **engine,
+        ),
+        steps.TrainingParams(
+            finaldata=finaldata,
+            model_dir=paths["model_dir"],
+            max_rows=config.compute.training_max_rows or 0,
+            **shared,
+            **model,
+        ),
+        steps.ScoringParams(
+            model_dir=paths["model_dir"], test_data=paths["test_data"], **shared, **engine
+        ),
+        steps.DeploymentParams(
+            model_dir=paths["model_dir"],
+            ingested_dir=paths["ingested_dir"],
+            deployment_dir=paths["deployment_dir"],
+            registered_model_name=config.main.registered_model_name,
+            keep_releases=config.deployment.keep_releases,
+            store_url=store_url,
+        ),
+        steps.DiagnosticsParams(
+            deployment_dir=paths["deployment_dir"],
+            finaldata=finaldata,
+            dataset=paths["test_data"],
+            input_dir=input_dir,
+            output_dir=paths["model_dir"],
+            requirements=paths["requirements"],
+            latest_timeout_s=config.diagnostics.latest_timeout_s,
+            index_url=config.diagnostics.index_url,
+            **shared,
+            **model,
+            **engine,
+        ),
+        steps.ReportingParams(
+            deployment_dir=paths["deployment_dir"],
+            test_data=paths["test_data"],
+            output_dir=paths["model_dir"],
+            finaldata=finaldata,
+            data_dir=os.path.abspath(root / config.api.data_dir),
+            class_names=",".join(config.data.class_names or []),
+            **shared,
+        ),
+    ]
+    return {params.STEP: params.as_mlflow() for params in declared}
 
 
 def prepare_environment(config: PipelineConfig, root: Path) -> tuple[str, str]:
@@ -345,10 +331,9 @@ def _run_step(
         ) from None
     except (ShellCommandException, subprocess.CalledProcessError) as err:
         # MLflow could not build the step's environment (its installer's output is above).
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise PipelineError(
             f"step {step} failed: its {env_manager} environment could not be built "
-            f"({first_line}); later steps were not run"
+            f"({first_line(err)}); later steps were not run"
         ) from None
     return submitted.run_id
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import logging
@@ -28,7 +27,7 @@ from utils.model.deployment import (
 from utils.model.scoring import SCORE_NAME, read_score
 from utils.model.tracking import start_step_run
 from utils.model.training import MODEL_NAME, read_metadata
-from utils.runtime.cli import add_store_argument, run_entry_point
+from utils.runtime.steps import DeploymentParams, run_step
 from utils.store.history import MonitoringStore
 
 log = logging.getLogger("model_deployment")
@@ -69,29 +68,22 @@ def register_quietly(model_uri: str, model_name: str):
     return registered
 
 
-def run(
-    model_dir: Path,
-    ingested_dir: Path,
-    deployment_dir: Path,
-    model_name: str,
-    keep: int,
-    store_url: str,
-) -> None:
-    started = time.perf_counter()
+def run(p: DeploymentParams) -> None:
+    started, model_name = time.perf_counter(), p.registered_model_name
     sources = {
-        MODEL_NAME: Path(model_dir) / MODEL_NAME,
-        SCORE_NAME: Path(model_dir) / SCORE_NAME,
-        INGESTED_FILES_NAME: Path(ingested_dir) / INGESTED_FILES_NAME,
+        MODEL_NAME: Path(p.model_dir) / MODEL_NAME,
+        SCORE_NAME: Path(p.model_dir) / SCORE_NAME,
+        INGESTED_FILES_NAME: Path(p.ingested_dir) / INGESTED_FILES_NAME,
     }
     for name, path in sources.items():
         if not path.is_file():
             raise PipelineError(f"{path}: {name} not found; run the earlier steps first")
-    metadata = read_metadata(model_dir)
+    metadata = read_metadata(p.model_dir)
     model_uri = metadata.get("mlflow_model_uri")
     if not model_uri:
-        raise PipelineError(f"{Path(model_dir)}: model metadata has no MLflow model; retrain it")
+        raise PipelineError(f"{Path(p.model_dir)}: model metadata has no MLflow model; retrain it")
     score = read_score(sources[SCORE_NAME])
-    same = identical_release(deployment_dir, sources)
+    same = identical_release(p.deployment_dir, sources)
     if same is not None:
         with start_step_run():
             mlflow.log_param("outcome", "identical to the deployed release")
@@ -103,14 +95,14 @@ def run(
         )
         return
 
-    store = MonitoringStore(store_url)
+    store = MonitoringStore(p.store_url)
     client = MlflowClient()
     with start_step_run() as active:
         previous = previous_champion(client, model_name)
         registered = register_quietly(model_uri, model_name)
         release = deploy(
             sources,
-            deployment_dir,
+            p.deployment_dir,
             {
                 "registered_model_name": model_name,
                 "model_version": registered.version,
@@ -125,7 +117,7 @@ def run(
                 # Finds the ingested data it was trained on: the automation's drift reference.
                 "training_data_sha256": metadata.get("training_data_sha256"),
             },
-            keep=keep,
+            keep=p.keep_releases,
         )
         # What an API that serves from the registry (api.model_source=registry) checks before
         # it loads this version: the model file's sha256 and the release's manifest.
@@ -153,37 +145,13 @@ def run(
         )
         mlflow.log_artifact(str(release / MANIFEST_NAME))
     log.info(
-        "deployed %s version %s (was %s) to %s", model_name, registered.version, previous, release
+        "deployed %s version %s (was %s) to %s",
+        model_name,
+        registered.version,
+        previous,
+        release,
     )
-
-
-def _parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model_dir", type=Path, required=True, help="folder of the trained model")
-    parser.add_argument(
-        "--ingested_dir", type=Path, required=True, help="folder of ingestedfiles.txt"
-    )
-    parser.add_argument(
-        "--deployment_dir", type=Path, required=True, help="production folder (link)"
-    )
-    parser.add_argument("--registered_model_name", required=True, help="Model Registry name")
-    parser.add_argument(
-        "--keep_releases", type=int, default=5, help="old releases kept for rollback"
-    )
-    add_store_argument(parser)
-    return parser.parse_args()
 
 
 if __name__ == "__main__":
-    args = _parse_args()
-    run_entry_point(
-        "model_deployment",
-        lambda: run(
-            args.model_dir,
-            args.ingested_dir,
-            args.deployment_dir,
-            args.registered_model_name,
-            args.keep_releases,
-            args.store_url,
-        ),
-    )
+    run_step(DeploymentParams, run)

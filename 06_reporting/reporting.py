@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import signal
@@ -26,14 +25,8 @@ from utils.model.scoring import predict_on
 from utils.model.tracking import StepRun
 from utils.ops.events import EventKind
 from utils.report.html import ReportData, deployment_rows, write_reports
-from utils.runtime.cli import (
-    add_schema_arguments,
-    add_store_argument,
-    run_entry_point,
-    schema_from_args,
-    split_list,
-)
 from utils.runtime.processes import api_from_file, free_port, gunicorn_command, reap
+from utils.runtime.steps import ReportingParams, run_step
 from utils.store.history import MonitoringStore
 
 log = logging.getLogger("reporting")
@@ -188,81 +181,37 @@ def archive_outputs(paths: dict[str, Path], output_dir: Path, version: object) -
     return archive
 
 
-def run(
-    deployment_dir: Path,
-    test_data: Path,
-    output_dir: Path,
-    schema: DataSchema,
-    store_url: str,
-    finaldata: Path,
-    data_dir: Path,
-    class_names: list[str] | None = None,
-) -> None:
+def run(p: ReportingParams) -> None:
     started = time.perf_counter()
     settings = ApiSettings(
-        deployment_dir=str(deployment_dir),
-        model_dir=str(output_dir),
-        finaldata=str(finaldata),
-        test_data=str(test_data),
-        data_dir=str(data_dir),
-        target=schema.target,
-        features=list(schema.features),
-        id_columns=list(schema.id_columns),
+        deployment_dir=str(p.deployment_dir),
+        model_dir=str(p.output_dir),
+        finaldata=str(p.finaldata),
+        test_data=str(p.test_data),
+        data_dir=str(p.data_dir),
+        target=p.schema.target,
+        features=list(p.schema.features),
+        id_columns=list(p.schema.id_columns),
     )
     with StepRun() as tracking:
-        api = ApiRun(settings, Path(test_data), Path(output_dir) / apicalls.RETURNS_NAME)
+        api = ApiRun(settings, Path(p.test_data), Path(p.output_dir) / apicalls.RETURNS_NAME)
         try:
-            store = MonitoringStore(store_url)
-            report = build_report(deployment_dir, test_data, output_dir, schema, store)
-            if class_names:
-                report.class_names = tuple(class_names)
-            paths = write_reports(report, output_dir)
+            store = MonitoringStore(p.store_url)
+            report = build_report(p.deployment_dir, p.test_data, p.output_dir, p.schema, store)
+            if p.classes:
+                report.class_names = p.classes
+            paths = write_reports(report, p.output_dir)
             paths["api_returns"] = api.answers()
-            archive = archive_outputs(paths, Path(output_dir), report.model.get("version"))
+            archive = archive_outputs(paths, Path(p.output_dir), report.model.get("version"))
         finally:
             api.close()
         for path in paths.values():
             tracking.log_artifact(path)
         tracking.log_metrics({"duration_s": time.perf_counter() - started})
     log.info("kept a copy for model version %s in %s", report.model.get("version"), archive)
-    log.info(
-        "wrote %s in %s", ", ".join(p.name for p in paths.values()), Path(output_dir).resolve()
-    )
-
-
-def _parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--deployment_dir", type=Path, required=True, help="production folder")
-    parser.add_argument(
-        "--test_data", type=Path, required=True, help="labelled test data (CSV or Parquet)"
-    )
-    parser.add_argument(
-        "--output_dir", type=Path, required=True, help="folder of diagnostics.json; reports go here"
-    )
-    parser.add_argument(
-        "--finaldata", type=Path, required=True, help="ingested data (finaldata.csv or .parquet)"
-    )
-    parser.add_argument("--data_dir", type=Path, required=True, help="the API's data folder")
-    parser.add_argument(
-        "--class_names", default="", help="names of classes 0 and 1, comma-separated (or none)"
-    )
-    add_schema_arguments(parser)
-    add_store_argument(parser)
-    return parser.parse_args()
+    written = ", ".join(path.name for path in paths.values())
+    log.info("wrote %s in %s", written, Path(p.output_dir).resolve())
 
 
 if __name__ == "__main__":
-    args = _parse_args()
-    run_entry_point(
-        "reporting",
-        lambda: run(
-            args.deployment_dir,
-            args.test_data,
-            args.output_dir,
-            schema_from_args(args),
-            args.store_url,
-            args.finaldata,
-            args.data_dir,
-            split_list(args.class_names),
-        ),
-    )
+    run_step(ReportingParams, run)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import tempfile
@@ -26,22 +25,12 @@ from utils.model.scoring import predict_on
 from utils.model.tracking import StepRun
 from utils.model.training import ModelParams, model_metadata, save_model, train_model
 from utils.report.diagnostics import (
-    PYPI_JSON_API,
     dependency_table,
     latest_version,
     time_call,
 )
-from utils.runtime.cli import (
-    add_engine_arguments,
-    add_model_arguments,
-    add_schema_arguments,
-    add_store_argument,
-    engine_from_args,
-    model_params_from_args,
-    run_entry_point,
-    schema_from_args,
-)
 from utils.runtime.logs import quieted
+from utils.runtime.steps import DiagnosticsParams, run_step
 from utils.store.history import MonitoringStore
 
 log = logging.getLogger("diagnostics")
@@ -93,55 +82,41 @@ def write_predictions(
     }
 
 
-def run(
-    deployment_dir: Path,
-    finaldata: Path,
-    dataset: Path,
-    input_dir: str,
-    output_dir: Path,
-    requirements: Path,
-    latest_timeout_s: float,
-    index_url: str,
-    schema: DataSchema,
-    params: ModelParams,
-    store_url: str,
-    engine: EngineSettings | None = None,
-) -> None:
+def run(p: DiagnosticsParams) -> None:
     started = time.perf_counter()
-    engine = engine or EngineSettings()
     with StepRun() as tracking:
-        model, manifest = load_deployed_model(deployment_dir)
-        if not Path(requirements).is_file():
-            raise PipelineError(f"{requirements}: requirements file not found")
-        store = MonitoringStore(store_url)
+        model, manifest = load_deployed_model(p.deployment_dir)
+        if not Path(p.requirements).is_file():
+            raise PipelineError(f"{p.requirements}: requirements file not found")
+        store = MonitoringStore(p.store_url)
         # The index look-ups wait on the network, not the CPU: they run while the data is read.
         with ThreadPoolExecutor(max_workers=1) as pool:
             dependencies = pool.submit(
                 dependency_table,
-                requirements,
-                latest_timeout_s,
-                partial(latest_version, index_url=index_url),
+                p.requirements,
+                p.latest_timeout_s,
+                partial(latest_version, index_url=p.index_url),
             )
-            scoring_data = read_dataset(dataset, schema)
-            evaluation = predict_on(model, scoring_data, schema)
-            ids = scoring_data[list(schema.id_columns)]
+            scoring_data = read_dataset(p.dataset, p.schema)
+            evaluation = predict_on(model, scoring_data, p.schema)
+            ids = scoring_data[list(p.schema.id_columns)]
             del scoring_data
-            statistics, missing = engine_for(engine).statistics(finaldata, schema)
-            timings = step_timings(input_dir, schema, params, engine)
+            statistics, missing = engine_for(p.engine_settings).statistics(p.finaldata, p.schema)
+            timings = step_timings(p.input_dir, p.schema, p.model_params, p.engine_settings)
             dependency_rows = dependencies.result()
         # Written last, so that a failure above leaves the previous predictions in place.
         predictions = write_predictions(
-            ids, evaluation.predicted, schema.id_columns, Path(output_dir) / PREDICTIONS_NAME
+            ids, evaluation.predicted, p.schema.id_columns, Path(p.output_dir) / PREDICTIONS_NAME
         )
         report = {
             "model_version": manifest.get("model_version"),
-            "dataset": str(dataset),
+            "dataset": str(p.dataset),
             "predictions": predictions,
             # The deployed model on the labelled data set, for the report: which release and
             # which file, so that a reader can tell whether it still holds.
             "evaluation": {
                 "release": manifest.get("release"),
-                "dataset": file_identity(dataset),
+                "dataset": file_identity(p.dataset),
                 **evaluation.summary(),
             },
             "summary_statistics": statistics,
@@ -150,7 +125,7 @@ def run(
             "dependencies": dependency_rows,
         }
         outdated = [row for row in report["dependencies"] if row["outdated"]]
-        path = Path(output_dir) / DIAGNOSTICS_NAME
+        path = Path(p.output_dir) / DIAGNOSTICS_NAME
         atomic_write_text(path, json.dumps(report, indent=2) + "\n")
         store.record_diagnostics(
             report["model_version"],
@@ -173,49 +148,5 @@ def run(
     )
 
 
-def _parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--deployment_dir", type=Path, required=True, help="production folder")
-    parser.add_argument(
-        "--finaldata", type=Path, required=True, help="ingested data (finaldata.csv or .parquet)"
-    )
-    parser.add_argument(
-        "--dataset", type=Path, required=True, help="labelled data to predict on (CSV or Parquet)"
-    )
-    parser.add_argument(
-        "--input_dir", required=True, help="input folder(s) or URIs, comma list (timings)"
-    )
-    parser.add_argument(
-        "--output_dir", type=Path, required=True, help="folder for diagnostics.json"
-    )
-    parser.add_argument("--requirements", type=Path, required=True, help="declared dependencies")
-    parser.add_argument("--latest_timeout_s", type=float, default=5.0, help="index look-up limit")
-    parser.add_argument(
-        "--index_url", default=PYPI_JSON_API, help="package index JSON API for latest versions"
-    )
-    add_schema_arguments(parser)
-    add_model_arguments(parser)
-    add_store_argument(parser)
-    add_engine_arguments(parser)
-    return parser.parse_args()
-
-
 if __name__ == "__main__":
-    args = _parse_args()
-    run_entry_point(
-        "diagnostics",
-        lambda: run(
-            args.deployment_dir,
-            args.finaldata,
-            args.dataset,
-            args.input_dir,
-            args.output_dir,
-            args.requirements,
-            args.latest_timeout_s,
-            args.index_url,
-            schema_from_args(args),
-            model_params_from_args(args),
-            args.store_url,
-            engine_from_args(args),
-        ),
-    )
+    run_step(DiagnosticsParams, run)
