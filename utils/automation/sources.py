@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.files import atomic_write_text, data_files_in, is_parquet, sha256_file
+from utils.data.headers import column_names
+from utils.files import atomic_write_text, data_files_in, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -65,25 +66,12 @@ def source_files(source_dir: Path, cache: HashCache) -> list[SourceFile]:
     return [SourceFile(path, cache.sha256(path)) for path in data_files_in(source_dir)]
 
 
-def data_header(path: Path) -> list[str]:
-    """The column names of a CSV file's first line (a byte-order mark is fine) or of a
-    Parquet file (its schema; pyarrow is imported only then)."""
-    import csv
-
-    if is_parquet(path):
-        from utils.data.schema import parquet_columns
-
-        return parquet_columns(path)
-
-    with open(path, encoding="utf-8-sig", newline="", errors="replace") as handle:
-        return [name.strip() for name in next(csv.reader(handle), [])]
-
-
 def split_by_label(sources: list[SourceFile], target: str) -> tuple[list, list]:
     """(labelled, unlabelled): a file without the target column is monitored, never trained on."""
     labelled, unlabelled = [], []
     for source in sources:
-        (labelled if target in data_header(source.path) else unlabelled).append(source)
+        names = [name.strip() for name in column_names(source.path)]
+        (labelled if target in names else unlabelled).append(source)
     return labelled, unlabelled
 
 

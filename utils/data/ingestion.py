@@ -156,11 +156,11 @@ def first_occurrences(data: pl.DataFrame) -> np.ndarray:
 def without_unlabelled(files: list[Path], schema: DataSchema) -> list[Path]:
     """``files`` less those that have every feature but no target column: unlabelled batches,
     which fullprocess.py monitors and nothing trains on (said once in the log)."""
-    from utils.data.schema import header_names
+    from utils.data.headers import column_names
 
     kept = []
     for path in files:
-        header = set(header_names(path))
+        header = set(column_names(path))
         if schema.target not in header and set(schema.features) <= header:
             log.warning(
                 "%s: no %r column, an unlabelled batch: monitored, not ingested",

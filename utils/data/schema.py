@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from utils.data.headers import column_names, parquet_columns
 from utils.errors import PipelineError, first_line
 from utils.files import is_parquet
 
@@ -284,19 +285,6 @@ def _from_validated(checked: pd.DataFrame, schema: DataSchema) -> pl.DataFrame:
     return frame.with_columns(pl.col(schema.target).cast(pl.Int64))
 
 
-def parquet_columns(path: Path) -> list[str]:
-    """The column names of a Parquet file; PipelineError naming it when it is not one."""
-    import polars as pl
-
-    path = Path(path)
-    if not path.is_file():
-        raise PipelineError(f"{path}: data file not found")
-    try:
-        return list(pl.read_parquet_schema(path))
-    except (Exception, pl.exceptions.PanicException) as err:  # noqa: BLE001 - any reader failure
-        raise PipelineError(f"{path}: not a readable Parquet file ({first_line(err)})") from None
-
-
 def _read_parquet(path: Path, schema: DataSchema) -> pl.DataFrame:
     """A Parquet file as read_file reads a CSV: its typed columns taken as they are when they
     honour the contract (features numbers, the target 0/1), else judged by validate_frame,
@@ -371,19 +359,6 @@ def read_files(files: list[Path], schema: DataSchema) -> list[pl.DataFrame]:
     return same_feature_types([read_file(Path(path), schema) for path in files], schema)
 
 
-def header_names(path: Path) -> list[str]:
-    """The column names of a CSV file's header or of a Parquet file (empty if it cannot be
-    read)."""
-    import polars as pl
-
-    try:
-        if is_parquet(path):
-            return list(pl.read_parquet_schema(path))
-        return pl.scan_csv(path, infer_schema=False).collect_schema().names()
-    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - the full read says why
-        return []
-
-
 def _to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
     """Column by column, each Polars column freed once converted: one column's copy at a time
     on top of the data, not a second copy of all of it."""
@@ -404,7 +379,7 @@ def read_dataset(path: Path, schema: DataSchema, ids: bool = True) -> pd.DataFra
     are not parsed (training and scoring do not use them).
     """
     wanted = schema
-    if not ids and set(schema.id_columns) <= set(header_names(Path(path))):
+    if not ids and set(schema.id_columns) <= set(column_names(Path(path))):
         wanted = DataSchema(schema.target, schema.features)
     return _to_pandas(read_files([Path(path)], wanted)[0])
 
@@ -417,7 +392,7 @@ def read_feature_columns(
     PipelineError naming the file for a missing feature or a value that is not a number."""
     import polars as pl
 
-    header = parquet_columns(Path(path)) if is_parquet(path) else header_names(Path(path))
+    header = parquet_columns(Path(path)) if is_parquet(path) else column_names(Path(path))
     missing = [c for c in features if c not in header]
     if missing:
         raise PipelineError(f"{path}: no column {missing[0]!r} (a feature of the deployed model)")

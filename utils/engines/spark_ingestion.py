@@ -95,7 +95,7 @@ def _header(spark: SparkSession, name: str) -> list[str]:
     a CSV is UTF-8 text, or that a Parquet file is one), by Spark for any other."""
     local = _local(name)
     if local is not None and is_parquet(name):
-        from utils.data.schema import parquet_columns
+        from utils.data.headers import parquet_columns
 
         return parquet_columns(local)
     if local is None:
@@ -104,15 +104,13 @@ def _header(spark: SparkSession, name: str) -> list[str]:
             return reader(_readable(name)).columns
         except Exception as err:  # Spark's AnalysisException, Py4J's errors: no common base
             raise PipelineError(f"{name}: cannot read it ({java_reason(err)})") from None
-    import csv
-
+    from utils.data.headers import column_names
     from utils.data.schema import not_utf8
 
     problem = not_utf8(local)
     if problem:
         raise PipelineError(f"{local}: {problem}")
-    with open(local, encoding="utf-8-sig", newline="") as handle:
-        return next(csv.reader(handle), [])
+    return column_names(local)
 
 
 def _header_problem(header: list[str], schema: DataSchema) -> str | None:

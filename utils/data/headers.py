@@ -1,0 +1,42 @@
+"""A data file's column names: the one header reader.
+
+Standard library only for CSV (the automation asks on every cron run, where importing Polars
+would cost more than its work); Parquet's schema through Polars, imported only then.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from utils.errors import PipelineError, first_line
+from utils.files import is_parquet
+
+
+def column_names(path: Path) -> list[str]:
+    """The names in a CSV file's first line as written (a byte-order mark is fine, undecodable
+    bytes are replaced: the full read says what is wrong with them), or a Parquet file's
+    columns. Empty when the file cannot be read: the reader that needs its rows says why."""
+    if is_parquet(path):
+        try:
+            return parquet_columns(Path(path))
+        except PipelineError:
+            return []
+    try:
+        with open(path, encoding="utf-8-sig", newline="", errors="replace") as handle:
+            return next(csv.reader(handle), [])
+    except (OSError, csv.Error):
+        return []
+
+
+def parquet_columns(path: Path) -> list[str]:
+    """The column names of a Parquet file; PipelineError naming it when it is not one."""
+    import polars as pl
+
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: data file not found")
+    try:
+        return list(pl.read_parquet_schema(path))
+    except (Exception, pl.exceptions.PanicException) as err:  # noqa: BLE001 - any reader failure
+        raise PipelineError(f"{path}: not a readable Parquet file ({first_line(err)})") from None
