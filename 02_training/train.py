@@ -11,7 +11,7 @@ from mlflow.models import infer_signature
 
 from utils.data.schema import read_dataset
 from utils.files import sha256_file
-from utils.model.tracking import model_pip_requirements, start_step_run
+from utils.model.tracking import StepRun, model_pip_requirements
 from utils.model.training import (
     model_metadata,
     save_model,
@@ -42,7 +42,8 @@ def run(p: TrainingParams) -> None:
     # Declared as doubles so that a request with a missing value still matches the signature
     # (the pipeline imputes it).
     example = features.head(INPUT_EXAMPLE_ROWS).astype("float64")
-    with start_step_run() as run:
+    with StepRun() as tracking:
+        run = tracking.mlflow_run()
         logged = mlflow.sklearn.log_model(
             model,
             name="model",
@@ -61,14 +62,14 @@ def run(p: TrainingParams) -> None:
             metadata["params"],
             run.info.run_id,
         )
-        mlflow.log_metrics(
+        tracking.log_metrics(
             {
                 "training_rows": len(data),
                 "train_accuracy": float(model.score(features, data[p.schema.target])),
                 "duration_s": time.perf_counter() - started,
             }
         )
-        mlflow.log_dict(metadata, "trainedmodel.json")
+        tracking.log_dict(metadata, "trainedmodel.json")
     log.info("trained on %d rows; wrote %s (MLflow %s)", len(data), model_path, logged.model_uri)
 
 

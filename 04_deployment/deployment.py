@@ -25,7 +25,7 @@ from utils.model.deployment import (
     registered_model_file,
 )
 from utils.model.scoring import SCORE_NAME, read_score
-from utils.model.tracking import start_step_run
+from utils.model.tracking import StepRun
 from utils.model.training import MODEL_NAME, read_metadata
 from utils.runtime.steps import DeploymentParams, run_step
 from utils.store.history import MonitoringStore
@@ -85,8 +85,8 @@ def run(p: DeploymentParams) -> None:
     score = read_score(sources[SCORE_NAME])
     same = identical_release(p.deployment_dir, sources)
     if same is not None:
-        with start_step_run():
-            mlflow.log_param("outcome", "identical to the deployed release")
+        with StepRun() as tracking:
+            tracking.log_params({"outcome": "identical to the deployed release"})
         log.info(
             "nothing to deploy: the model, score and ingestion record are identical (sha256) to"
             " the deployed version %s (release %s)",
@@ -97,7 +97,8 @@ def run(p: DeploymentParams) -> None:
 
     store = MonitoringStore(p.store_url)
     client = MlflowClient()
-    with start_step_run() as active:
+    with StepRun() as tracking:
+        active = tracking.mlflow_run()
         previous = previous_champion(client, model_name)
         registered = register_quietly(model_uri, model_name)
         release = deploy(
@@ -135,15 +136,15 @@ def run(p: DeploymentParams) -> None:
             model_uri=model_uri,
             mlflow_run_id=active.info.run_id,
         )
-        mlflow.log_params(
+        tracking.log_params(
             {"model_version": registered.version, "previous_version": previous or "none"}
         )
-        mlflow.log_metrics({"f1": score, "duration_s": time.perf_counter() - started})
-        mlflow.log_dict(
+        tracking.log_metrics({"f1": score, "duration_s": time.perf_counter() - started})
+        tracking.log_dict(
             {"release": release.name, "manifest_sha256": sha256_file(release / MANIFEST_NAME)},
             "deployment.json",
         )
-        mlflow.log_artifact(str(release / MANIFEST_NAME))
+        tracking.log_artifact(release / MANIFEST_NAME)
     log.info(
         "deployed %s version %s (was %s) to %s",
         model_name,

@@ -44,7 +44,7 @@ def model_pip_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
 
 
-def start_step_run():
+def _start_run():
     """Start (or, under ``mlflow run``, resume) the step's run, tagged with its interpreter.
 
     The tag shows which environment a step really ran in (the env manager's or the caller's).
@@ -65,8 +65,9 @@ class StepRun:
     main.py, which has MLflow loaded and the tracking store open already, logs them into the
     step's run: the step itself never imports MLflow (1.3 s) nor opens the store (0.6 s),
     more than its own work on small data. Run alone (``mlflow run <step>``, ``python
-    <script>``), the step logs them itself. Steps that need MLflow's own objects (the model,
-    the registry) use ``start_step_run`` instead.
+    <script>``), the step logs them itself. A step that needs MLflow's own objects (the
+    model, the registry) asks for ``mlflow_run()``: with MLflow loaded anyway, its records
+    are then logged into that run directly.
     """
 
     def __init__(self) -> None:
@@ -89,11 +90,19 @@ class StepRun:
     def run_id(self) -> str:
         """The step's run: the one ``mlflow run`` made for it, or one started now."""
         given = os.environ.get("MLFLOW_RUN_ID")
-        if given:
+        if given and self._active is None:
             return given
+        return self.mlflow_run().info.run_id
+
+    def mlflow_run(self) -> Any:
+        """The step's run as MLflow's active run (MLflow imported now), for logging a model
+        or using the registry."""
         if self._active is None:
-            self._active = start_step_run()
-        return self._active.info.run_id
+            self._active = _start_run()
+        return self._active
+
+    def log_params(self, params: dict[str, object]) -> None:
+        self.records["log"].append(["params", {k: str(v) for k, v in params.items()}])
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         self.records["log"].append(["metrics", {k: float(v) for k, v in metrics.items()}])
@@ -113,21 +122,21 @@ class StepRun:
 
                 mlflow.end_run("FAILED")
             return
-        if self._handover:
+        if self._handover and self._active is None:
             from utils.files import atomic_write_text
 
             atomic_write_text(Path(self._handover), json.dumps(self.records))
             return
         import mlflow
 
-        run = self._active or start_step_run()
+        run = self._active or _start_run()
         log_records(mlflow.MlflowClient(), run.info.run_id, self.records)
         mlflow.end_run()
 
 
 def log_records(client: Any, run_id: str, records: dict[str, Any]) -> None:
     """Log a StepRun's records into the run ``run_id`` through an MlflowClient."""
-    from mlflow.entities import Metric, RunTag
+    from mlflow.entities import Metric, Param, RunTag
 
     now = int(time.time() * 1000)
     client.log_batch(
@@ -137,6 +146,8 @@ def log_records(client: Any, run_id: str, records: dict[str, Any]) -> None:
     for kind, *args in records.get("log", []):
         if kind == "metrics":
             client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in args[0].items()])
+        elif kind == "params":
+            client.log_batch(run_id, params=[Param(k, v) for k, v in args[0].items()])
         elif kind == "dict":
             client.log_dict(run_id, args[0], args[1])
         elif kind == "artifact":

@@ -11,7 +11,7 @@ from utils.errors import PipelineError
 
 def test_a_csv_header_as_written_byte_order_mark_and_quotes_alike(tmp_path):
     path = tmp_path / "a.csv"
-    path.write_bytes('\ufeffid," exited",\'x\'\n1,0,2\n'.encode())
+    path.write_bytes("\ufeffid,\" exited\",'x'\n1,0,2\n".encode())
     assert column_names(path) == ["id", " exited", "'x'"]
 
 
