@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -95,9 +96,21 @@ def deployed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (template / ".built").exists():
             shutil.rmtree(template, ignore_errors=True)
-            run_in(copy_as_cloned(template), "main.py")
+            run = run_in(copy_as_cloned(template), "main.py")
+            # What the run said, beside the project (not in it: a copy is a fresh project).
+            (shared / "deployed-demo.out.json").write_text(
+                json.dumps({"stdout": run.stdout, "stderr": run.stderr})
+            )
             (template / ".built").touch()
     return template
+
+
+@pytest.fixture
+def deployed_run_output(deployed_template: Path, deployed_project: Path) -> dict[str, str]:
+    """The stdout and stderr of the ``python main.py`` that made ``deployed_project``, its
+    paths as the copy's."""
+    said = json.loads((deployed_template.parent / "deployed-demo.out.json").read_text())
+    return {k: v.replace(str(deployed_template), str(deployed_project)) for k, v in said.items()}
 
 
 def relocate(template: Path, target: Path) -> Path:

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import copy_as_cloned, needs_spark, run_in
+from conftest import needs_spark, relocate, run_in
 from utils.data.schema import DataSchema, read_dataset
 from utils.model.deployment import load_deployed_model
 from utils.report.diagnostics import missing_percent, summary_statistics
@@ -23,12 +23,9 @@ SCHEMA = DataSchema(
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
+def project(tmp_path_factory, deployed_template):
     """The demo data ingested, a model trained, scored and deployed (local engine)."""
-    project = copy_as_cloned(tmp_path_factory.mktemp("batch") / "project")
-    steps = "main.steps=data_ingestion,model_training,model_scoring,model_deployment"
-    run_in(project, "main.py", steps)
-    return project
+    return relocate(deployed_template, tmp_path_factory.mktemp("batch") / "project")
 
 
 def scored(project, output: str) -> pd.DataFrame:

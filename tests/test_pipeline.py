@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import mlflow
 import pandas as pd
@@ -90,8 +91,10 @@ def assert_one_log_format(proc: subprocess.CompletedProcess[str]) -> None:
     assert not [line for line in lines if "===" in line or len(line) > 400]
 
 
-def test_demo_pipeline_twice_and_one_step_through_mlflow_run(project_copy):
-    first_run = run_pipeline(project_copy)
+def test_demo_pipeline_twice_and_one_step_through_mlflow_run(deployed_project, deployed_run_output):
+    # The first run is the session's demo project (made once, for the tests that start there).
+    project_copy = deployed_project
+    first_run = SimpleNamespace(**deployed_run_output)
     assert_one_log_format(first_run)
     first = assert_outputs(project_copy)
     layout = Layout(
@@ -193,8 +196,8 @@ def test_other_data_set_with_other_column_names_by_overrides_only(project_copy, 
     assert (project_copy / "models" / "confusionmatrix.png").is_file()
 
 
-def test_failed_step_leaves_the_deployment_serving(project_copy, tmp_path):
-    run_pipeline(project_copy)
+def test_failed_step_leaves_the_deployment_serving(deployed_project, tmp_path):
+    project_copy = deployed_project  # main.py has run once
     production = project_copy / "production_deployment"
     before = {p.name: p.read_bytes() for p in production.iterdir()}
     bad = tmp_path / "bad"

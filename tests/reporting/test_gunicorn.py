@@ -133,7 +133,17 @@ def scrape(url: str) -> dict[tuple[str, tuple], float]:
     }
 
 
+def both_workers_loaded(server: str) -> None:
+    """Wait until each of the two workers has loaded its model: /health answers as soon as
+    one is up, and a worker that boots after a redeploy would load the new model first."""
+    deadline = time.monotonic() + 120
+    while scrape(server).get(("risk_api_model_loads_total", ()), 0) < 2:
+        assert time.monotonic() < deadline, "the second worker never loaded its model"
+        time.sleep(0.1)
+
+
 def test_metrics_add_up_over_the_workers_and_follow_a_redeploy(server, api_project):
+    both_workers_loaded(server)
     for rows in [[[10, 100, 3]]] * 12 + [[[10, 100, 3], [0, 0, 0]]] * 4:
         answer = apicalls.call(server, "POST", "/prediction", json.dumps(rows).encode(),
                                "application/json")  # fmt: skip
