@@ -65,7 +65,9 @@ if ! "$venv/bin/python" -m uv --version >/dev/null 2>&1; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$uv_pin"
 fi
 echo "setup_env.sh: [2/2] installing the pinned requirements with uv" >&2
-"$venv/bin/python" -m uv pip install --python "$venv/bin/python" \
+# Compiled to bytecode now: with PYTHONDONTWRITEBYTECODE set (as on some CI machines) Python
+# would otherwise compile every module again at each start, tripling `import pandas`.
+"$venv/bin/python" -m uv pip install --python "$venv/bin/python" --compile-bytecode \
   "${requirements[@]}" -c "$root/constraints.txt" 2>&1 | { grep -v '^ [+-] ' || true; } | sed -u 's/^/  /' >&2
 # The shared code (utils) installed in editable mode, so that it imports from any folder (the
 # steps run in theirs); its dependencies are the pins just installed.

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-import apicalls  # the API client beside this script
 from utils import layout
+from utils.api import client as apicalls
 from utils.api.serving import ApiSettings
 from utils.data.ingestion import INGESTED_FILES_NAME, read_ingested_files
 from utils.data.schema import DataSchema, read_dataset

@@ -93,9 +93,9 @@ def test_pipeline_against_a_shared_tracking_server_and_store(
 
 
 def serve_from_registry(project: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
-    from conftest import load_script
 
-    apicalls = load_script("06_reporting/apicalls.py", "risk_apicalls_hosts")
+    from utils.api import client as apicalls
+
     process = subprocess.Popen(
         [sys.executable, "06_reporting/app.py", "--gunicorn", f"api.port={port}",
          "api.model_source=registry", "api.registry_poll_s=0.5"],

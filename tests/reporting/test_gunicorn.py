@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, load_script
+from conftest import ROOT
+from utils.api import client as apicalls
 from utils.errors import PipelineError
 from utils.runtime.processes import api_from_file, gunicorn_command, stop
 
 pytestmark = pytest.mark.integration
-apicalls = load_script("06_reporting/apicalls.py", "risk_apicalls")
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, load_script, run_in, user_env
+from conftest import ROOT, run_in, user_env
+from utils.api import client as apicalls
 
 pytestmark = pytest.mark.integration
-apicalls = load_script("06_reporting/apicalls.py", "risk_apicalls_serve")
+
 RENAMED = {
     "lastmonth_activity": "visits_30d",
     "lastyear_activity": "visits_365d",

@@ -10,7 +10,6 @@ from conftest import load_script
 from utils.files import file_identity
 
 # The step imports the API client beside it by its bare name, as it runs from its folder.
-load_script("06_reporting/apicalls.py", "apicalls")
 reporting = load_script("06_reporting/reporting.py", "risk_reporting_step")
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import load_script
-
-apicalls = load_script("06_reporting/apicalls.py", "risk_apicalls_unit")
+from utils.api import client as apicalls
 
 CSV = "a,b\n1,2\n3,4\n5,6\n"
 
