@@ -70,7 +70,7 @@ def split_by_label(sources: list[SourceFile], target: str) -> tuple[list, list]:
     """(labelled, unlabelled): a file without the target column is monitored, never trained on."""
     labelled, unlabelled = [], []
     for source in sources:
-        names = [name.strip() for name in column_names(source.path)]
+        names = [name.strip() for name in column_names(source.path, strict=True)]
         (labelled if target in names else unlabelled).append(source)
     return labelled, unlabelled
 

@@ -13,14 +13,18 @@ from utils.errors import PipelineError, first_line
 from utils.files import is_parquet
 
 
-def column_names(path: Path) -> list[str]:
+def column_names(path: Path, strict: bool = False) -> list[str]:
     """The names in a CSV file's first line as written (a byte-order mark is fine, undecodable
     bytes are replaced: the full read says what is wrong with them), or a Parquet file's
-    columns. Empty when the file cannot be read: the reader that needs its rows says why."""
+    columns. Empty when the file cannot be read: the reader that needs its rows says why;
+    ``strict``: a Parquet file that is not one is a PipelineError naming it (the automation
+    decides from the header alone, so it says so itself)."""
     if is_parquet(path):
         try:
             return parquet_columns(Path(path))
         except PipelineError:
+            if strict:
+                raise
             return []
     try:
         with open(path, encoding="utf-8-sig", newline="", errors="replace") as handle:

@@ -31,5 +31,8 @@ def test_parquet_columns_and_what_cannot_be_read(tmp_path):
     assert column_names(tmp_path / "empty.csv") == []
     with pytest.raises(PipelineError, match="bad.parquet: not a readable Parquet file"):
         parquet_columns(tmp_path / "bad.parquet")
+    with pytest.raises(PipelineError, match="bad.parquet: not a readable Parquet file"):
+        column_names(tmp_path / "bad.parquet", strict=True)
+    assert column_names(tmp_path / "empty.csv", strict=True) == []
     with pytest.raises(PipelineError, match="missing.parquet: data file not found"):
         parquet_columns(tmp_path / "missing.parquet")
