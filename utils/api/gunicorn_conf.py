@@ -21,6 +21,10 @@ worker_connections = 1000
 keepalive = 0
 # A worker silent this long is restarted.
 timeout = 30
+# gunicorn's control socket sits at one path per user (~/.gunicorn/gunicorn.ctl): every API
+# instance on the host (serve.sh, the report's temporary API, the tests) unlinked and re-bound
+# the others', and nothing here uses it.
+control_socket_disable = True
 # On SIGTERM, requests in flight get this long; then the workers exit (idle: at once).
 graceful_timeout = 3
 

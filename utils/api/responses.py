@@ -77,7 +77,12 @@ def authorized(token: str | None, header: str) -> bool:
     """Whether an Authorization header carries the API's token (any, when it has none)."""
     if not token:
         return True
-    return hmac.compare_digest(header.encode(), f"Bearer {token}".encode())
+    # RFC 7235: the scheme is case-insensitive ("bearer" is "Bearer"), one or more spaces
+    # before the credentials.
+    scheme, _, credentials = header.strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        credentials.strip().encode(), token.encode()
+    )
 
 
 UNAUTHORIZED = RequestError(401, "unauthorized", "send Authorization: Bearer <token>")

@@ -140,7 +140,7 @@ def test_diagnostics_health_model_openapi(client):
             '[{"lastmonth_activity": 1, "lastyear_activity": 1, "number_of_employees": 1, "z": 1}]',
             "application/json",
             400,
-            "unknown column(s): z",
+            "unknown column(s): 'z'",
         ),
         ('[[1, "x", 3]]', "application/json", 400, "row 0, column 'lastyear_activity'"),
         ("[[1, 1e999, 3]]", "application/json", 400, "must be finite"),
@@ -280,6 +280,12 @@ def test_token_protects_the_expensive_endpoints(api_project):
     assert_json_error(post_json(guarded, [[1, 2, 3]]), 401)
     bearer = {"Authorization": "Bearer s3cret"}
     assert post_json(guarded, [[1, 2, 3]], headers=bearer).status_code == 200
+    # RFC 7235: the scheme is case-insensitive; the token is not.
+    for header in ("bearer s3cret", "BEARER  s3cret"):
+        assert post_json(guarded, [[1, 2, 3]], headers={"Authorization": header}).status_code == 200
+        assert guarded.get("/monitoring", headers={"Authorization": header}).status_code != 401
+    for header in ("Bearer S3CRET", "Basic s3cret", "s3cret", "Bearer", "Bearers3cret"):
+        assert_json_error(post_json(guarded, [[1, 2, 3]], headers={"Authorization": header}), 401)
 
 
 def test_new_deployment_is_picked_up_and_a_tampered_one_refused(client, api_project, tmp_path):

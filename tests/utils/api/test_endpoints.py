@@ -24,3 +24,9 @@ def test_readme_names_the_protected_endpoints():
 def test_paths_are_unique_per_method():
     keys = [(e.method, e.path) for e in ENDPOINTS]
     assert len(keys) == len(set(keys))
+
+
+def test_config_yaml_names_exactly_the_protected_endpoints():
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    comment = text[: text.index("token_env:")].rsplit("max_body_mb", 1)[1]
+    assert set(re.findall(r"(/[a-z.]+)", comment)) == set(PROTECTED_PATHS)

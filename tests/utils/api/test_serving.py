@@ -5,9 +5,13 @@ import pandas as pd
 import pytest
 
 from utils.api.serving import (
+    MAX_ID_CHARS,
     ApiSettings,
     CompiledModel,
     RequestError,
+    ids_from_json,
+    named,
+    parse_json,
     rows_from_csv,
     rows_from_json,
 )
@@ -52,11 +56,11 @@ def test_null_is_missing():
         ([], "no rows to predict"),
         (
             [{"lastmonth_activity": 1, "lastyear_activity": 2}],
-            "missing column(s): number_of_employees",
+            "missing column(s): 'number_of_employees'",
         ),
         (
             [{"lastmonth_activity": 1, "lastyear_activity": 2, "number_of_employees": 3, "x": 1}],
-            "unknown column(s): x",
+            "unknown column(s): 'x'",
         ),
         (
             [{"lastmonth_activity": "1", "lastyear_activity": 2, "number_of_employees": 3}],
@@ -74,7 +78,11 @@ def test_null_is_missing():
             {"dataframe_split": {"columns": FEATURES, "data": [[1, 2]]}},
             "row 0: expected a list of 3",
         ),
-        ({"dataframe_split": {"columns": [*FEATURES, *FEATURES], "data": []}}, "distinct names"),
+        (
+            {"dataframe_split": {"columns": [*FEATURES, *FEATURES], "data": []}},
+            "column(s) named more than once: 'lastmonth_activity'",
+        ),
+        ({"dataframe_split": {"columns": [1, 2], "data": []}}, "must be names"),
     ],
 )
 def test_invalid_json_payloads_name_the_problem(payload, detail):
@@ -162,3 +170,105 @@ def test_other_models_use_scikit_learn(schema, tiny_frame):
 def test_settings_round_trip():
     settings = ApiSettings("d", "m", "f", "t", "data", "y", ["a"], ["id"], 5, 10, "secret")
     assert ApiSettings.from_json(settings.to_json()) == settings
+
+
+# Class: work per request linear in its size. Each shape is as wide as a 10 MB body allows;
+# a quadratic check (a count per name) took minutes on these, a linear one well under 2 s.
+# No timing is asserted: the answers must be the short 4xx that names the problem.
+TEN_MB = 10 * 1024 * 1024
+WIDE = TEN_MB // 12
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        ("[{" + ",".join(f'"k{i}":0' for i in range(WIDE)) + "}]", 400, "missing column(s)"),
+        ("[{" + ",".join('"k":0' for _ in range(WIDE)) + "}]", 400, "duplicate key(s)"),
+        (
+            '{"dataframe_split":{"columns":['
+            + ",".join(f'"c{i}"' for i in range(WIDE))
+            + '],"data":[]}}',
+            400,
+            "missing column(s)",
+        ),
+        (
+            '{"dataframe_split":{"columns":['
+            + ",".join(['"lastmonth_activity"'] * (TEN_MB // 21))
+            + '],"data":[]}}',
+            400,
+            "named more than once: 'lastmonth_activity'",
+        ),
+        ("[" + ",".join(["{}"] * (TEN_MB // 3)) + "]", 413, "the limit is 100"),
+        ("[" + ",".join(["[]"] * (TEN_MB // 3)) + "]", 413, "the limit is 100"),
+    ],
+    ids=["keys", "repeated-keys", "split-columns", "split-repeated", "objects", "lists"],
+)
+def test_the_widest_json_bodies_at_the_size_limit_get_a_short_4xx(body, status, detail):
+    assert len(body) <= TEN_MB + 64
+    with pytest.raises(RequestError) as err:
+        parse(parse_json(body.encode()))
+    assert (err.value.status, detail in err.value.detail) == (status, True)
+    assert len(err.value.detail) < 400
+
+
+def test_the_widest_csv_header_at_the_size_limit_gets_a_short_400():
+    header = ",".join(f"c{i}" for i in range(TEN_MB // 8))
+    with pytest.raises(RequestError, match="missing column") as err:
+        rows_from_csv(header + "\n", FEATURES, 100)
+    assert len(err.value.detail) < 400
+    repeated = ",".join(["lastmonth_activity"] * (TEN_MB // 19))
+    with pytest.raises(RequestError, match="named more than once: 'lastmonth_activity'$"):
+        rows_from_csv(repeated + "\n", FEATURES, 100)
+
+
+def test_named_shows_five_names_cut_to_40_characters():
+    assert named(["a", "b"]) == "'a', 'b'"
+    assert named(list("abcdef")) == "'a', 'b', 'c', 'd', 'e' and 1 more"
+    assert named(["x" * 41]) == repr("x" * 40)
+
+
+def test_a_csv_body_with_a_byte_order_mark_is_read_as_ingestion_reads_it():
+    text = "\ufefflastmonth_activity,lastyear_activity,number_of_employees\n1,2,3\n"
+    assert rows_from_csv(text, FEATURES, 10)[0].tolist() == [[1.0, 2.0, 3.0]]
+
+
+# Class: an id becomes a join key for late labels and a cell of training data.
+RECORD = {"lastmonth_activity": 1, "lastyear_activity": 2, "number_of_employees": 3}
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [("abc", "abc"), (" abc ", "abc"), (17, "17"), (1.5, "1.5"), (None, None), ("", None),
+     ("x" * MAX_ID_CHARS, "x" * MAX_ID_CHARS)],
+)  # fmt: skip
+def test_ids_are_text_or_numbers_and_empty_is_missing(value, kept):
+    payload = [{**RECORD, "corporation": value}]
+    assert ids_from_json(payload, ["corporation"]) == {"corporation": [kept]}
+    split = {"dataframe_split": {"columns": ["corporation"], "data": [[value]]}}
+    assert ids_from_json(split, ["corporation"]) == {"corporation": [kept]}
+
+
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        (float("nan"), "finite"),
+        (float("inf"), "finite"),
+        (True, "text or a number"),
+        ({"a": 1}, "text or a number"),
+        (["a"], "text or a number"),
+        ("x" * (MAX_ID_CHARS + 1), f"at most {MAX_ID_CHARS} characters"),
+    ],
+)
+def test_an_id_that_cannot_name_a_row_is_a_400_naming_row_and_column(value, detail):
+    with pytest.raises(RequestError, match=f"row 1, column 'corporation': .*{detail}"):
+        ids_from_json([RECORD, {**RECORD, "corporation": value}], ["corporation"])
+
+
+def test_a_csv_id_over_the_cap_names_its_line():
+    text = "corporation,lastmonth_activity,lastyear_activity,number_of_employees\n"
+    ok = text + f"{'x' * MAX_ID_CHARS},1,2,3\n"
+    assert rows_from_csv(ok, FEATURES, 10, ("corporation",))[1] == {
+        "corporation": ["x" * MAX_ID_CHARS]
+    }
+    with pytest.raises(RequestError, match="CSV line 2, column 'corporation'"):
+        rows_from_csv(text + f"{'x' * (MAX_ID_CHARS + 1)},1,2,3\n", FEATURES, 10, ("corporation",))
