@@ -22,6 +22,33 @@ QUIET_LOGGERS = (
 )
 
 
+# Control characters written as escapes: a file name, id or header from outside that holds a
+# newline would otherwise write a forged log line, and an ESC would drive the terminal. C0
+# (tab included: log lines are split on it), DEL, C1 and the Unicode line separators.
+_ESCAPED = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029)
+}
+_ESCAPED.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character escaped, so that it stays one line."""
+    return text.translate(_ESCAPED)
+
+
+class OneLineFilter(logging.Filter):
+    """One record, one line: the message's control characters escaped, whoever logged it
+    (a traceback, which a handler adds below the message, keeps its lines)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        escaped = one_line(message)
+        if escaped != message:
+            record.msg, record.args = escaped, None
+        return True
+
+
 def configure_logging(level: str | None = None) -> None:
     """Configure the root logger once; ``LOG_LEVEL`` in the environment overrides the default."""
     from utils.secrets import SecretFilter, register_secret
@@ -42,6 +69,7 @@ def configure_logging(level: str | None = None) -> None:
     register_secret(os.environ.get("PGPASSWORD"))
     for handler in logging.getLogger().handlers:
         handler.addFilter(SecretFilter())
+        handler.addFilter(OneLineFilter())
 
 
 def debug_requested() -> bool:
