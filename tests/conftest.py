@@ -271,15 +271,21 @@ class WebhookReceiver:
 
         self.posts: list[dict] = []
         self.statuses: list[int] = []
+        self.headers: list[dict] = []
+        # Where a 3xx answer points (its Location).
+        self.location = "http://127.0.0.1:9/elsewhere"
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
+                receiver.headers.append(dict(self.headers))
                 if status == 200:
                     receiver.posts.append(json.loads(body))
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", receiver.location)
                 self.end_headers()
 
             def log_message(self, *args) -> None:

@@ -311,8 +311,10 @@ def _register_secrets(config: PipelineConfig) -> None:
     register_secret(url_password(config.main.tracking_uri))
     register_secret(url_password(os.environ.get("MLFLOW_TRACKING_URI")))
     register_secret(os.environ.get(config.api.token_env))
-    # A webhook's path is its password (Slack's is): the whole URL is masked.
+    # A webhook's path is its password (Slack's is): the whole URL is masked, and the
+    # password of a user:password@ in it on its own (an error message may quote the host part).
     register_secret(config.alerts.webhook_url)
+    register_secret(url_password(config.alerts.webhook_url))
 
 
 def _hydra_reason(err: Exception) -> str:

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from conftest import WebhookReceiver
 from utils.ops.alerts import ALERTS, AlertingStore, Webhook, alert_for
 from utils.ops.events import EventKind
 
@@ -104,3 +105,122 @@ def test_the_alerting_store_records_then_alerts(webhook):
     assert store.count() == 2, "everything else is the store's"
     assert webhook.texts() == ["[risk-monitoring] redeployed: a new model serves now (was v1)"]
     assert webhook.posts[0]["model_version"] == "2"
+
+
+class RawServer:
+    """A TCP server on loopback that answers every connection with ``answer(connection)``."""
+
+    def __init__(self, answer) -> None:
+        import socketserver
+        import threading
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.recv(65536)
+                answer(self.request)
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def trickle(connection) -> None:
+    """One byte of a valid answer every 0.1 s: each read is quick, the answer never ends."""
+    import time
+
+    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 600:
+        try:
+            connection.sendall(bytes([byte]))
+        except OSError:
+            return
+        time.sleep(0.1)
+
+
+def not_http(connection) -> None:
+    connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+
+def silence(connection) -> None:
+    import time
+
+    time.sleep(5)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (trickle, "TimeoutError: no complete answer within 0.5 s"),
+        (silence, "TimeoutError: no complete answer within 0.5 s"),
+        (not_http, "BadStatusLine"),
+    ],
+)
+def test_any_failure_of_a_try_is_one_warning_and_the_deadline_covers_the_whole_answer(
+    answer, reason, caplog
+):
+    server = RawServer(answer)
+    try:
+        hook = Webhook(server.url, timeout_s=0.5, retries=0)
+        with caplog.at_level(logging.WARNING, logger="utils.ops.alerts"):
+            assert not hook.notify(EventKind.FAILED_RUN, {"error": "x"})
+    finally:
+        server.close()
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and reason in warnings[0], warnings
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:notaport/x",
+        "http://[::1/x",
+        "ftp://127.0.0.1/x",
+        "http:///no-host",
+        "http://127.0.0.1:99999/x",
+        "http://host with spaces/x",
+    ],
+)
+def test_a_malformed_url_is_one_warning_never_an_exception(url, caplog):
+    hook = Webhook(url, timeout_s=0.5, retries=1, sleep=lambda s: None)
+    with caplog.at_level(logging.WARNING, logger="utils.ops.alerts"):
+        assert not hook.notify(EventKind.FAILED_RUN, {"error": "x"})
+    assert len(caplog.records) == 1 and "could not send the alert" in caplog.text
+
+
+def test_a_redirect_is_not_followed(webhook):
+    elsewhere = WebhookReceiver()
+    try:
+        webhook.location = elsewhere.url
+        webhook.statuses = [302]
+        hook = Webhook(webhook.url, timeout_s=2, retries=2, sleep=lambda s: None)
+        assert not hook.notify(EventKind.FAILED_RUN, {"error": "x"})
+        assert elsewhere.posts == [] and elsewhere.headers == []
+        assert len(webhook.headers) == 1, "a redirect is not tried again either"
+    finally:
+        elsewhere.close()
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_logged(webhook, capsys):
+    import base64
+    from urllib.parse import urlsplit
+
+    from utils.runtime.logs import configure_logging
+
+    configure_logging("DEBUG")
+    parts = urlsplit(webhook.url)
+    with_credentials = f"http://alerts:pa55-w0rd@{parts.netloc}{parts.path}"
+    assert Webhook(with_credentials).notify(EventKind.FAILED_RUN, {"error": "x"})
+    expected = base64.b64encode(b"alerts:pa55-w0rd").decode()
+    assert webhook.headers[-1]["Authorization"] == f"Basic {expected}"
+
+    def refuse(url, body, timeout_s):
+        raise OSError(f"cannot reach alerts:pa55-w0rd@{parts.netloc}")
+
+    hook = Webhook(with_credentials, retries=0, post=refuse)
+    assert not hook.notify(EventKind.FAILED_RUN, {"error": f"see {with_credentials}"})
+    logged = capsys.readouterr().err
+    assert "could not send the alert" in logged and "pa55-w0rd" not in logged
