@@ -84,6 +84,7 @@ class AutomationSection:
     retrain_on_data_drift: bool = MISSING
     compare_on: str = MISSING
     lock_file: str = MISSING
+    lock_wait_s: float = MISSING
     hash_cache: str = MISSING
     journal: str = MISSING
     metrics_textfile: str | None = None
@@ -244,6 +245,7 @@ def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
         ("api.max_body_mb", 0 < a.max_body_mb < 1024, "more than 0 and under 1024"),
         ("automation.score_drift_k", auto.score_drift_k > 0, "a positive number"),
         ("automation.min_history", auto.min_history >= 1, "at least 1"),
+        ("automation.lock_wait_s", 0 <= auto.lock_wait_s <= 3600, "0 to 3600 (seconds)"),
         ("deployment.keep_releases", config.deployment.keep_releases >= 1, "at least 1"),
         ("diagnostics.latest_timeout_s", config.diagnostics.latest_timeout_s > 0, "positive"),
         ("monitoring.chunk_rows", config.monitoring.chunk_rows >= 100, "at least 100"),
@@ -267,6 +269,7 @@ def _is_http_url(text: str) -> bool:
 
     try:
         parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
         return parts.scheme in ("http", "https") and bool(parts.hostname)
     except ValueError:
         return False

@@ -11,3 +11,11 @@ def first_line(err: BaseException) -> str:
     ``orig``) speaks for itself: the wrapper adds a traceback link and the statement."""
     text = str(getattr(err, "orig", None) or err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+class Busy(PipelineError):
+    """Another process holds what this one needs (the automation's lock) and kept it past the
+    wait: nothing was done, and trying again later may work."""
+
+    # sysexits.h's EX_TEMPFAIL: "try again later", for a wrapper script to tell apart.
+    exit_code = 75

@@ -20,9 +20,10 @@ from utils.automation.rollback import rollback
 from utils.automation.sources import (
     Journal,
     exclusive_lock,
+    lock_holder,
 )
 from utils.config import PipelineConfig, load_project_config
-from utils.errors import PipelineError
+from utils.errors import Busy, PipelineError
 from utils.layout import Layout
 from utils.ops.alerts import AlertingStore, Webhook
 from utils.ops.events import EventKind
@@ -92,11 +93,26 @@ def run_once(
         # run any time.
         return f"{work(Webhook(None))[0]} ({time.perf_counter() - started:.1f} s)"
     webhook = Webhook.from_config(config.alerts, "fullprocess")
+    # A cron run finds the lock held and does nothing; the next one will. An operator's
+    # rollback waits for the run that holds it, and fails loudly when it does not end in time.
+    wait_s = config.automation.lock_wait_s if roll_back else 0.0
+    lock_file = root / config.automation.lock_file
     with ExitStack() as held:
-        if not held.enter_context(exclusive_lock(root / config.automation.lock_file)):
+        purpose = "fullprocess.py --rollback" if roll_back else "fullprocess.py"
+        if not held.enter_context(exclusive_lock(lock_file, wait_s, purpose)):
+            if roll_back:
+                raise Busy(
+                    f"rollback not done: {config.automation.lock_file} is held by "
+                    f"{lock_holder(lock_file)}; waited {wait_s:g} s (automation.lock_wait_s)"
+                )
             return f"already running (lock {config.automation.lock_file} held): nothing to do"
         try:
-            if not held.enter_context(host_lock(config, root)):
+            if not held.enter_context(host_lock(config, root, wait_s)):
+                if roll_back:
+                    raise Busy(
+                        "rollback not done: a run on another host holds the store's lock; "
+                        f"waited {wait_s:g} s (automation.lock_wait_s)"
+                    )
                 return "already running on another host (store lock): nothing to do"
             summary, outcome = work(webhook)
         except KeyboardInterrupt:
@@ -111,12 +127,14 @@ def run_once(
         return f"{summary} ({time.perf_counter() - started:.1f} s)"
 
 
-def host_lock(config: PipelineConfig, root: Path):
+def host_lock(config: PipelineConfig, root: Path, wait_s: float = 0.0):
     """The lock that hosts sharing a PostgreSQL store take besides their own lock file."""
     from utils.store.connection import advisory_lock, store_url_for
 
     return advisory_lock(
-        store_url_for(config.store.url, root), f"fullprocess:{config.main.registered_model_name}"
+        store_url_for(config.store.url, root),
+        f"fullprocess:{config.main.registered_model_name}",
+        wait_s,
     )
 
 

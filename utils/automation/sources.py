@@ -109,26 +109,57 @@ def new_files(
     return fresh
 
 
+# How often a command that waits for the lock tries it again.
+_LOCK_POLL_S = 0.2
+# What a lock file says about its holder is read back into one line: at most this much.
+_HOLDER_CHARS = 300
+
+
 @contextmanager
-def exclusive_lock(path: Path) -> Iterator[bool]:
-    """Yield True when this process holds the lock, False when another one does.
+def exclusive_lock(path: Path, wait_s: float = 0.0, purpose: str = "a run") -> Iterator[bool]:
+    """Yield True when this process holds the lock, False when another one still does after
+    ``wait_s`` seconds. The holder writes who it is into the file (``lock_holder``).
 
     flock is released by the kernel when the holder dies, kill -9 included: no stale locks.
     """
+    import socket
+    import time
+    from datetime import UTC, datetime
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    yield False
+                    return
+                time.sleep(min(_LOCK_POLL_S, left))
+        since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        holder = f"{purpose}, pid {os.getpid()} on {socket.gethostname()} since {since}\n"
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.pwrite(fd, holder.encode(), 0)
         yield True
     finally:
         os.close(fd)
+
+
+def lock_holder(path: Path) -> str:
+    """Who holds the lock file ``path``, as its holder wrote it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        text = ""
+    # A holder before this format wrote its pid alone.
+    return (
+        f"pid {text}" if text.isdigit() else text[:_HOLDER_CHARS]
+    ) or "a process that did not say"
 
 
 class Journal:

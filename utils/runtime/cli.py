@@ -43,7 +43,7 @@ def run_entry_point(name: str, work: Callable[[], object]) -> None:
         if debug_requested():
             raise
         log.error("%s", err)
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(getattr(err, "exit_code", EXIT_BAD_INPUT))
     except Exception as err:
         if debug_requested():
             raise

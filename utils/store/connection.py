@@ -7,6 +7,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,10 +119,11 @@ def connect(url: str) -> Engine:
 
 
 @contextmanager
-def advisory_lock(url: str, name: str) -> Iterator[bool]:
+def advisory_lock(url: str, name: str, wait_s: float = 0.0) -> Iterator[bool]:
     """On a PostgreSQL store: yield True when this process holds the database-wide lock
     ``name`` (a session advisory lock, held until the block ends or the process dies), False
-    when a process on any host does. On another store: True (the file lock is the only one).
+    when a process on any host still does after ``wait_s`` seconds. On another store: True
+    (the file lock is the only one).
 
     This is what keeps the crons of two hosts that share the store from both working."""
     parsed = make_url(url)
@@ -137,8 +139,14 @@ def advisory_lock(url: str, name: str) -> Iterator[bool]:
     except SQLAlchemyError as err:
         raise PipelineError(f"monitoring store {mask_url(url)}: {first_line(err)}") from None
     try:
-        held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
-        conn.commit()
+        deadline = time.monotonic() + wait_s
+        while True:
+            try_lock = text("SELECT pg_try_advisory_lock(:key)")
+            held = bool(conn.execute(try_lock, {"key": key}).scalar())
+            conn.commit()
+            if held or time.monotonic() >= deadline:
+                break
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
         yield held
         if held:
             conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
