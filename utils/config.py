@@ -122,6 +122,8 @@ class MonitoringSection:
     log_dir: str = MISSING
     labels_dir: str = MISSING
     labelled_traffic_dir: str = MISSING
+    log_retention_days: int | None = None
+    log_max_mb: float | None = None
     chunk_rows: int = MISSING
     chunk_period: str | None = None
 
@@ -249,6 +251,17 @@ def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
         ("deployment.keep_releases", config.deployment.keep_releases >= 1, "at least 1"),
         ("diagnostics.latest_timeout_s", config.diagnostics.latest_timeout_s > 0, "positive"),
         ("monitoring.chunk_rows", config.monitoring.chunk_rows >= 100, "at least 100"),
+        (
+            "monitoring.log_retention_days",
+            config.monitoring.log_retention_days is None
+            or config.monitoring.log_retention_days >= 1,
+            "null (keep every day) or at least 1",
+        ),
+        (
+            "monitoring.log_max_mb",
+            config.monitoring.log_max_mb is None or config.monitoring.log_max_mb > 0,
+            "null (no cap) or more than 0",
+        ),
         (
             "alerts.webhook_url",
             config.alerts.webhook_url is None or _is_http_url(config.alerts.webhook_url),

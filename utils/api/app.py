@@ -53,7 +53,13 @@ def create_app(settings: ApiSettings) -> Flask:
             else DeployedModel(Path(settings.deployment_dir), settings, counted)
         ),
         FileCache(),
-        PredictionLog(Path(settings.log_dir)) if settings.log_dir else None,
+        (
+            PredictionLog(
+                Path(settings.log_dir), on_lost=counted.log_lost_rows.inc if counted else None
+            )
+            if settings.log_dir
+            else None
+        ),
         counted,
     )
     app.extensions["risk_api"] = state

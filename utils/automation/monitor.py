@@ -79,7 +79,7 @@ def update_monitoring(
     # Every monitored row, so that one label join reaches rows of the log and of the
     # unlabelled batches alike (the latest prediction of an id wins, whichever way it came).
     parts: list[tuple[str, pd.DataFrame]] = []
-    traffic = read_traffic(logged, features)
+    traffic = read_traffic(logged, features, root / settings.log_dir)
     if traffic is not None:
         parts.append((PREDICTION_LOG, traffic))
     parts += [(f.name, read_unlabelled(f.path, schema, features)) for f in unlabelled]
@@ -156,15 +156,21 @@ def check_monitoring(
     files, when either changed (or the model did) since models/monitoring.json was written."""
     import json
 
-    from utils.monitoring.prediction_log import compact, segments
+    from utils.monitoring.log_upkeep import upkeep
+    from utils.monitoring.prediction_log import segments
 
     layout = Layout.from_config(config, root)
     if not layout.deployment_dir.exists():
         return ""
-    log_dir = root / config.monitoring.log_dir
-    # A listing when no day is due; polars is imported only for a day to compact.
-    for day in [] if dry_run else compact(log_dir):
-        log.info("compacted the prediction log of %s into %s", day.stem, day)
+    settings = config.monitoring
+    log_dir = root / settings.log_dir
+    if not dry_run:
+        # Quarantine, compaction, retention: a listing and the day files' footers, unless a
+        # day is due for compaction.
+        max_bytes = None if settings.log_max_mb is None else int(settings.log_max_mb * 2**20)
+        done = upkeep(log_dir, settings.log_retention_days, max_bytes)
+        for day in done.compacted:
+            log.info("compacted the prediction log of %s into %s", day.stem, day)
     logged = segments(log_dir)
     if not logged and not unlabelled:
         return ""

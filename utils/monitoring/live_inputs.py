@@ -23,11 +23,18 @@ PREDICTION_LOG = "prediction log"
 LABEL_VALUES = {"0", "1", "0.0", "1.0"}
 
 
-def read_traffic(segments: list[Path], features: list[str]) -> pd.DataFrame | None:
-    """The logged rows the deployed model can score, oldest first; None when there are none."""
+def read_traffic(
+    segments: list[Path], features: list[str], log_dir: Path | None = None
+) -> pd.DataFrame | None:
+    """The logged rows the deployed model can score, oldest first; None when there are none.
+    A segment that cannot be read is moved to the log's quarantine (with ``log_dir``)."""
+    from utils.monitoring.log_upkeep import quarantine
     from utils.monitoring.prediction_log import read_segments
 
-    traffic = read_segments(segments)
+    def set_aside(path: Path, reason: str) -> None:
+        quarantine(path, log_dir, reason)
+
+    traffic = read_segments(segments, on_bad=set_aside if log_dir is not None else None)
     if not len(traffic) or not set(features) <= set(traffic.columns):
         return None
     return traffic.drop_nulls(features).sort("time", maintain_order=True).to_pandas()

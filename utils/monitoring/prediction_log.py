@@ -8,6 +8,11 @@ unflushed second, and no earlier segment can be damaged: segments are never writ
 Segments live in ``<log_dir>/<YYYY-MM-DD>/<time>-<pid>-<n>.parquet`` (UTC), one schema per
 segment: time, request_id, model_version, the id columns the requests carried (as text), the
 model's features, probability, prediction.
+
+A failed write (a full disk, a folder made read-only) costs the rows of that flush, never an
+answer: they are counted (``on_lost``, the API's /metrics), the temporary file is removed, and
+one warning a minute says how many were lost. utils.monitoring.log_upkeep keeps the folder in
+shape (compaction, quarantine, retention).
 """
 
 from __future__ import annotations
@@ -16,15 +21,17 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from utils.errors import PipelineError, first_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,6 +40,10 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 1.0
 SEGMENT_SUFFIX = ".parquet"
+# Lost rows are said at most this often: a full disk fails every flush, once a second.
+LOST_WARNING_EVERY_S = 60.0
+# Columns every segment has (a file without them is not one of ours).
+SEGMENT_COLUMNS = ("time", "request_id", "model_version", "probability", "prediction")
 
 
 @dataclass
@@ -100,16 +111,24 @@ def _segment_frame(requests: list[LoggedRequest]):
 class PredictionLog:
     """The log of one API worker process."""
 
-    def __init__(self, folder: Path, interval_s: float = FLUSH_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        interval_s: float = FLUSH_INTERVAL_S,
+        on_lost: Callable[[int], None] | None = None,
+    ) -> None:
         # Imported now, in the worker before it serves, not by the first flush mid-traffic.
         import polars  # noqa: F401
 
         self.folder = Path(folder)
         self.interval_s = interval_s
+        self.on_lost = on_lost
         self._pending: list[LoggedRequest] = []
         self._lock = threading.Lock()
         self._flusher_pid: int | None = None
         self._written = 0
+        self._lost_unsaid = 0
+        self._last_warning = -LOST_WARNING_EVERY_S
 
     def append(self, request: LoggedRequest) -> None:
         self._pending.append(request)
@@ -148,7 +167,13 @@ class PredictionLog:
         groups: dict[tuple, list[LoggedRequest]] = {}
         for request in pending:
             groups.setdefault((request.model_version, request.features), []).append(request)
-        return [self._write(requests) for requests in groups.values()]
+        written = []
+        for requests in groups.values():
+            try:
+                written.append(self._write(requests))
+            except Exception as err:  # noqa: BLE001 - a full disk costs rows, never an answer
+                self._lost(sum(len(r.probabilities) for r in requests), err)
+        return written
 
     def _write(self, requests: list[LoggedRequest]) -> Path:
         now = datetime.now(UTC)
@@ -157,9 +182,25 @@ class PredictionLog:
         self._written += 1
         name = f"{now:%Y%m%dT%H%M%S%f}-{os.getpid()}-{self._written:06d}{SEGMENT_SUFFIX}"
         temporary = folder / f".{name}.tmp"
-        _segment_frame(requests).write_parquet(temporary)
-        os.replace(temporary, folder / name)
+        try:
+            _segment_frame(requests).write_parquet(temporary)
+            os.replace(temporary, folder / name)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         return folder / name
+
+    def _lost(self, rows: int, err: BaseException) -> None:
+        if self.on_lost is not None:
+            self.on_lost(rows)
+        self._lost_unsaid += rows
+        now = time.monotonic()
+        if now - self._last_warning >= LOST_WARNING_EVERY_S:
+            log.warning(
+                "prediction log: %d row(s) not written to %s (%s); this is said once a minute",
+                self._lost_unsaid, self.folder, first_line(err),
+            )  # fmt: skip
+            self._lost_unsaid, self._last_warning = 0, now
 
 
 def _gevent_patched() -> bool:
@@ -167,19 +208,44 @@ def _gevent_patched() -> bool:
     return bool(monkey and monkey.is_module_patched("threading"))
 
 
-# A finished day's segments become one file this long after the day ended (UTC): no flush
-# can still be writing into its folder then.
-COMPACT_AFTER = timedelta(minutes=10)
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_SEGMENT = re.compile(r"\d{8}T\d{12}-\d+-\d+\.parquet")
 
 
-def _is_day(name: str) -> bool:
-    return bool(_DAY.fullmatch(name))
+def is_day(name: str) -> bool:
+    """A UTC day as the log names its folders and day files: 2026-12-02 (not 2024-13-45)."""
+    if not _DAY.fullmatch(name):
+        return False
+    try:
+        datetime.strptime(name, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def is_segment_name(name: str) -> bool:
+    return bool(_SEGMENT.fullmatch(name))
+
+
+def day_files(folder: Path) -> list[Path]:
+    """The day files compaction wrote (``<day>.parquet``), oldest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob(f"*{SEGMENT_SUFFIX}") if is_day(p.stem) and p.is_file())
+
+
+def day_folders(folder: Path) -> list[Path]:
+    """The day folders the workers write segments into, oldest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if is_day(p.name) and p.is_dir())
 
 
 def _in_order(path: Path) -> tuple[str, int, str]:
     """Day by day; a compacted day file first in its day (it holds the day's rows)."""
-    if path.parent.name and _is_day(path.parent.name):
+    if is_day(path.parent.name):
         return path.parent.name, 1, path.name
     return path.stem, 0, path.name
 
@@ -187,62 +253,53 @@ def _in_order(path: Path) -> tuple[str, int, str]:
 def segments(folder: Path) -> list[Path]:
     """Every finished segment under ``folder``, oldest first: the day files compaction wrote
     (``<day>.parquet``, which supersede their day's folder) and the segments of the days not
-    compacted yet."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    compacted = {p.stem for p in folder.glob(f"*{SEGMENT_SUFFIX}") if _is_day(p.stem)}
-    found = [folder / f"{day}{SEGMENT_SUFFIX}" for day in compacted] + [
-        p for p in folder.glob(f"*/*{SEGMENT_SUFFIX}") if p.parent.name not in compacted
+    compacted yet. Anything else (a temporary file, a stray, the quarantine) is not listed."""
+    compacted = day_files(folder)
+    done = {p.stem for p in compacted}
+    found = compacted + [
+        p
+        for day in day_folders(folder)
+        if day.name not in done
+        for p in day.glob(f"*{SEGMENT_SUFFIX}")
+        if is_segment_name(p.name) and p.is_file()
     ]
     return sorted(found, key=_in_order)
 
 
-def days_to_compact(folder: Path, now: datetime | None = None) -> list[Path]:
-    """The day folders whose day ended at least COMPACT_AFTER ago (a listing, no reading)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    now = now or datetime.now(UTC)
-    due = []
-    for day_dir in sorted(p for p in folder.iterdir() if p.is_dir() and _is_day(p.name)):
-        start = datetime.strptime(day_dir.name, "%Y-%m-%d").replace(tzinfo=UTC)
-        if now >= start + timedelta(days=1) + COMPACT_AFTER:
-            due.append(day_dir)
-    return due
-
-
-def compact(folder: Path, now: datetime | None = None) -> list[Path]:
-    """Each finished day's segments into one ``<day>.parquet`` beside the day folders, then
-    the folder goes: about 170,000 one-second segments a day from two busy workers would
-    otherwise be opened by every monitoring run. The day file is written whole (temporary
-    file, then rename) before the folder is removed, and it supersedes the folder as soon as
-    it exists, so a run killed at any point loses and doubles nothing; the next run removes
-    a folder left behind. Rows keep the name of the segment they were logged in."""
-    written = []
-    for day_dir in days_to_compact(folder, now):
-        target = Path(folder) / f"{day_dir.name}{SEGMENT_SUFFIX}"
-        parts = sorted(day_dir.glob(f"*{SEGMENT_SUFFIX}"))
-        if parts and not target.exists():
-            temporary = Path(folder) / f".{target.name}.tmp"
-            read_segments(parts).write_parquet(temporary)
-            os.replace(temporary, target)
-            written.append(target)
-        shutil.rmtree(day_dir)
-    return written
-
-
-def read_segments(paths: list[Path]):
-    """The rows of ``paths`` as one polars DataFrame (columns a segment lacks are null), with
-    the name of the segment each row came from (a day file keeps its rows' own)."""
+def read_segment(path: Path):
+    """One segment (or day file) as a polars DataFrame with the segment's name on each row;
+    PipelineError naming the file when it is not a readable segment of this log."""
     import polars as pl
 
-    if not paths:
-        return pl.DataFrame()
+    try:
+        frame = pl.read_parquet(path)
+    except (Exception, pl.exceptions.PanicException) as err:  # noqa: BLE001 - any reader failure
+        raise PipelineError(f"{path}: not a readable Parquet segment ({first_line(err)})") from None
+    missing = [c for c in SEGMENT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise PipelineError(f"{path}: not a prediction-log segment (no column {missing[0]!r})")
+    if not isinstance(frame.schema["time"], pl.Datetime):
+        raise PipelineError(f"{path}: not a prediction-log segment (its time is not a time)")
+    if "segment" not in frame.columns:
+        frame = frame.with_columns(segment=pl.lit(path.name))
+    return frame
+
+
+def read_segments(paths: list[Path], on_bad: Callable[[Path, str], None] | None = None):
+    """The rows of ``paths`` as one polars DataFrame (columns a segment lacks are null), with
+    the name of the segment each row came from (a day file keeps its rows' own). A file that
+    is not a readable segment raises PipelineError, or is handed to ``on_bad`` with the reason
+    and left out."""
+    import polars as pl
+
     frames = []
     for path in paths:
-        frame = pl.read_parquet(path)
-        if "segment" not in frame.columns:
-            frame = frame.with_columns(segment=pl.lit(path.name))
-        frames.append(frame)
+        try:
+            frames.append(read_segment(path))
+        except PipelineError as err:
+            if on_bad is None:
+                raise
+            on_bad(path, str(err))
+    if not frames:
+        return pl.DataFrame()
     return pl.concat(frames, how="diagonal_relaxed")

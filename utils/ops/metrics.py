@@ -8,7 +8,8 @@ server) they are the process's own.
 
 Families (all prefixed ``risk_api_``): requests and latency per endpoint, method and status,
 rows predicted, predictions per class, the model version served (a gauge, 1 for the version
-label a live worker serves), model loads, refused releases and whether the API is degraded.
+label a live worker serves), model loads, refused releases, whether the API is degraded, and
+the answered rows the prediction log lost.
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ class ApiMetrics:
             "risk_api_degraded",
             "1 while the newest release is refused and an older one is served",
             multiprocess_mode="livemax",
+        )
+        self.log_lost_rows = Counter(
+            "risk_api_prediction_log_lost_rows",
+            "Answered rows the prediction log could not write (a full disk, a read-only folder)",
         )
         self._class_counters = (self.classes.labels("0"), self.classes.labels("1"))
 

@@ -561,3 +561,25 @@ def test_the_registry_source_follows_the_champion_alias_and_refuses_a_bad_sha(
     fresh = app_module.create_app(settings).test_client().get("/health").get_json()
     assert (fresh["status"], fresh["model_version"]) == ("degraded", "2"), "the last good one"
     mlflow.set_tracking_uri(None)
+
+
+def test_rows_the_log_cannot_write_are_counted_in_metrics_and_answers_go_on(api_project, tmp_path):
+    import dataclasses
+
+    blocked = tmp_path / "logs"
+    blocked.write_text("a file where the log folder should be")
+    settings = dataclasses.replace(api_project["settings"], log_dir=str(blocked))
+    app = app_module.create_app(settings)
+    client = app.test_client()
+
+    def lost() -> float:
+        text = client.get("/metrics").get_data(as_text=True)
+        line = next(x for x in text.splitlines() if x.startswith("risk_api_prediction_log_lost"))
+        return float(line.split()[-1])
+
+    before = lost()
+    for _ in range(3):
+        assert post_json(client, [[1, 2, 3], [4, 5, 6]]).status_code == 200
+    assert app.extensions["risk_api"].prediction_log.flush() == []
+    assert lost() == before + 6
+    assert list(tmp_path.rglob("*.tmp")) == []

@@ -58,54 +58,88 @@ def test_ids_from_every_json_form():
     assert ids_from_json(records, []) == {}
 
 
-def _day_of(path):
-    return path.parent.name
-
-
-def test_a_finished_day_becomes_one_file_with_the_same_rows(tmp_path):
-    from datetime import UTC, datetime, timedelta
-
-    from utils.monitoring.prediction_log import COMPACT_AFTER, compact, days_to_compact
-
-    log = PredictionLog(tmp_path)
-    for name in ("r1", "r2", "r3"):
-        log._pending.append(logged(name))
-        log.flush()
-    before = read_segments(segments(tmp_path)).sort("request_id")
-    day = _day_of(segments(tmp_path)[0])
-    end_of_day = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=1)
-    assert days_to_compact(tmp_path, end_of_day) == [], "a flush may still be writing"
-    assert compact(tmp_path, end_of_day) == []
-    (written,) = compact(tmp_path, end_of_day + COMPACT_AFTER)
-    assert written == tmp_path / f"{day}.parquet" and not (tmp_path / day).exists()
-    assert segments(tmp_path) == [written]
-    after = read_segments(segments(tmp_path)).sort("request_id")
-    assert after.equals(before), "same rows, each with the name of the segment it came in"
-    assert compact(tmp_path, end_of_day + COMPACT_AFTER) == [], "done once"
-
-
-def test_a_day_file_supersedes_a_folder_a_killed_compaction_left(tmp_path):
-    from datetime import UTC, datetime
-
-    from utils.monitoring.prediction_log import compact
-
-    log = PredictionLog(tmp_path)
-    log._pending.append(logged("r1", rows=1))
-    (segment,) = log.flush()
-    day = _day_of(segment)
-    # Killed after the day file was renamed into place, before the folder was removed.
-    read_segments([segment]).write_parquet(tmp_path / f"{day}.parquet")
-    assert segments(tmp_path) == [tmp_path / f"{day}.parquet"], "no row twice"
-    later = datetime(2100, 1, 1, tzinfo=UTC)
-    assert compact(tmp_path, later) == [] and not (tmp_path / day).exists(), "cleaned up"
-    assert read_segments(segments(tmp_path))["request_id"].to_list() == ["r1"]
-
-
 def test_days_and_segments_come_in_time_order(tmp_path):
     for day in ("2026-11-26", "2026-11-27"):
         (tmp_path / f"{day}.parquet").write_bytes(b"")
     (tmp_path / "2026-11-28").mkdir()
-    (tmp_path / "2026-11-28" / "20261128T000001-1-000001.parquet").write_bytes(b"")
+    (tmp_path / "2026-11-28" / "20261128T000001000000-1-000001.parquet").write_bytes(b"")
     assert [p.name for p in segments(tmp_path)] == [
-        "2026-11-26.parquet", "2026-11-27.parquet", "20261128T000001-1-000001.parquet",
+        "2026-11-26.parquet", "2026-11-27.parquet", "20261128T000001000000-1-000001.parquet",
     ]  # fmt: skip
+
+
+def test_only_real_days_and_segment_names_are_listed(tmp_path):
+    from utils.monitoring.prediction_log import is_day, is_segment_name
+
+    assert is_day("2026-02-28") and not is_day("2026-02-30") and not is_day("2024-13-45")
+    assert is_segment_name("20261128T000001000000-1-000001.parquet")
+    assert not is_segment_name(".20261128T000001000000-1-000001.parquet.tmp")
+    (tmp_path / "2024-13-45").mkdir()
+    (tmp_path / "2024-13-45" / "20241345T000001000000-1-000001.parquet").write_bytes(b"")
+    (tmp_path / "quarantine").mkdir()
+    (tmp_path / "quarantine" / "x.parquet").write_bytes(b"")
+    (tmp_path / "2026-11-28").mkdir()
+    (tmp_path / "2026-11-28" / ".20261128T000001000000-1-000001.parquet.tmp").write_bytes(b"")
+    assert segments(tmp_path) == []
+
+
+class DiskFull:
+    """polars' write_parquet on a full disk: part of the file, then ENOSPC."""
+
+    def __init__(self) -> None:
+        self.full = True
+
+    def __call__(self, frame, path, *args, **kwargs):
+        import errno
+
+        if not self.full:
+            return ORIGINAL_WRITE(frame, path, *args, **kwargs)
+        with open(path, "wb") as handle:
+            handle.write(b"PAR1 half a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+import polars as pl  # noqa: E402 - next to the fake that stands in for its writer
+
+ORIGINAL_WRITE = pl.DataFrame.write_parquet
+
+
+def test_a_full_disk_costs_the_rows_counted_and_said_once_a_minute_never_a_tmp(
+    tmp_path, monkeypatch, caplog
+):
+    import logging
+
+    from utils.monitoring import prediction_log
+
+    disk = DiskFull()
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", lambda *args, **kw: disk(*args, **kw))
+    lost: list[int] = []
+    log = PredictionLog(tmp_path, on_lost=lost.append)
+    with caplog.at_level(logging.WARNING, logger="utils.monitoring.prediction_log"):
+        for name in ("r1", "r2", "r3"):
+            log.append(logged(name, rows=2))
+            assert log.flush() == []
+    assert lost == [2, 2, 2]
+    assert len(caplog.records) == 1 and "2 row(s) not written" in caplog.text
+    assert "No space left on device" in caplog.text
+    assert list(tmp_path.rglob("*.tmp")) == [] and segments(tmp_path) == []
+    # A minute on, the rows lost since the warning are said in one more.
+    monkeypatch.setattr(
+        log, "_last_warning", log._last_warning - prediction_log.LOST_WARNING_EVERY_S
+    )
+    log.append(logged("r4", rows=1))
+    log.flush()
+    assert len(caplog.records) == 2 and "5 row(s) not written" in caplog.records[1].getMessage()
+    disk.full = False
+    log.append(logged("r5", rows=1))
+    (written,) = log.flush()
+    assert read_segments([written])["request_id"].to_list() == ["r5"], "space again: logged again"
+
+
+def test_an_unwritable_log_folder_costs_rows_not_an_exception(tmp_path):
+    blocked = tmp_path / "logs"
+    blocked.write_text("a file where the folder should be")
+    lost: list[int] = []
+    log = PredictionLog(blocked, on_lost=lost.append)
+    log.append(logged("r1", rows=3))
+    assert log.flush() == [] and lost == [3]
