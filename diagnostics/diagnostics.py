@@ -70,9 +70,12 @@ def write_predictions(
     them (a list in the JSON file would be millions of lines at scale)."""
     import polars as pl
 
+    from utils.data.cells import inert_text_columns
+
     frame = pl.DataFrame({"prediction": np.asarray(predicted, dtype=np.int64)})
     if id_columns:
         frame = pl.concat([pl.from_pandas(ids[list(id_columns)]), frame], how="horizontal")
+    frame = inert_text_columns(frame)
     atomic_write(path, lambda tmp: frame.write_csv(tmp))
     counts = np.bincount(frame.get_column("prediction").to_numpy(), minlength=2)
     return {

@@ -1,4 +1,11 @@
-"""The one exception type that entry points turn into a one-line message and a non-zero exit."""
+"""The one exception type that entry points turn into a one-line message and a non-zero exit,
+and the helpers that keep such a message one short line."""
+
+from collections.abc import Iterable
+from typing import Any
+
+# How many names a message lists: a request can name 100,000 columns; its answer stays short.
+_NAMES_SHOWN = 5
 
 
 class PipelineError(Exception):
@@ -19,3 +26,11 @@ class Busy(PipelineError):
 
     # sysexits.h's EX_TEMPFAIL: "try again later", for a wrapper script to tell apart.
     exit_code = 75
+
+
+def named(names: Iterable[Any]) -> str:
+    """At most five names, each quoted and cut to 40 characters, then how many more."""
+    names = list(names)
+    shown = ", ".join(f"{str(name)[:40]!r}" for name in names[:_NAMES_SHOWN])
+    more = len(names) - _NAMES_SHOWN
+    return f"{shown} and {more} more" if more > 0 else shown

@@ -110,6 +110,17 @@ def is_parquet(name: str | Path) -> bool:
     return str(name).lower().endswith(".parquet")
 
 
+def resolved(path: Path) -> Path:
+    """``path`` with its links followed; PipelineError naming it when they cannot be (a link
+    loop, a path too long), which Python reports as a RuntimeError (3.11, 3.12) or OSError."""
+    try:
+        return Path(path).resolve()
+    except RuntimeError:
+        raise PipelineError(f"{path}: a symbolic link loop") from None
+    except OSError as err:
+        raise PipelineError(f"{path}: cannot follow its links ({err.strerror})") from None
+
+
 def data_files_in(folder: Path) -> list[Path]:
     """The data files (``*.csv`` and ``*.parquet``) of ``folder`` that the pipeline reads,
     sorted by name.
@@ -123,9 +134,13 @@ def data_files_in(folder: Path) -> list[Path]:
     import logging
 
     folder = Path(folder)
-    inside = folder.resolve()
+    inside = resolved(folder)
+    try:
+        entries = sorted(folder.iterdir(), key=lambda p: p.name)
+    except OSError as err:
+        raise PipelineError(f"{folder}: cannot list the folder ({err.strerror})") from None
     files = []
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+    for entry in entries:
         name = entry.name.lower()
         if entry.name.startswith("."):
             continue
@@ -136,7 +151,7 @@ def data_files_in(folder: Path) -> list[Path]:
             continue
         if not name.endswith(DATA_SUFFIXES):
             continue
-        if entry.is_symlink() and not entry.resolve().is_relative_to(inside):
+        if entry.is_symlink() and not resolved(entry).is_relative_to(inside):
             raise PipelineError(f"{entry}: a symbolic link out of {folder} is not read")
         if not entry.is_file():
             kind = "a folder" if entry.is_dir() else "not a regular file"

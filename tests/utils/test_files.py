@@ -43,3 +43,23 @@ def test_copy_and_hash(tmp_path):
     assert sha256_file(tmp_path / "sub" / "b") == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     )
+
+
+def test_a_source_folder_with_a_link_loop_is_one_error_naming_the_link(tmp_path):
+    from utils.errors import PipelineError
+    from utils.files import data_files_in
+
+    (tmp_path / "good.csv").write_text("a\n1\n")
+    (tmp_path / "self.csv").symlink_to("self.csv")
+    with pytest.raises(PipelineError, match=r"self\.csv: a symbolic link loop"):
+        data_files_in(tmp_path)
+    (tmp_path / "self.csv").unlink()
+    (tmp_path / "ping.csv").symlink_to("pong.csv")
+    (tmp_path / "pong.csv").symlink_to("ping.csv")
+    with pytest.raises(PipelineError, match=r"ping\.csv: a symbolic link loop"):
+        data_files_in(tmp_path)
+    loop = tmp_path / "sub"
+    loop.mkdir()
+    (loop / "me").symlink_to(loop / "me")
+    with pytest.raises(PipelineError, match=r"sub/me: a symbolic link loop"):
+        data_files_in(loop / "me")

@@ -15,13 +15,16 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.special import expit
+
+from utils.data.schema import MAX_FEATURE_MAGNITUDE, OUT_OF_RANGE
+from utils.errors import named
 
 
 class RequestError(Exception):
@@ -50,6 +53,8 @@ def _number(value: Any, row: int, column: str) -> float:
         raise _bad(f"row {row}, column {column!r}: number out of range") from None
     if not math.isfinite(number):
         raise _bad(f"row {row}, column {column!r}: value must be finite, got {value!r}")
+    if abs(number) > MAX_FEATURE_MAGNITUDE:
+        raise _bad(f"row {row}, column {column!r}: {number!r} is out of range; {OUT_OF_RANGE}")
     return number
 
 
@@ -60,8 +65,8 @@ def _fast_matrix(rows: list[list[Any]], width: int) -> np.ndarray | None:
     """The rows as a float matrix when every value is a plain finite number, else None.
 
     One type scan and one numpy conversion instead of a check per value; anything unusual
-    (null, strings, booleans, ragged rows, non-finite numbers) returns None so that the slow
-    path can name the row and column at fault.
+    (null, strings, booleans, ragged rows, numbers outside the data contract) returns None so
+    that the slow path can name the row and column at fault.
     """
     if any(len(row) != width for row in rows):
         return None
@@ -71,7 +76,8 @@ def _fast_matrix(rows: list[list[Any]], width: int) -> np.ndarray | None:
         matrix = np.array(rows, dtype=np.float64).reshape(len(rows), width)
     except OverflowError:  # an integer beyond float range: the slow path names it
         return None
-    return matrix if np.isfinite(matrix).all() else None
+    # NaN compares False: it takes the slow path too.
+    return matrix if (np.abs(matrix) <= MAX_FEATURE_MAGNITUDE).all() else None
 
 
 def read_body(stream: Any, limit: int) -> bytes:
@@ -91,19 +97,9 @@ def read_body(stream: Any, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-# How many names an error lists: a request can name 100,000 columns; its answer stays short.
-_NAMES_SHOWN = 5
 # An id longer than this is refused: it goes into the prediction log, the labelled traffic
 # and log lines, and no customer or request key is longer.
 MAX_ID_CHARS = 256
-
-
-def named(names: Iterable[Any]) -> str:
-    """At most five names, each quoted and cut to 40 characters, then how many more."""
-    names = list(names)
-    shown = ", ".join(f"{str(name)[:40]!r}" for name in names[:_NAMES_SHOWN])
-    more = len(names) - _NAMES_SHOWN
-    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def repeated_names(names: Sequence[Any]) -> list[Any]:
@@ -351,6 +347,11 @@ def rows_from_csv(
                 ) from None
             if not math.isfinite(number):
                 raise _bad(f"CSV line {line_number}, column {feature!r}: value must be finite")
+            if abs(number) > MAX_FEATURE_MAGNITUDE:
+                raise _bad(
+                    f"CSV line {line_number}, column {feature!r}: {number!r} is out of range; "
+                    f"{OUT_OF_RANGE}"
+                )
             matrix[i, j] = number
     ids = {
         c: [id_text(row[position_of[c]], f"CSV line {line}", c) for line, row in rows]

@@ -32,6 +32,9 @@ from utils.ops.metrics import ApiMetrics
 
 log = logging.getLogger("api")
 
+# Longer than any path a data folder holds (Linux's PATH_MAX is 4096 bytes).
+MAX_FILEPATH_CHARS = 1024
+
 
 @dataclass
 class ApiState:
@@ -59,20 +62,34 @@ class ApiState:
         data_dir = Path(settings.data_dir)
         if not isinstance(name, str) or not name or "\x00" in name:
             raise RequestError(400, "invalid filepath", "filepath must be a non-empty string")
+        if len(name) > MAX_FILEPATH_CHARS:
+            raise RequestError(
+                400, "invalid filepath", f"filepath has at most {MAX_FILEPATH_CHARS} characters"
+            )
+        shown = repr(name[:80])
         joined = safe_join(str(data_dir), name)
         if joined is None:
             raise RequestError(400, "invalid filepath", "filepath must stay inside the data folder")
-        real = Path(joined).resolve()
-        if not real.is_relative_to(data_dir.resolve()):
+        try:
+            # A link loop is a RuntimeError (Python 3.11, 3.12) or an OSError (3.13); a name
+            # too long for the system an OSError.
+            real = Path(joined).resolve()
+            inside = real.is_relative_to(data_dir.resolve())
+            is_file = inside and real.is_file()
+            size = real.stat().st_size if is_file else 0
+        except (OSError, RuntimeError) as err:
+            reason = getattr(err, "strerror", None) or "a symbolic link loop"
+            raise RequestError(400, "invalid filepath", f"{shown}: {reason}") from None
+        if not inside:
             raise RequestError(400, "invalid filepath", "filepath must stay inside the data folder")
-        if not real.is_file():
-            raise RequestError(404, "not found", f"no data file {name!r} in the data folder")
-        if real.stat().st_size > settings.max_body_bytes:
-            raise RequestError(413, "file too large", f"{name!r} is over the size limit")
+        if not is_file:
+            raise RequestError(404, "not found", f"no data file {shown} in the data folder")
+        if size > settings.max_body_bytes:
+            raise RequestError(413, "file too large", f"{shown} is over the size limit")
         try:
             text = real.read_text(encoding="utf-8", errors="replace")
         except OSError as err:
-            raise RequestError(400, "unreadable file", f"{name!r}: {err.strerror}") from None
+            raise RequestError(400, "unreadable file", f"{shown}: {err.strerror}") from None
         return rows_from_csv(text, loaded.features, settings.max_rows, loaded.id_columns)
 
     def predict(self, content_type: str, body: bytes, request_id: str) -> dict[str, Any]:

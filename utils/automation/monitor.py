@@ -129,24 +129,45 @@ def write_labelled_traffic(
 ) -> None:
     """The monitored rows whose label arrived, as a labelled CSV (once per set of labels
     files) in monitoring.labelled_traffic_dir, a folder of generated data, not one of the
-    user's: new labelled data, checked and retrained on as any file of the source folder."""
+    user's: new labelled data, checked and retrained on as any file of the source folder.
+
+    What a client sent becomes training data here, so the rows pass the data contract first
+    (a row it refuses is counted and named in the log, not written: one such row made every
+    later training fail), and ids that a spreadsheet would run as a formula are quoted."""
     import hashlib
 
     import numpy as np
 
+    from utils.data.cells import inert
+    from utils.data.schema import MAX_FEATURE_MAGNITUDE, OUT_OF_RANGE
+    from utils.errors import named
+
     known = ~np.isnan(truth)
-    if not known.any():
+    values = traffic[features].to_numpy(dtype="float64", na_value=np.nan)
+    # NaN (a missing value) compares False: it is imputed, as in any ingested file.
+    refused = known & (np.abs(values) > MAX_FEATURE_MAGNITUDE).any(axis=1)
+    if refused.any():
+        key = next((c for c in ("request_id", *config.data.id_columns) if c in traffic), None)
+        which = named(traffic.loc[refused, key].astype(str)) if key else "no key"
+        log.warning(
+            "labelled traffic: %d row(s) left out, %s (%s: %s)",
+            int(refused.sum()), OUT_OF_RANGE, key, which,
+        )  # fmt: skip
+    kept = known & ~refused
+    if not kept.any():
         return
     digest = hashlib.sha256("".join(f.sha256 for f in labels).encode()).hexdigest()[:12]
     target = root / config.monitoring.labelled_traffic_dir / f"labelled-traffic-{digest}.csv"
     if target.exists():
         return
     ids = [c for c in config.data.id_columns if c in traffic.columns]
-    frame = traffic.loc[known, [*ids, *features]].assign(**{config.data.target: truth[known]})
+    frame = traffic.loc[kept, [*ids, *features]].assign(**{config.data.target: truth[kept]})
     frame[config.data.target] = frame[config.data.target].astype(int)
+    for column in ids:
+        frame[column] = frame[column].map(lambda v: inert(v) if isinstance(v, str) else v)
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(target, frame.to_csv(index=False))
-    log.info("wrote %d labelled rows of traffic to %s", int(known.sum()), target)
+    log.info("wrote %d labelled rows of traffic to %s", int(kept.sum()), target)
 
 
 def check_monitoring(

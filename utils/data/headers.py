@@ -6,11 +6,26 @@ would cost more than its work); Parquet's schema through Polars, imported only t
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from utils.errors import PipelineError, first_line
 from utils.files import is_parquet
+
+
+@contextlib.contextmanager
+def wide_fields() -> Iterator[None]:
+    """The csv module's field size limit (131,072 characters, process-wide) lifted inside the
+    block, for reading the user's files: a 140 KB header name is a name, not an unreadable
+    file. The API keeps the limit for request bodies."""
+    previous = csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 def column_names(path: Path, strict: bool = False) -> list[str]:
@@ -27,9 +42,11 @@ def column_names(path: Path, strict: bool = False) -> list[str]:
                 raise
             return []
     try:
-        with open(path, encoding="utf-8-sig", newline="", errors="replace") as handle:
-            return next(csv.reader(handle), [])
-    except (OSError, csv.Error):
+        with wide_fields(), open(path, encoding="utf-8-sig", newline="", errors="replace") as f:
+            return next(csv.reader(f), [])
+    except (OSError, csv.Error) as err:
+        if strict:
+            raise PipelineError(f"{path}: cannot read its header ({first_line(err)})") from None
         return []
 
 

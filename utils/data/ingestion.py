@@ -237,15 +237,19 @@ def as_written(part: pl.DataFrame, integer_columns: tuple[str, ...]) -> pl.DataF
 
 
 def write_distinct_csv(result: IngestionResult, path: Path) -> None:
-    """Write the kept rows to ``path``, one slice of the rows read at a time."""
+    """Write the kept rows to ``path``, one slice of the rows read at a time (ids that a
+    spreadsheet would run as a formula quoted: utils.data.cells)."""
     import polars as pl
+
+    from utils.data.cells import inert_text_columns
 
     total = result.rows_read.height
     with open(path, "wb") as handle:
         for start in range(0, max(total, 1), _WRITE_SLICE_ROWS):
             part = result.rows_read.slice(start, _WRITE_SLICE_ROWS)
             part = part.filter(pl.Series(result.keep[start : start + _WRITE_SLICE_ROWS]))
-            as_written(part, result.integer_columns).write_csv(handle, include_header=start == 0)
+            text = inert_text_columns(as_written(part, result.integer_columns))
+            text.write_csv(handle, include_header=start == 0)
 
 
 def write_distinct_parquet(result: IngestionResult, path: Path) -> None:

@@ -19,6 +19,13 @@ if TYPE_CHECKING:
 _HEADER_LINES = 1
 NO_ROWS_CSV = "has a header but no data rows"
 NO_ROWS_PARQUET = "has no data rows"
+# Features are finite numbers of at most this magnitude: far beyond any measurement, and a
+# feature of 1e308 (in float range) squares to infinity in the scaler's variance, so training
+# failed on it at every run ("Input X contains NaN"). The API, ingestion on both engines,
+# batch scoring and the labelled traffic hold the same bound.
+MAX_FEATURE_MAGNITUDE = 1e100
+OUT_OF_RANGE = f"features must be finite numbers of magnitude at most {MAX_FEATURE_MAGNITUDE:g}"
+
 # pandas' default missing-value markers (pandas._libs.parsers.STR_NA_VALUES): what the data
 # contract reads as a missing value, whichever engine reads the file.
 NA_MARKERS = (
@@ -105,6 +112,13 @@ def validate_frame(
                 f"{source}: column {col!r} has infinite value {_shown(out[col][index])} {line}; "
                 f"features must be finite numbers"
             )
+        too_large = out[col].abs() > MAX_FEATURE_MAGNITUDE
+        if too_large.any():
+            line, index = _line_of(out, too_large, parquet)
+            raise PipelineError(
+                f"{source}: column {col!r} has out-of-range value {_shown(out[col][index])} "
+                f"{line}; {OUT_OF_RANGE}"
+            )
     _check_binary_target(out, schema.target, source, parquet)
     return out
 
@@ -166,15 +180,13 @@ def _structure_problem(path: Path) -> str | None:
     index, which shifts every value one column over, so the row count is checked first.
     """
     import csv
-    import sys
+
+    from utils.data.headers import wide_fields
 
     encoding = not_utf8(path)
     if encoding:
         return encoding
-    # The csv module's limit is process-wide: raised for this file only, then put back (the
-    # API refuses over-long fields in request bodies with the default).
-    previous = csv.field_size_limit(sys.maxsize)
-    try:
+    with wide_fields():
         with open(path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle, strict=True)
             try:
@@ -187,8 +199,6 @@ def _structure_problem(path: Path) -> str | None:
                         )
             except csv.Error as err:
                 return f"not a readable CSV file (line {reader.line_num}: {err})"
-    finally:
-        csv.field_size_limit(previous)
     return None
 
 
@@ -263,7 +273,13 @@ def _checked_target(frame: pl.DataFrame | None, schema: DataSchema) -> pl.DataFr
     if frame is None or frame.height == 0:
         return None
     decimal = [col for col in schema.features if frame.schema[col].is_float()]
-    if decimal and frame.select(pl.any_horizontal(pl.col(decimal).is_infinite().any())).item():
+    # (an infinity is over the bound too)
+    if (
+        decimal
+        and frame.select(
+            pl.any_horizontal((pl.col(decimal).abs() > MAX_FEATURE_MAGNITUDE).any())
+        ).item()
+    ):
         return None
     target = frame.get_column(schema.target).cast(pl.Float64)
     if target.null_count() or not target.is_in([0.0, 1.0]).all():
@@ -389,10 +405,13 @@ def read_feature_columns(
 ) -> pl.DataFrame:
     """The features (as floats, missing markers as null) and the id columns the file has (as
     text) of a CSV or Parquet file that need not have the target: data to score.
-    PipelineError naming the file for a missing feature or a value that is not a number."""
+    PipelineError naming the file, line (a Parquet file's row) and column of a missing
+    feature, a value that is not a number, or one that breaks the contract (infinite, beyond
+    MAX_FEATURE_MAGNITUDE): scikit-learn's own message would name none of them."""
     import polars as pl
 
-    header = parquet_columns(Path(path)) if is_parquet(path) else column_names(Path(path))
+    parquet = is_parquet(path)
+    header = parquet_columns(Path(path)) if parquet else column_names(Path(path))
     missing = [c for c in features if c not in header]
     if missing:
         raise PipelineError(f"{path}: no column {missing[0]!r} (a feature of the deployed model)")
@@ -401,25 +420,55 @@ def read_feature_columns(
     def number(column: str) -> pl.Expr:
         text = pl.col(column).str.strip_chars()
         missing = pl.col(column).is_in(list(NA_MARKERS)) | (text == "")
-        return pl.when(missing).then(None).otherwise(text).cast(pl.Float64).alias(column)
+        value = pl.when(missing).then(None).otherwise(text)
+        return value.cast(pl.Float64, strict=False).alias(column)
 
     try:
-        if is_parquet(path):
+        if parquet:
             # Numbers stay numbers (NaN is missing); numbers stored as text are read as in a CSV.
-            typed = pl.read_parquet(path, columns=[*ids, *features])
-            numeric = {c for c in features if typed.schema[c].is_numeric()}
-            numeric |= {c for c in features if typed.schema[c] == pl.Boolean}
-            return typed.select(
+            raw = pl.read_parquet(path, columns=[*ids, *features])
+            numeric = {c for c in features if raw.schema[c].is_numeric()}
+            numeric |= {c for c in features if raw.schema[c] == pl.Boolean}
+            frame = raw.select(
                 *(pl.col(c).cast(pl.String) for c in ids),
                 *(
                     pl.col(c).cast(pl.Float64).fill_nan(None) if c in numeric else number(c)
                     for c in features
                 ),
             )
-        # As text first: the markers are missing in the features only (an id is as written).
-        text = pl.read_csv(path, columns=[*ids, *features], infer_schema=False)
-        return text.select(*ids, *(number(c) for c in features))
+        else:
+            # As text first: the markers are missing in the features only (an id is as written).
+            raw = pl.read_csv(path, columns=[*ids, *features], infer_schema=False)
+            frame = raw.select(*ids, *(number(c) for c in features))
     except (pl.exceptions.PolarsError, ValueError) as err:
+        kind = "Parquet" if parquet else "CSV"
+        raise PipelineError(f"{path}: not a readable {kind} file ({first_line(err)})") from None
+    for column in features:
+        _check_feature(raw.get_column(column), frame.get_column(column), path, parquet)
+    return frame
+
+
+def _check_feature(given: pl.Series, parsed: pl.Series, path: Path, parquet: bool) -> None:
+    """Every value of one feature column a number within the contract, or PipelineError."""
+    import polars as pl
+
+    column = given.name
+    if given.dtype == pl.String:
+        text = given.str.strip_chars()
+        absent = given.is_null() | given.is_in(list(NA_MARKERS)) | (text == "")
+        not_number = (parsed.is_null() & ~absent).fill_null(False)
+        if not_number.any():
+            row = int(not_number.arg_max())
+            raise PipelineError(
+                f"{path}: column {column!r} has non-numeric value {given[row]!r} "
+                f"{where_row(row, parquet)}"
+            )
+    beyond = (parsed.abs() > MAX_FEATURE_MAGNITUDE).fill_null(False)
+    if beyond.any():
+        row = int(beyond.arg_max())
+        value = parsed[row]
+        kind = "infinite" if math.isinf(value) else "out-of-range"
         raise PipelineError(
-            f"{path}: cannot read the features: a value is not a number ({first_line(err)})"
-        ) from None
+            f"{path}: column {column!r} has {kind} value {value!r} {where_row(row, parquet)}; "
+            f"{OUT_OF_RANGE}"
+        )

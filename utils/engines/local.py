@@ -44,6 +44,7 @@ class LocalEngine:
         import numpy as np
         import polars as pl
 
+        from utils.data.cells import inert_text_columns
         from utils.data.schema import read_feature_columns
         from utils.files import atomic_write
         from utils.model.deployment import load_deployed_model
@@ -62,6 +63,7 @@ class LocalEngine:
         ]
         classes = np.concatenate(predicted) if predicted else np.array([], dtype=np.int64)
         scored = data.select(*ids, pl.Series("prediction", classes.astype(np.int64)))
+        scored = inert_text_columns(scored)
         atomic_write(output, lambda tmp: scored.write_csv(tmp))
         return scored.height
 

@@ -353,8 +353,13 @@ def write_joined(frame: DataFrame, header: str, path: Path, as_text: bool = Fals
 
 
 def write_predictions_csv(frame: DataFrame, columns: list[str], path: Path) -> int:
-    """The chosen columns as one CSV file at ``path`` (header once); the rows written."""
-    return write_joined(frame.select(*columns), ",".join(columns) + "\n", path)
+    """The chosen columns as one CSV file at ``path`` (header once); the rows written. Text
+    columns (ids) are made inert for spreadsheets as the local engine does (utils.data.cells)."""
+    from utils.data.cells import inert_spark_column
+
+    text = {name for name, kind in frame.dtypes if kind == "string"}
+    chosen = [inert_spark_column(c).alias(c) if c in text else c for c in columns]
+    return write_joined(frame.select(*chosen), ",".join(columns) + "\n", path)
 
 
 def column_statistics(

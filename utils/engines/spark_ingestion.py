@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from utils.data.ingestion import FileRecord, log_records
-from utils.data.schema import NO_ROWS_CSV, NO_ROWS_PARQUET, DataSchema
+from utils.data.schema import (
+    MAX_FEATURE_MAGNITUDE,
+    NO_ROWS_CSV,
+    NO_ROWS_PARQUET,
+    OUT_OF_RANGE,
+    DataSchema,
+)
 from utils.engines.spark import (
     as_text,
     java_reason,
@@ -183,7 +189,8 @@ def _display(name: str) -> str:
 
 def _problems(schema: DataSchema) -> list[tuple[str, str, Column]]:
     """(kind, column name, whether a row breaks the rule) in the local engine's order: each
-    feature non-numeric then infinite, then the target empty then not 0/1."""
+    feature non-numeric, infinite, then over the magnitude bound, then the target empty then
+    not 0/1."""
     from pyspark.sql import functions as F
 
     rules = []
@@ -192,6 +199,7 @@ def _problems(schema: DataSchema) -> list[tuple[str, str, Column]]:
         number = number_of(text)
         rules.append(("non-numeric", name, ~missing_text(text) & number.isNull()))
         rules.append(("infinite", name, number.isin(math.inf, -math.inf)))
+        rules.append(("out of range", name, F.abs(number) > MAX_FEATURE_MAGNITUDE))
     target = F.col(schema.target)
     value = number_of(target)
     rules.append(("empty", schema.target, missing_text(target)))
@@ -254,6 +262,11 @@ def _message(kind: str, column: str, raw: str, where: str, name: str, frame: Dat
         return (
             f"{source}: column {column!r} has infinite value {value!r} {where}; "
             f"features must be finite numbers"
+        )
+    if kind == "out of range":
+        return (
+            f"{source}: column {column!r} has out-of-range value {float(raw)!r} {where}; "
+            f"{OUT_OF_RANGE}"
         )
     if kind == "empty":
         return f"{source}: column {column!r} (target) is empty {where}"
@@ -385,13 +398,15 @@ def _csv_slices(integer_columns: tuple[str, ...], columns: list[str]):
         import pandas as pd
         import polars as pl
 
+        from utils.data.cells import inert_text_columns
         from utils.data.ingestion import as_written
 
         for batch in batches:
             if batch.empty:
                 continue
             frame = pl.from_pandas(batch[columns])
-            text = as_written(frame, integer_columns).write_csv(include_header=False)
+            written = inert_text_columns(as_written(frame, integer_columns))
+            text = written.write_csv(include_header=False)
             yield pd.DataFrame({"value": [text[:-1]]})
 
     return write

@@ -64,33 +64,54 @@ class Stream:
 REQUEST_ID = "request_id"
 
 
+def _keyed(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``frame``'s rows whose keys are all present, the keys as text: a missing key (None, NaN,
+    an empty cell) names no row, so it never joins, however it is written down."""
+    present = frame[keys].notna().all(axis=1)
+    text = frame.loc[present, keys].astype(str)
+    present_text = (text.apply(lambda column: column.str.strip()) != "").all(axis=1)
+    return text[present_text]
+
+
+LABEL_COUNTS = ("rows", "matched", "unmatched", "duplicates")
+
+
 def join_labels(
     log: pd.DataFrame, labels: pd.DataFrame, id_columns: list[str], target: str
 ) -> tuple[np.ndarray, dict[str, int]]:
     """The label of each logged row (NaN where none arrived) and counts of the labels' fate.
 
     A labels file names its rows by the id columns, or by the request id (and the id columns
-    it also has). By ids alone a label goes to the latest prediction of that id. Labels that
-    match no logged row are counted as unmatched, never silently dropped.
+    it also has). By ids alone a label goes to the latest prediction of that id. A row named
+    twice with one label counts once (``duplicates``); labels that match no logged row, or
+    whose key is missing, are counted as unmatched, never silently dropped. (A key named twice
+    with two labels never gets here: utils.monitoring.live_inputs.read_labels refuses it.)
     """
     keys = [REQUEST_ID] if REQUEST_ID in labels.columns else []
     keys += [c for c in id_columns if c in labels.columns and c in log.columns]
     truth = np.full(len(log), np.nan)
+    nothing = {"rows": len(labels), "matched": 0, "unmatched": len(labels), "duplicates": 0}
     if not keys or target not in labels.columns:
-        return truth, {"rows": len(labels), "matched": 0, "unmatched": len(labels)}
-    logged = log[keys].astype(str).assign(_row=np.arange(len(log)))
+        return truth, nothing
+    logged = _keyed(log, keys).assign(
+        _row=lambda f: np.arange(len(log))[log.index.get_indexer(f.index)]
+    )
     if "time" in log.columns:
-        logged = logged.assign(_time=log["time"].to_numpy()).sort_values("_time", kind="stable")
+        logged = logged.assign(_time=log.loc[logged.index, "time"].to_numpy())
+        logged = logged.sort_values("_time", kind="stable")
     latest = logged.drop_duplicates(keys, keep="last")
-    wanted = labels[[*keys, target]].dropna(subset=[target])
-    wanted = wanted.astype({k: str for k in keys}).drop_duplicates(keys, keep="last")
-    joined = wanted.merge(latest, on=keys, how="left")
+    given = labels.dropna(subset=[target])
+    wanted = _keyed(given, keys).assign(**{target: given[target]})
+    distinct = wanted.drop_duplicates(keys, keep="last")
+    joined = distinct.merge(latest, on=keys, how="left")
     matched = joined.dropna(subset=["_row"])
     truth[matched["_row"].astype(int).to_numpy()] = matched[target].astype(float).to_numpy()
+    duplicates = len(wanted) - len(distinct)
     return truth, {
         "rows": len(labels),
         "matched": len(matched),
-        "unmatched": len(labels) - len(matched),
+        "unmatched": len(labels) - duplicates - len(matched),
+        "duplicates": duplicates,
     }
 
 
@@ -100,12 +121,13 @@ def join_all_labels(
     """``join_labels`` for each labels file in turn (each names its rows its own way); a later
     file's label for a row replaces an earlier one's."""
     truth = np.full(len(rows), np.nan)
-    counts = {"rows": 0, "matched": 0, "unmatched": 0}
+    counts = dict.fromkeys(LABEL_COUNTS, 0)
     for labels in label_files:
         if len(rows):
             found, fate = join_labels(rows, labels, id_columns, target)
         else:
-            found, fate = truth, {"rows": len(labels), "matched": 0, "unmatched": len(labels)}
+            found = truth
+            fate = {"rows": len(labels), "matched": 0, "unmatched": len(labels), "duplicates": 0}
         known = ~np.isnan(found)
         truth[known] = found[known]
         counts = {key: counts[key] + fate[key] for key in counts}

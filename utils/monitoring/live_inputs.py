@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from utils.data.schema import DataSchema, read_feature_columns, row_name
+from utils.data.schema import (
+    NO_ROWS_CSV,
+    NO_ROWS_PARQUET,
+    DataSchema,
+    read_feature_columns,
+    row_name,
+)
 from utils.errors import PipelineError
 from utils.files import is_parquet
 from utils.monitoring.chunks import REQUEST_ID
@@ -44,6 +50,8 @@ def read_unlabelled(path: Path, schema: DataSchema, features: list[str]) -> pd.D
     """An unlabelled batch's features (as floats) and the id columns it has (as text). Its rows
     are timed by the file's modification time: when they were handed in."""
     frame = read_feature_columns(path, features, schema.id_columns).to_pandas()
+    if frame.empty:
+        raise PipelineError(f"{path}: {NO_ROWS_PARQUET if is_parquet(path) else NO_ROWS_CSV}")
     empty = [c for c in features if frame[c].isna().any()]
     if empty:
         raise PipelineError(f"{path}: column {empty[0]!r} has missing or non-numeric values")
@@ -88,5 +96,28 @@ def read_labels(paths: list[Path], schema: DataSchema) -> list[pd.DataFrame]:
             raise PipelineError(
                 f"{path}: {row}: column {schema.target!r} is {values[bad].iloc[0]!r}, not 0 or 1"
             )
-        frames.append(frame[[*keys, schema.target]].assign(**{schema.target: values.astype(float)}))
+        labelled = frame[[*keys, schema.target]].assign(**{schema.target: values.astype(float)})
+        _refuse_conflicts(labelled, keys, schema.target, path)
+        frames.append(labelled)
     return frames
+
+
+def _refuse_conflicts(labels: pd.DataFrame, keys: list[str], target: str, path: Path) -> None:
+    """One line naming two rows of ``path`` that give one key two different labels: which
+    one is right is the labeller's to say, not a silent "the last one wins"."""
+    named = labels[(labels[keys].apply(lambda column: column.str.strip()) != "").all(axis=1)]
+    first = named.groupby(keys, sort=False)[target].transform("first")
+    differs = named[target] != first
+    if not differs.any():
+        return
+    second = int(differs.to_numpy().argmax())
+    row = named.iloc[second]
+    same_key = (named[keys] == row[keys]).all(axis=1).to_numpy()
+    earlier = int(same_key.argmax())
+    parquet = is_parquet(path)
+    key = ", ".join(f"{k} {str(row[k])[:40]!r}" for k in keys)
+    raise PipelineError(
+        f"{path}: {row_name(named.index[earlier], parquet)} and "
+        f"{row_name(named.index[second], parquet)} label the same row ({key}) "
+        f"{named[target].iloc[earlier]:g} and {row[target]:g}; give each row one label"
+    )

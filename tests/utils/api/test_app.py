@@ -264,6 +264,25 @@ def test_filepath_cannot_leave_the_data_folder(client, api_project, name):
         assert "predictions" not in response.get_json()
 
 
+def test_a_filepath_the_system_cannot_follow_is_a_400_naming_it(client, api_project):
+    from utils.api.state import MAX_FILEPATH_CHARS
+
+    data_dir = api_project["settings"].data_dir
+    for name, target in (("loop.csv", "loop.csv"), ("ping.csv", "pong.csv"),
+                         ("pong.csv", "ping.csv")):  # fmt: skip
+        if not os.path.lexists(os.path.join(data_dir, name)):
+            os.symlink(target, os.path.join(data_dir, name))
+    for name in ("loop.csv", "ping.csv", "testdata/../loop.csv"):
+        assert_json_error(post_json(client, {"filepath": name}), 400, "loop")
+    segment = "d" * 255 + "/"
+    deep = segment * ((MAX_FILEPATH_CHARS - 10) // len(segment)) + "x.csv"
+    assert_json_error(post_json(client, {"filepath": deep}), 404, "no data file")
+    long_name = "x" * 300 + ".csv"  # over NAME_MAX: the system's own refusal
+    assert_json_error(post_json(client, {"filepath": long_name}), 400, "File name too long")
+    over = "a/" * (MAX_FILEPATH_CHARS // 2) + "x"
+    assert_json_error(post_json(client, {"filepath": over}), 400, "at most 1024 characters")
+
+
 def test_filepath_must_be_a_string(client):
     assert_json_error(post_json(client, {"filepath": 3}), 400, "non-empty string")
     assert_json_error(post_json(client, {"filepath": "nothere.csv"}), 404, "no data file")

@@ -10,11 +10,11 @@ from utils.api.serving import (
     CompiledModel,
     RequestError,
     ids_from_json,
-    named,
     parse_json,
     rows_from_csv,
     rows_from_json,
 )
+from utils.errors import named
 from utils.model.training import ModelParams, train_model
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
@@ -96,6 +96,24 @@ def test_non_finite_values_are_refused():
     for value in (float("inf"), float("nan")):
         with pytest.raises(RequestError, match="must be finite"):
             parse([[value, 1, 2]])
+
+
+@pytest.mark.parametrize("value", [1e308, -1.0000001e100, 10**101])
+def test_values_beyond_the_data_contract_are_refused_in_every_form(value):
+    """1e308 is a finite float, but training on it fails (its square overflows)."""
+    record = {"lastmonth_activity": 1, "lastyear_activity": value, "number_of_employees": 3}
+    for payload in ([[1, value, 3]], [record], {"inputs": [[1, value, 3]]}):
+        with pytest.raises(
+            RequestError,
+            match="row 0, column 'lastyear_activity': .* out of "
+            "range; features must be finite numbers of magnitude at most 1e",
+        ):
+            parse(payload)
+    text = f"lastmonth_activity,lastyear_activity,number_of_employees\n1,{value},3\n"
+    with pytest.raises(RequestError, match="CSV line 2, column 'lastyear_activity': .* out of"):
+        rows_from_csv(text, FEATURES, 10)
+    at_limit = [[1, 1e100, -1e100]]
+    assert parse(at_limit).tolist() == at_limit
 
 
 def test_row_limit_is_413():

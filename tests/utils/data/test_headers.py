@@ -36,3 +36,23 @@ def test_parquet_columns_and_what_cannot_be_read(tmp_path):
     assert column_names(tmp_path / "empty.csv", strict=True) == []
     with pytest.raises(PipelineError, match="missing.parquet: data file not found"):
         parquet_columns(tmp_path / "missing.parquet")
+
+
+def test_a_header_name_over_the_csv_modules_field_limit_is_still_a_name(tmp_path):
+    import csv
+
+    from utils.data.schema import read_feature_columns
+
+    path = tmp_path / "wide.csv"
+    path.write_text("n" * 140_000 + ",a,b\nx,1,2\n")
+    assert column_names(path) == ["n" * 140_000, "a", "b"]
+    assert read_feature_columns(path, ["a", "b"], ()).shape == (1, 2)
+    assert csv.field_size_limit() == 131_072, "the API's limit is put back"
+
+
+def test_a_header_that_cannot_be_read_is_one_line_naming_the_file_when_strict(tmp_path):
+    folder = tmp_path / "looks.csv"
+    folder.mkdir()
+    assert column_names(folder) == []
+    with pytest.raises(PipelineError, match=r"looks\.csv: cannot read its header \(.*directory"):
+        column_names(folder, strict=True)

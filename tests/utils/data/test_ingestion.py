@@ -198,6 +198,12 @@ def test_utf16_files_are_named_as_such(tmp_path, tiny_frame, schema):
             "a,1,2,3,1\nb,1,2,1e999,0\n",
             r"bad\.csv: column 'number_of_employees' has infinite value inf on line 3",
         ),
+        (
+            "a,1,2,3,1\nb,1,2,1e308,0\n",
+            r"bad\.csv: column 'number_of_employees' has out-of-range value 1e\+308 on line 3; "
+            r"features must be finite numbers of magnitude at most 1e\+100",
+        ),
+        ("a,1,2,3,1\nb,1,-1e101,3,0\n", r"'lastyear_activity' has out-of-range value -1e\+101"),
     ],
 )
 def test_a_bad_file_is_named_with_its_line_and_column(

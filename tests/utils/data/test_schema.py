@@ -1,7 +1,9 @@
+import re
+
 import pandas as pd
 import pytest
 
-from utils.data.schema import DataSchema, read_dataset, validate_frame
+from utils.data.schema import DataSchema, read_dataset, read_feature_columns, validate_frame
 from utils.errors import PipelineError
 
 
@@ -146,9 +148,33 @@ def test_feature_columns_of_data_to_score(tmp_path):
     path.write_text("id,a\n1,2\n")
     with pytest.raises(PipelineError, match=r"batch\.csv: no column 'b'"):
         read_feature_columns(path, ["a", "b"], ("id",))
-    path.write_text("id,a,b\n1,2,three\n")
-    with pytest.raises(PipelineError, match=r"batch\.csv: cannot read the features: a value"):
+    path.write_text("id,a,b\n1,2,3\n1,2,three\n")
+    with pytest.raises(
+        PipelineError,
+        match=r"batch\.csv: column 'b' has non-numeric value "
+        r"'three' on line 3$",
+    ):
         read_feature_columns(path, ["a", "b"], ("id",))
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        ("inf", "column 'b' has infinite value inf on line 3; features must be finite"),
+        ("-Infinity", "column 'b' has infinite value -inf on line 3"),
+        ("1e400", "column 'b' has infinite value inf on line 3"),
+        ("1e308", "column 'b' has out-of-range value 1e+308 on line 3; features must be "
+                  "finite numbers of magnitude at most 1e+100"),
+        ("-1.0000001e100", "column 'b' has out-of-range value -1.0000001e+100 on line 3"),
+    ],
+)  # fmt: skip
+def test_data_to_score_holds_the_contract_naming_file_line_and_column(tmp_path, cell, message):
+    path = tmp_path / "batch.csv"
+    path.write_text(f"id,a,b\n1,2,3\n2,2,{cell}\n")
+    with pytest.raises(PipelineError, match=re.escape(f"batch.csv: {message}")):
+        read_feature_columns(path, ["a", "b"], ("id",))
+    path.write_text("id,a,b\n1,2,3\n2,2,1e100\n3,-1e100,0\n")
+    assert read_feature_columns(path, ["a", "b"], ("id",))["b"].to_list() == [3.0, 1e100, 0.0]
 
 
 # Parquet: typed columns taken as they are, the same contract, rows named from 1.
@@ -199,6 +225,7 @@ def test_parquet_missing_values_and_nan_are_missing(tmp_path, tiny_frame, schema
     [
         ("lastyear_activity", str, 3, "lots", r"'lastyear_activity' has non-numeric value 'lots' in row 4$"),  # noqa: E501
         ("lastmonth_activity", float, 0, float("inf"), r"'lastmonth_activity' has infinite value inf in row 1;"),  # noqa: E501
+        ("lastmonth_activity", float, 2, 1e308, r"'lastmonth_activity' has out-of-range value 1e\+308 in row 3;"),  # noqa: E501
         ("exited", float, 5, None, r"'exited' \(target\) is empty in row 6$"),
         ("exited", float, 2, 0.5, r"'exited' \(target\) must be binary 0/1, found 0\.5 in row 3$"),
         ("exited", int, 4, 2, r"'exited' \(target\) must be binary 0/1, found 2 in row 5$"),
@@ -239,5 +266,16 @@ def test_feature_columns_of_parquet_data_to_score(tmp_path):
     with pytest.raises(PipelineError, match=r"batch\.parquet: no column 'c'"):
         read_feature_columns(path, ["a", "c"], ("id",))
     _parquet(tmp_path, frame.assign(b=["x", "1"]), "batch.parquet")
-    with pytest.raises(PipelineError, match=r"batch\.parquet: cannot read the features: a value"):
+    with pytest.raises(
+        PipelineError,
+        match=r"batch\.parquet: column 'b' has non-numeric value "
+        r"'x' in row 1",
+    ):
+        read_feature_columns(path, ["a", "b"], ("id",))
+    _parquet(tmp_path, frame.assign(b=[1.0, float("inf")]), "batch.parquet")
+    with pytest.raises(
+        PipelineError,
+        match=r"batch\.parquet: column 'b' has infinite value inf "
+        r"in row 2",
+    ):
         read_feature_columns(path, ["a", "b"], ("id",))

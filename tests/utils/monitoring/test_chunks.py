@@ -66,12 +66,12 @@ def test_labels_join_by_id_to_the_latest_prediction_or_by_request_id():
     truth, counts = join_labels(log, by_id, ["cid"], "y")
     assert np.isnan(truth[0]) and truth[2] == 1.0, "the latest prediction of id a"
     assert truth[3] == 0.0 and np.isnan(truth[1])
-    assert counts == {"rows": 3, "matched": 2, "unmatched": 1}
+    assert counts == {"rows": 3, "matched": 2, "unmatched": 1, "duplicates": 0}
     by_request = pd.DataFrame({"request_id": ["r1"], "cid": ["a"], "y": ["0"]})
     truth, counts = join_labels(log, by_request, ["cid"], "y")
     assert truth[0] == 0.0 and np.isnan(truth[2]) and counts["matched"] == 1
     truth, counts = join_labels(log, pd.DataFrame({"other": [1]}), ["cid"], "y")
-    assert counts == {"rows": 1, "matched": 0, "unmatched": 1}
+    assert counts == {"rows": 1, "matched": 0, "unmatched": 1, "duplicates": 0}
 
 
 def test_realized_figures_are_scikit_learns_on_the_labelled_rows_of_each_chunk():
@@ -99,9 +99,9 @@ def test_each_labels_file_joins_its_own_way_and_a_later_file_wins():
     by_id = pd.DataFrame({"cid": ["a", "c", "nobody"], "y": [0.0, 1.0, 1.0]})
     truth, counts = join_all_labels(rows, [by_request, by_id], ["cid"], "y")
     assert truth[0] == 0.0 and np.isnan(truth[1]) and truth[2] == 1.0
-    assert counts == {"rows": 4, "matched": 3, "unmatched": 1}
+    assert counts == {"rows": 4, "matched": 3, "unmatched": 1, "duplicates": 0}
     truth, counts = join_all_labels(pd.DataFrame(), [by_id], ["cid"], "y")
-    assert len(truth) == 0 and counts == {"rows": 3, "matched": 0, "unmatched": 3}
+    assert len(truth) == 0 and counts == {"rows": 3, "matched": 0, "unmatched": 3, "duplicates": 0}
 
 
 def test_a_chunk_names_the_versions_that_answered_its_rows():
@@ -113,3 +113,24 @@ def test_a_chunk_names_the_versions_that_answered_its_rows():
     assert [c["served_versions"] for c in chunks] == [["1"], ["1", "2"]]
     (batch,) = monitor_stream(Stream("batch.csv", x, p), reference, 400, None, None, {})
     assert batch["served_versions"] == []
+
+
+def test_a_missing_key_never_joins_however_it_is_written():
+    from utils.monitoring.chunks import join_labels
+
+    log = pd.DataFrame({"cid": ["a", None, np.nan, "", " ", "nan"]})
+    labels = pd.DataFrame({"cid": ["", " ", "None", "nan", "a"], "y": ["1", "1", "1", "0", "1"]})
+    truth, counts = join_labels(log, labels, ["cid"], "y")
+    # Only the ids written as text join: "a", and a logged id that is the text "nan".
+    assert truth[0] == 1.0 and truth[5] == 0.0 and np.isnan(truth[1:5]).all()
+    assert counts == {"rows": 5, "matched": 2, "unmatched": 3, "duplicates": 0}
+
+
+def test_a_row_labelled_twice_alike_counts_once_not_as_unmatched():
+    from utils.monitoring.chunks import join_labels
+
+    log = pd.DataFrame({"cid": ["a", "b"]})
+    labels = pd.DataFrame({"cid": ["a", "a", "b"], "y": ["1", "1", "0"]})
+    truth, counts = join_labels(log, labels, ["cid"], "y")
+    assert truth.tolist() == [1.0, 0.0]
+    assert counts == {"rows": 3, "matched": 2, "unmatched": 0, "duplicates": 1}

@@ -46,13 +46,21 @@ def read_one_labels_file(path):
     [
         (read_batch, "cid,a\n1,2\n", "no column 'b' \\(a feature of the deployed model\\)"),
         (read_batch, "a,b\n1,\n", "column 'b' has missing or non-numeric values"),
-        (read_batch, "a,b\n1,x\n", "cannot read the features"),
+        (read_batch, "a,b\n1,x\n", "column 'b' has non-numeric value 'x' on line 2"),
+        (read_batch, "a,b\n1,2\n1,1e400\n", "column 'b' has infinite value inf on line 3"),
+        (read_batch, "a,b\n1e308,2\n", "column 'a' has out-of-range value 1e\\+308 on line 2"),
+        (read_batch, "a,b\n", "has a header but no data rows"),
+        (read_batch, "cid,a,b\n", "has a header but no data rows"),
         (read_one_labels_file, "cid\n007\n", "no column 'y' \\(the labels\\)"),
         (read_one_labels_file, "who,y\n007,1\n",
          "no key column; a labels file names rows by 'request_id', 'cid'"),
         (read_one_labels_file, "cid,y\n007,1\n008,yes\n",
          "line 3: column 'y' is 'yes', not 0 or 1"),
         (read_one_labels_file, "cid,y\n007,\n", "line 2: column 'y' is '', not 0 or 1"),
+        (read_one_labels_file, "cid,y\n007,1\n008,0\n009,1\n007,0.0\n",
+         "line 2 and line 5 label the same row \\(cid '007'\\) 1 and 0; give each row one label"),
+        (read_one_labels_file, "request_id,cid,y\nr1,a,1\nr1,b,0\nr1,a,1.0\nr1,a,0\n",
+         "line 2 and line 5 label the same row \\(request_id 'r1', cid 'a'\\) 1 and 0"),
     ],
 )  # fmt: skip
 def test_a_bad_batch_or_labels_file_is_refused_naming_file_line_and_column(
@@ -91,3 +99,9 @@ def test_parquet_source_files_are_told_labelled_or_not_by_their_columns(tmp_path
     assert [s.path.name for s in unlabelled] == ["batch.parquet"]
     with pytest.raises(PipelineError, match=r"broken\.parquet: not a readable Parquet file"):
         split_by_label([SourceFile(tmp_path / "broken.parquet", "")], "y")
+
+
+def test_a_row_labelled_twice_alike_or_with_no_key_is_not_a_conflict(write_csv):
+    path = write_csv("labels.csv", "cid,y\n007,1\n007,1.0\n,0\n,1\n")
+    (labels,) = read_labels([path], SCHEMA)
+    assert labels["y"].tolist() == [1.0, 1.0, 0.0, 1.0]
