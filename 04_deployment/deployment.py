@@ -26,7 +26,7 @@ from utils.model.deployment import (
 )
 from utils.model.scoring import SCORE_NAME, read_score
 from utils.model.tracking import StepRun
-from utils.model.training import MODEL_NAME, read_metadata
+from utils.model.training import MODEL_FILE, MODEL_NAME, read_metadata
 from utils.runtime.steps import DeploymentParams, run_step
 from utils.store.history import MonitoringStore
 
@@ -72,6 +72,7 @@ def run(p: DeploymentParams) -> None:
     started, model_name = time.perf_counter(), p.registered_model_name
     sources = {
         MODEL_NAME: Path(p.model_dir) / MODEL_NAME,
+        MODEL_FILE: Path(p.model_dir) / MODEL_FILE,
         SCORE_NAME: Path(p.model_dir) / SCORE_NAME,
         INGESTED_FILES_NAME: Path(p.ingested_dir) / INGESTED_FILES_NAME,
     }

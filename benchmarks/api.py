@@ -32,7 +32,7 @@ from utils.api.serving import ApiSettings  # noqa: E402
 from utils.data.demo import generate_rows  # noqa: E402
 from utils.data.schema import DataSchema  # noqa: E402
 from utils.model.deployment import deploy  # noqa: E402
-from utils.model.training import ModelParams, save_model, train_model  # noqa: E402
+from utils.model.training import MODEL_FILE, ModelParams, save_model, train_model  # noqa: E402
 from utils.runtime.processes import api_from_file, free_port, gunicorn_command, stop  # noqa: E402
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
@@ -106,7 +106,7 @@ def prepare(scratch: Path) -> tuple[ApiSettings, str]:
     deploy(
         {
             name: models / name
-            for name in ("trainedmodel.pkl", "latestscore.txt", "ingestedfiles.txt")
+            for name in (MODEL_FILE, "trainedmodel.pkl", "latestscore.txt", "ingestedfiles.txt")
         },
         production,
         {"model_version": "bench"},

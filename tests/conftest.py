@@ -425,10 +425,11 @@ def api_project(tmp_path: Path, schema: DataSchema):
     write_monitoring(models)
     production = tmp_path / "production_deployment"
 
-    def redeploy(version: str, model_path: Path | None = None) -> Path:
+    def redeploy(version: str, model_dir: Path | None = None) -> Path:
         return deploy(
             {
-                "trainedmodel.pkl": model_path or models / "trainedmodel.pkl",
+                "trainedmodel.pkl": (model_dir or models) / "trainedmodel.pkl",
+                "trainedmodel.skops": (model_dir or models) / "trainedmodel.skops",
                 "latestscore.txt": models / "latestscore.txt",
                 "ingestedfiles.txt": finaldata.parent / "ingestedfiles.txt",
             },

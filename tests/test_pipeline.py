@@ -55,7 +55,12 @@ def assert_outputs(project: Path) -> dict:
     manifest = json.loads((production / "manifest.json").read_text())
     for name, digest in manifest["files"].items():
         assert sha256_file(production / name) == digest, name
-    assert set(manifest["files"]) == {"trainedmodel.pkl", "latestscore.txt", "ingestedfiles.txt"}
+    assert set(manifest["files"]) == {
+        "trainedmodel.pkl",
+        "trainedmodel.skops",
+        "latestscore.txt",
+        "ingestedfiles.txt",
+    }
 
     with open(production / "trainedmodel.pkl", "rb") as handle:
         model = pickle.load(handle)

@@ -13,6 +13,8 @@ FINALDATA = "finaldata.csv"
 FINALDATA_FILES = {"csv": FINALDATA, "parquet": "finaldata.parquet"}
 INGESTED_FILES = "ingestedfiles.txt"
 MODEL = "trainedmodel.pkl"
+# The same model in skops' format, which cannot run code when loaded: what the project loads.
+MODEL_SKOPS = "trainedmodel.skops"
 MODEL_METADATA = "trainedmodel.json"
 SCORE = "latestscore.txt"
 MANIFEST = "manifest.json"

@@ -100,7 +100,7 @@ def test_missing_model(tmp_path, run_script, assert_one_line_error, tiny_frame):
         *SCHEMA_ARGS,
         *store_args(tmp_path),
     )
-    assert_one_line_error(proc, "trainedmodel.pkl: model file not found")
+    assert_one_line_error(proc, "trainedmodel.skops: model file not found")
 
 
 def test_missing_test_file(tmp_path, run_script, assert_one_line_error, tiny_frame, schema):

@@ -1,8 +1,9 @@
 """The scoring API's Flask factories: ``create_app(settings)``, and the two gunicorn builds
 (from the project's config.yaml, or from a settings file another process wrote).
 
-The model comes from production_deployment/: its sha256 is checked against the manifest before
-it is unpickled, and a new deployment is picked up without a restart (one readlink per request)."""
+The model comes from production_deployment/: its skops file's sha256 is checked against the
+manifest and it is loaded with the trusted types only (nothing in it can run code), and a new
+deployment is picked up without a restart (one readlink per request)."""
 
 from __future__ import annotations
 

@@ -207,8 +207,9 @@ class RegistryModel(DeployedModel):
     """The version behind the registry's ``champion`` alias (api.model_source=registry), for
     replicas on several hosts: every registry_poll_s seconds each worker asks the tracking
     server where the alias points, and a version it has not served yet is downloaded, checked
-    against the sha256 the deployment step recorded, and loaded. A version that fails the
-    check is refused like a tampered release."""
+    against the sha256 the deployment step recorded, and loaded from its skops file with the
+    trusted types only (the tracking server has no authentication: nothing it serves may run
+    code here). A version that fails a check is refused like a tampered release."""
 
     def __init__(self, settings: ApiSettings, metrics: ApiMetrics | None = None) -> None:
         super().__init__(Path(settings.deployment_dir), settings, metrics)
@@ -245,7 +246,8 @@ class RegistryModel(DeployedModel):
 
     def _load_target(self, target: str) -> Loaded:
         from mlflow.artifacts import download_artifacts
-        from mlflow.sklearn import load_model
+
+        from utils.model.training import load_model
 
         name = self.settings.registered_model_name
         tags = self.client.get_model_version(name, target).tags
@@ -254,10 +256,14 @@ class RegistryModel(DeployedModel):
         local = Path(
             download_artifacts(f"models:/{name}/{target}", dst_path=str(self._cache / target))
         )
-        if sha256_file(local / registered_model_file(local)) != tags[MODEL_SHA256_TAG]:
+        model_file = local / registered_model_file(local)
+        if model_file.suffix != ".skops":
+            # The tracking server has no authentication: a pickle there could run anything.
+            raise PipelineError(f"{name} v{target}: {model_file.name} is not a skops file")
+        if sha256_file(model_file) != tags[MODEL_SHA256_TAG]:
             raise PipelineError(f"{name} v{target}: sha256 does not match the deployment's")
         manifest = json.loads(tags[MANIFEST_TAG])
-        return self._loaded_from(load_model(str(local)), manifest, self._release_of(target))
+        return self._loaded_from(load_model(model_file), manifest, self._release_of(target))
 
     def _older_than(self, target: str) -> list[tuple[str, Callable[[], Loaded]]]:
         older = [str(v) for v in range(int(target) - 1, 0, -1)]  # the newest first

@@ -147,7 +147,7 @@ class Actions:
         from utils.data.schema import read_dataset
         from utils.model.deployment import load_deployed_model
         from utils.model.scoring import evaluate
-        from utils.model.training import MODEL_NAME, load_pickle
+        from utils.model.training import MODEL_FILE, load_model
 
         schema, paths = self.config.schema, self.config.resolved_paths(self.root)
         comparison = read_dataset(paths["test_data"], schema, ids=False)
@@ -157,7 +157,7 @@ class Actions:
                 frames = [read_dataset(Path(p), schema) for p in file_paths]
                 new = pd.concat(frames, ignore_index=True).drop_duplicates()
             comparison = pd.concat([comparison, new], ignore_index=True)
-        candidate = load_pickle(paths["model_dir"] / MODEL_NAME)
+        candidate = load_model(paths["model_dir"] / MODEL_FILE)
         incumbent, _ = load_deployed_model(paths["deployment_dir"])
         return {
             "candidate_f1": evaluate(candidate, comparison, schema)["f1"],
@@ -169,15 +169,16 @@ class Actions:
         interrupted after its first step)."""
         from utils.files import sha256_file
         from utils.model.deployment import current_release
-        from utils.model.training import MODEL_NAME
+        from utils.model.training import MODEL_FILE
 
         paths = self.config.resolved_paths(self.root)
         release = current_release(paths["deployment_dir"])
-        trained = paths["model_dir"] / MODEL_NAME
+        trained = paths["model_dir"] / MODEL_FILE
         return (
             release is not None
             and trained.is_file()
-            and sha256_file(release / MODEL_NAME) == sha256_file(trained)
+            and (release / MODEL_FILE).is_file()
+            and sha256_file(release / MODEL_FILE) == sha256_file(trained)
         )
 
     def deployed_version(self) -> object:

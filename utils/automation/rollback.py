@@ -50,7 +50,10 @@ def rollback(
     target = releases.releases_dir(deployment_dir) / releases.rollback_target(
         kept, current.name, to_version
     )
+    # Every file checked, and the model loaded as the API will load it: a release the API
+    # would refuse is not rolled back to.
     manifest, was = releases.verify_release(target), releases.read_manifest(current)
+    releases.load_release_model(target)
     version, previous = str(manifest.get("model_version")), str(was.get("model_version"))
     if dry_run:
         return f"dry run: would roll back v{previous} -> v{version} (release {target.name})"

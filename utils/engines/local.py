@@ -30,10 +30,10 @@ class LocalEngine:
     ) -> tuple[dict[str, float], str | None]:
         from utils.data.schema import read_dataset
         from utils.model.scoring import evaluate
-        from utils.model.training import MODEL_NAME, load_pickle, read_metadata
+        from utils.model.training import MODEL_FILE, load_model, read_metadata
 
         # The model file first: a missing model is the error to report, not its metadata.
-        model = load_pickle(Path(model_dir) / MODEL_NAME)
+        model = load_model(Path(model_dir) / MODEL_FILE)
         metrics = evaluate(model, read_dataset(test_data, schema, ids=False), schema)
         return metrics, read_metadata(model_dir).get("mlflow_model_uri")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from utils import layout
 from utils.errors import PipelineError
 from utils.files import fsync_dir, sha256_file
-from utils.model.training import MODEL_NAME, load_pickle
+from utils.model.training import MODEL_FILE, load_model
 
 log = logging.getLogger(__name__)
 
@@ -223,9 +223,16 @@ def verify_release(release: Path, names: list[str] | None = None) -> dict[str, o
 
 
 def load_release_model(release: Path):
-    """The model of one release and its manifest; the hash is checked before unpickling."""
-    manifest = verify_release(release, [MODEL_NAME])
-    return load_pickle(Path(release) / MODEL_NAME), manifest
+    """The model of one release and its manifest: the skops file's hash is checked, then it is
+    loaded with the trusted types only (the pickle beside it is never loaded). A release made
+    before releases held the skops file is refused: redeploy."""
+    if not (Path(release) / MODEL_FILE).is_file():
+        raise PipelineError(
+            f"{Path(release) / MODEL_FILE}: the release has no skops model file (made before "
+            f"releases held one; only its pickle, which is not loaded): redeploy"
+        )
+    manifest = verify_release(release, [MODEL_FILE])
+    return load_model(Path(release) / MODEL_FILE), manifest
 
 
 def deployed_release(deployment_dir: Path) -> Path:
@@ -237,7 +244,7 @@ def deployed_release(deployment_dir: Path) -> Path:
 
 
 def load_deployed_model(deployment_dir: Path):
-    """The deployed model and its manifest; the pickle's hash is checked before unpickling."""
+    """The deployed model and its manifest (see load_release_model)."""
     return load_release_model(deployed_release(deployment_dir))
 
 

@@ -1,4 +1,12 @@
-"""Training: a logistic regression on the configured features, saved as a pickle plus metadata."""
+"""Training: a logistic regression on the configured features, saved with its metadata.
+
+The model is written twice: ``trainedmodel.pkl`` (the course's contract, for people who
+unpickle it themselves) and ``trainedmodel.skops``, which is the one this project loads. A
+pickle runs whatever code it names when loaded, and a manifest's hash beside it proves nothing
+to whoever can rewrite both; skops loads only the types it is told to trust
+(``TRUSTED_TYPES`` on top of its own: scikit-learn's estimators, numpy's arrays), so a forged
+file is refused instead of run.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from utils import layout
 from utils.data.schema import DataSchema
-from utils.errors import PipelineError
+from utils.errors import PipelineError, first_line
 from utils.files import atomic_write_bytes, atomic_write_text
 
 if TYPE_CHECKING:
@@ -20,6 +28,9 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 MODEL_NAME = layout.MODEL
+MODEL_FILE = layout.MODEL_SKOPS
+# What the project's model holds beyond skops' own trusted types (checked by a test).
+TRUSTED_TYPES = ("numpy.dtype",)
 METADATA_NAME = layout.MODEL_METADATA
 # Libraries whose versions decide whether a pickle loads and predicts the same way elsewhere.
 RECORDED_LIBRARIES = ("scikit-learn", "pandas", "numpy", "scipy")
@@ -121,11 +132,14 @@ def model_metadata(
 
 
 def save_model(model: Pipeline, metadata: dict[str, object], model_dir: Path) -> Path:
-    """Write the pickle and its metadata, each atomically; return the pickle's path."""
+    """Write the model (skops, and the pickle of the course's contract) and its metadata, each
+    atomically; return the skops file's path."""
+    import skops.io
+
     model_dir = Path(model_dir)
-    model_path = model_dir / MODEL_NAME
-    with_pickle = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-    atomic_write_bytes(model_path, with_pickle)
+    atomic_write_bytes(model_dir / MODEL_NAME, pickle.dumps(model, pickle.HIGHEST_PROTOCOL))
+    model_path = model_dir / MODEL_FILE
+    atomic_write_bytes(model_path, skops.io.dumps(model))
     write_metadata(metadata, model_dir)
     return model_path
 
@@ -141,16 +155,24 @@ def read_metadata(model_dir: Path) -> dict[str, object]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def load_pickle(path: Path) -> Pipeline:
-    """Unpickle a model this project wrote. Callers verify hashes first where files travel."""
+def load_model(path: Path) -> Pipeline:
+    """A model file this project wrote (skops), loaded without running code: a file holding
+    any type beyond skops' trusted ones and TRUSTED_TYPES is refused, naming the types.
+    Callers verify hashes first where files travel."""
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
+
     path = Path(path)
     if not path.is_file():
         raise PipelineError(f"{path}: model file not found; run model_training first")
     try:
-        with open(path, "rb") as handle:
-            model = pickle.load(handle)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
-        raise PipelineError(f"{path}: not a loadable model pickle ({err})") from None
+        model = skops.io.load(path, trusted=list(TRUSTED_TYPES))
+    except UntrustedTypesFoundException as err:
+        raise PipelineError(f"{path}: holds types this project does not load ({err})") from None
+    except Exception as err:  # noqa: BLE001 - a damaged zip, a missing part, a bad schema
+        raise PipelineError(
+            f"{path}: not a loadable model file ({type(err).__name__}: {first_line(err)})"
+        ) from None
     if not hasattr(model, "predict"):
-        raise PipelineError(f"{path}: the pickle holds a {type(model).__name__}, not a model")
+        raise PipelineError(f"{path}: the file holds a {type(model).__name__}, not a model")
     return model

@@ -311,11 +311,9 @@ def test_new_deployment_is_picked_up_and_a_tampered_one_refused(client, api_proj
     assert client.get("/health").get_json()["model_version"] == "1"
     api_project["redeploy"]("2")
     assert client.get("/health").get_json()["model_version"] == "2"
-    bad = tmp_path / "bad.pkl"
-    bad.write_bytes(b"not a pickle")
-    release = api_project["redeploy"]("3", bad)
+    release = api_project["redeploy"]("3")
     # Tamper after the manifest was written: the hash no longer matches.
-    (release / "trainedmodel.pkl").write_bytes(b"evil")
+    (release / "trainedmodel.skops").write_bytes(b"evil")
     assert client.get("/health").get_json()["model_version"] == "2", "keeps the last good model"
     assert post_json(client, [[1, 2, 3]]).get_json()["model_version"] == "2"
 
@@ -327,7 +325,7 @@ def test_a_refused_release_is_degraded_health_and_fresh_workers_serve_the_last_g
     assert client.get("/health").get_json()["status"] == "ok"
     good = client.get("/health").get_json()["release"]
     refused = api_project["redeploy"]("3")
-    (refused / "trainedmodel.pkl").write_bytes(b"evil")  # tampered after deployment
+    (refused / "trainedmodel.skops").write_bytes(b"evil")  # tampered after deployment
     old_worker = client.get("/health")
     fresh_worker = app_module.create_app(api_project["settings"]).test_client().get("/health")
     for response in (old_worker, fresh_worker):
@@ -356,7 +354,7 @@ def test_metrics_count_a_refused_release_and_can_be_turned_off(api_project):
     assert client.get("/health").status_code == 200
     refused_before = sample("risk_api_refused_releases_total")
     refused = api_project["redeploy"]("2")
-    (refused / "trainedmodel.pkl").write_bytes(b"evil")
+    (refused / "trainedmodel.skops").write_bytes(b"evil")
     assert client.get("/health").get_json()["status"] == "degraded"
     assert sample("risk_api_refused_releases_total") == refused_before + 1
     assert sample("risk_api_degraded") == 1
@@ -376,7 +374,7 @@ def test_a_refused_release_alerts_once_whichever_workers_see_it(api_project, web
     workers = [app_module.create_app(settings).test_client() for _ in range(2)]
     api_project["redeploy"]("2")
     refused = api_project["redeploy"]("3")
-    (refused / "trainedmodel.pkl").write_bytes(b"evil")
+    (refused / "trainedmodel.skops").write_bytes(b"evil")
     for worker in workers:
         assert worker.get("/health").get_json()["status"] == "degraded"
     deadline = time.monotonic() + 30
@@ -394,7 +392,7 @@ def test_a_refused_release_alerts_once_whichever_workers_see_it(api_project, web
     [
         lambda release: (release / "manifest.json").write_text("{not json"),
         lambda release: (release / "manifest.json").unlink(),
-        lambda release: (release / "trainedmodel.pkl").unlink(),
+        lambda release: (release / "trainedmodel.skops").unlink(),
     ],
     ids=["corrupt-manifest", "no-manifest", "no-model"],
 )
@@ -412,7 +410,7 @@ def test_only_a_refused_release_is_503_naming_it(api_project):
     for other in release.parent.iterdir():
         if other != release:
             __import__("shutil").rmtree(other)
-    (release / "trainedmodel.pkl").write_bytes(b"evil")
+    (release / "trainedmodel.skops").write_bytes(b"evil")
     response = app_module.create_app(api_project["settings"]).test_client().get("/health")
     assert_json_error(response, 503, f"release {release.name} refused")
 
@@ -432,7 +430,7 @@ def test_the_model_is_served_with_the_schema_it_was_trained_on(api_project, tmp_
     save_model(train_model(train, other, ModelParams()), {}, tmp_path / "other")
     settings = api_project["settings"]
     deploy(
-        {"trainedmodel.pkl": tmp_path / "other" / "trainedmodel.pkl"},
+        {"trainedmodel.skops": tmp_path / "other" / "trainedmodel.skops"},
         Path(settings.deployment_dir),
         {"model_version": "7", "features": ["visits", "seats"], "target": "churned",
          "id_columns": ["customer"]},

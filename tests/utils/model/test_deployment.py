@@ -28,7 +28,12 @@ def sources(tmp_path, tiny_frame, schema):
     score.write_text("0.5\n")
     ingested = tmp_path / "ingestedfiles.txt"
     ingested.write_text("a.csv\n")
-    return {"trainedmodel.pkl": model, "latestscore.txt": score, "ingestedfiles.txt": ingested}
+    return {
+        "trainedmodel.pkl": model_dir / "trainedmodel.pkl",
+        "trainedmodel.skops": model,
+        "latestscore.txt": score,
+        "ingestedfiles.txt": ingested,
+    }
 
 
 def test_deploy_publishes_files_with_manifest(tmp_path, sources):
@@ -100,12 +105,66 @@ def test_plain_folder_is_adopted(tmp_path, sources):
     assert (legacy[0] / "trainedmodel.pkl").read_text() == "from an older layout"
 
 
-def test_tampered_model_is_refused_before_unpickling(tmp_path, sources):
+def test_tampered_model_is_refused_before_loading(tmp_path, sources):
     production = tmp_path / "production_deployment"
     deploy(sources, production, {})
-    target = production / "trainedmodel.pkl"
+    target = production / "trainedmodel.skops"
     target.write_bytes(target.read_bytes()[:-1] + b"X")
     with pytest.raises(PipelineError, match="sha256 does not match the deployment manifest"):
+        load_deployed_model(production)
+
+
+class Forged:
+    """What a forger puts in a release: loading it runs their command (it writes a file)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def forge(release, name: str, content: bytes) -> None:
+    """Rewrite one file of a release and its manifest's hash, as a writer of the folder can."""
+    import json
+
+    from utils.files import sha256_file
+
+    (release / name).write_bytes(content)
+    manifest = json.loads((release / "manifest.json").read_text())
+    manifest["files"][name] = sha256_file(release / name)
+    (release / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_forged_release_never_runs_code_and_is_refused(tmp_path, sources, tiny_frame, schema):
+    import pickle
+
+    import skops.io
+
+    production = tmp_path / "production_deployment"
+    release = deploy(sources, production, {})
+    marker = tmp_path / "ran"
+    # The pickle and the manifest rewritten: the pickle is never loaded, the model still is.
+    forge(release, "trainedmodel.pkl", pickle.dumps(Forged(str(marker))))
+    model, _ = load_deployed_model(production)
+    assert hasattr(model, "predict_proba") and not marker.exists()
+    # The skops file and the manifest rewritten with a type that would run code: refused.
+    evil = train_model(tiny_frame, schema, ModelParams())
+    evil.steps.append(("extra", Forged(str(marker))))
+    forge(release, "trainedmodel.skops", skops.io.dumps(evil))
+    with pytest.raises(PipelineError, match="holds types this project does not load"):
+        load_deployed_model(production)
+    # A pickle where the skops file should be: refused, not unpickled.
+    forge(release, "trainedmodel.skops", pickle.dumps(Forged(str(marker))))
+    with pytest.raises(PipelineError, match="not a loadable model file"):
+        load_deployed_model(production)
+    assert not marker.exists()
+
+
+def test_a_release_from_before_the_skops_file_is_refused_saying_redeploy(tmp_path, sources):
+    production = tmp_path / "production_deployment"
+    deploy({k: v for k, v in sources.items() if k != "trainedmodel.skops"}, production, {})
+    with pytest.raises(PipelineError, match="no skops model file .*: redeploy"):
         load_deployed_model(production)
 
 

@@ -4,14 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from utils.data.ingestion import ingest_files, list_data_files
+from utils.config import SOLVERS
 from utils.errors import PipelineError
 from utils.model.training import (
     METADATA_NAME,
+    MODEL_FILE,
+    MODEL_NAME,
+    TRUSTED_TYPES,
     ModelParams,
     build_model,
     fit_pipeline,
-    load_pickle,
+    load_model,
     model_metadata,
     read_metadata,
     save_model,
@@ -64,9 +67,10 @@ def test_save_and_load_round_trip(tmp_path, tiny_frame, schema):
     model = train_model(tiny_frame, schema, ModelParams(C=0.5))
     metadata = model_metadata(schema, ModelParams(C=0.5), len(tiny_frame), "ab" * 32)
     path = save_model(model, metadata, tmp_path)
-    loaded = load_pickle(path)
+    assert path == tmp_path / MODEL_FILE
     features = tiny_frame[list(schema.features)]
-    assert (loaded.predict(features) == model.predict(features)).all()
+    for loaded in (load_model(path), pickle.loads((tmp_path / MODEL_NAME).read_bytes())):
+        assert (loaded.predict_proba(features) == model.predict_proba(features)).all()
     saved = read_metadata(tmp_path)
     assert saved["params"]["C"] == 0.5
     assert saved["features"] == list(schema.features)
@@ -74,53 +78,62 @@ def test_save_and_load_round_trip(tmp_path, tiny_frame, schema):
     assert (tmp_path / METADATA_NAME).is_file()
 
 
+def test_the_projects_model_needs_exactly_the_trusted_types(tmp_path, tiny_frame, schema):
+    import skops.io
+
+    for solver in SOLVERS:
+        model = train_model(tiny_frame, schema, ModelParams(solver=solver))
+        untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+        assert set(untrusted) <= set(TRUSTED_TYPES), solver
+
+
 def test_load_missing_model(tmp_path):
-    with pytest.raises(PipelineError, match=r"trainedmodel\.pkl: model file not found"):
-        load_pickle(tmp_path / "trainedmodel.pkl")
+    with pytest.raises(PipelineError, match=r"trainedmodel\.skops: model file not found"):
+        load_model(tmp_path / "trainedmodel.skops")
 
 
 def test_load_truncated_model(tmp_path, tiny_frame, schema):
     path = save_model(train_model(tiny_frame, schema, ModelParams()), {}, tmp_path)
     path.write_bytes(path.read_bytes()[:50])
-    with pytest.raises(PipelineError, match="not a loadable model pickle"):
-        load_pickle(path)
+    with pytest.raises(PipelineError, match="not a loadable model file"):
+        load_model(path)
 
 
-def test_load_pickle_without_predict(tmp_path):
-    path = tmp_path / "m.pkl"
-    path.write_bytes(pickle.dumps({"not": "a model"}))
+def test_a_pickle_in_place_of_the_model_file_is_not_run(tmp_path):
+    path = tmp_path / "trainedmodel.skops"
+    marker = tmp_path / "ran"
+    path.write_bytes(pickle.dumps(RunsCode(str(marker))))
+    with pytest.raises(PipelineError, match="not a loadable model file"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_a_model_file_holding_an_untrusted_type_is_refused_naming_it(tmp_path, tiny_frame, schema):
+    import skops.io
+
+    model = train_model(tiny_frame, schema, ModelParams())
+    model.steps.append(("extra", RunsCode(str(tmp_path / "ran"))))
+    path = tmp_path / "trainedmodel.skops"
+    path.write_bytes(skops.io.dumps(model))
+    with pytest.raises(PipelineError, match=r"holds types this project does not load .*RunsCode"):
+        load_model(path)
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_file_without_predict_is_refused(tmp_path):
+    import skops.io
+
+    path = tmp_path / "m.skops"
+    path.write_bytes(skops.io.dumps({"not": "a model"}))
     with pytest.raises(PipelineError, match="holds a dict, not a model"):
-        load_pickle(path)
+        load_model(path)
 
 
-def test_missing_metadata(tmp_path):
-    with pytest.raises(PipelineError, match="model metadata not found"):
-        read_metadata(tmp_path)
+class RunsCode:
+    """What a forged model file would hold: unpickling it runs a command of the forger's."""
 
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
 
-def test_trains_on_course_data(udacity_dir, schema):
-    data = (
-        ingest_files(list_data_files(udacity_dir / "practicedata"), schema)
-        .distinct_rows()
-        .to_pandas()
-    )
-    model = train_model(data, schema, ModelParams())
-    probabilities = model.predict_proba(data[list(schema.features)])[:, 1]
-    assert probabilities.shape == (len(data),)
-    assert ((probabilities > 0) & (probabilities < 1)).all()
-
-
-@pytest.mark.parametrize(
-    ("rows", "max_rows", "kept"),
-    [(100, None, 100), (100, 100, 100), (100, 500, 100), (100, 30, 30)],
-)
-def test_training_takes_a_uniform_sample_beyond_the_configured_rows(rows, max_rows, kept):
-    from utils.model.training import uniform_sample
-
-    data = pd.DataFrame({"a": range(rows)})
-    sample = uniform_sample(data, max_rows, seed=7)
-    assert len(sample) == kept
-    assert sample["a"].is_monotonic_increasing, "rows keep their order"
-    assert sample.equals(uniform_sample(data, max_rows, seed=7)), "seeded"
-    if kept < rows:
-        assert not sample.equals(uniform_sample(data, max_rows, seed=8))
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
