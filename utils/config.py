@@ -68,6 +68,7 @@ class ApiSection:
     data_dir: str = MISSING
     max_rows: int = MISSING
     max_body_mb: float = MISSING
+    max_uploads_mb: float = MISSING
     token_env: str = MISSING
     metrics: bool = MISSING
     model_source: str = MISSING
@@ -245,6 +246,11 @@ def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
         ("api.workers", a.workers >= 1, "at least 1"),
         ("api.max_rows", a.max_rows >= 1, "at least 1"),
         ("api.max_body_mb", 0 < a.max_body_mb < 1024, "more than 0 and under 1024"),
+        (
+            "api.max_uploads_mb",
+            a.max_body_mb <= a.max_uploads_mb < 65536,
+            "at least api.max_body_mb (one whole body) and under 65536",
+        ),
         ("automation.score_drift_k", auto.score_drift_k > 0, "a positive number"),
         ("automation.min_history", auto.min_history >= 1, "at least 1"),
         ("automation.lock_wait_s", 0 <= auto.lock_wait_s <= 3600, "0 to 3600 (seconds)"),

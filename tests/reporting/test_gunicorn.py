@@ -246,6 +246,31 @@ def test_slow_clients_do_not_starve_the_others(server):
             sock.close()
 
 
+def test_two_thousand_idle_connections_do_not_hold_up_health(server):
+    """Each idle socket holds a greenlet, not a worker; a full connection pool would leave
+    /health waiting until idle ones time out (10 s), closing them. Answered while every idle
+    socket is still open: no slot had to be freed for it."""
+    import resource
+    import socket
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    host, port = server.removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port)), timeout=10) for _ in range(2000)]
+    try:
+        time.sleep(0.5)
+        for path in ("/health", "/", "/health"):
+            assert apicalls.call(server, "GET", path, timeout=5).status == 200
+        for sock in idle:
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):  # open, and nothing sent: not timed out
+                sock.recv(1, socket.MSG_PEEK)
+    finally:
+        for sock in idle:
+            sock.close()
+
+
 def test_a_chunked_body_over_the_limit_is_413_under_gunicorn(server, api_project):
     limit = api_project["settings"].max_body_bytes
     rows = "[" + ",".join(["[1,2,3]"] * (limit // 8 + 10)) + "]"

@@ -88,6 +88,7 @@ BROKEN_RULES = [
     ("automation.lock_wait_s=-1", "automation.lock_wait_s"),
     ("monitoring.log_retention_days=0", "monitoring.log_retention_days"),
     ("monitoring.log_max_mb=0", "monitoring.log_max_mb"),
+    ("api.max_uploads_mb=9", "api.max_uploads_mb"),
     ("automation.lock_wait_s=3601", "automation.lock_wait_s"),
     ("alerts.webhook_url=http://example.com:99999/x", "alerts.webhook_url"),
     ("deployment.keep_releases=0", "deployment.keep_releases"),

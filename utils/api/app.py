@@ -22,6 +22,7 @@ from utils.api.routes import monitoring, service
 from utils.api.serving import (
     ApiSettings,
     RequestError,
+    UploadBudget,
 )
 from utils.api.state import ApiState, PredictionEndpoint
 from utils.monitoring.prediction_log import PredictionLog
@@ -62,6 +63,7 @@ def create_app(settings: ApiSettings) -> Flask:
             else None
         ),
         counted,
+        UploadBudget(settings.max_upload_bytes),
     )
     app.extensions["risk_api"] = state
     app.extensions["deployed_model"] = state.model

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from utils.api.serving import ApiSettings, CompiledModel
+from utils.api.compiled_model import CompiledModel
+from utils.api.serving import ApiSettings
 from utils.errors import PipelineError
 from utils.files import sha256_file
 from utils.model.deployment import (

@@ -1,9 +1,10 @@
-"""Request handling for the scoring API without the web framework: payload parsing, validation,
-and a compiled form of the model that predicts one row in microseconds.
+"""Request handling for the scoring API without the web framework: payload parsing and
+validation, and the API's settings.
 
 Most of a one-row request's time in a naive server is pandas and validation overhead, not the
-model. Here a request becomes a float matrix with plain Python, and the fitted Pipeline
-(imputation, scaling, logistic regression) becomes three numpy arrays.
+model. Here a request becomes a float matrix with plain Python (and the fitted Pipeline
+becomes three numpy arrays: utils.api.compiled_model). Every check costs time linear in the
+request's size: a 10 MB body of any shape is answered in about a second.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
 from utils.data.schema import MAX_FEATURE_MAGNITUDE, OUT_OF_RANGE
 from utils.errors import named
@@ -80,16 +80,52 @@ def _fast_matrix(rows: list[list[Any]], width: int) -> np.ndarray | None:
     return matrix if (np.abs(matrix) <= MAX_FEATURE_MAGNITUDE).all() else None
 
 
-def read_body(stream: Any, limit: int) -> bytes:
+class UploadBudget:
+    """The request-body bytes one worker holds at once, across its connections.
+
+    Each connection is a greenlet, so without a bound twelve stalled 8 MiB uploads held about
+    97 MiB of a worker, and a thousand would hold gigabytes. A body takes from the budget as
+    its bytes arrive and gives back when its request ends; one that finds the budget spent is
+    answered 503 (try again) instead of being buffered. Greenlets of one worker never run at
+    once, so a plain counter is enough.
+    """
+
+    def __init__(self, total_bytes: int) -> None:
+        self.total_bytes = total_bytes
+        self.held = 0
+
+    def take(self, size: int) -> None:
+        if self.held + size > self.total_bytes:
+            raise RequestError(
+                503, "busy", "too many request bodies are being received at once; try again"
+            )
+        self.held += size
+
+    def give(self, size: int) -> None:
+        self.held -= size
+
+
+def read_body(stream: Any, limit: int, budget: UploadBudget | None = None) -> bytes:
     """The whole request body, or a 413 when it is longer than ``limit`` bytes, whether its
-    length was declared (Content-Length) or not (chunked transfer)."""
+    length was declared (Content-Length) or not (chunked transfer). With ``budget``, the bytes
+    are taken from it as they arrive (the caller gives back ``len`` of the answer when the
+    request ends; on a failure here they are given back at once)."""
     chunks, size = [], 0
-    while size <= limit:
-        chunk = stream.read(min(1 << 16, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
+    try:
+        while size <= limit:
+            chunk = stream.read(min(1 << 16, limit + 1 - size))
+            if not chunk:
+                break
+            if budget is not None:
+                budget.take(len(chunk))
+            chunks.append(chunk)
+            size += len(chunk)
+    except BaseException:
+        if budget is not None:
+            budget.give(size)
+        raise
+    if size > limit and budget is not None:
+        budget.give(size)
     if size > limit:
         raise RequestError(
             413, "request too large", f"request body over the limit of {limit} bytes"
@@ -361,69 +397,6 @@ def rows_from_csv(
     return matrix, ids
 
 
-class CompiledModel:
-    """Class-1 probabilities and predictions of a fitted model on a float matrix.
-
-    The project's Pipeline (median imputation, standard scaling, logistic regression) is
-    reduced to its fitted arrays; anything else is called through scikit-learn with a
-    DataFrame. The reduction is checked against scikit-learn on sample rows when built.
-    """
-
-    def __init__(self, model: Any, features: Sequence[str], sample: np.ndarray | None = None):
-        self.model = model
-        self.features = list(features)
-        self.fast = self._reduce(model)
-        if self.fast is not None and sample is not None and len(sample):
-            expected = self._sklearn_proba(sample)
-            if not np.allclose(self._fast_proba(sample), expected, rtol=1e-9, atol=1e-12):
-                self.fast = None
-
-    @staticmethod
-    def _reduce(model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
-        steps = getattr(model, "named_steps", None)
-        if steps is None or list(steps) != ["impute", "scale", "classifier"]:
-            return None
-        impute, scale, classifier = steps["impute"], steps["scale"], steps["classifier"]
-        if (
-            type(impute).__name__ != "SimpleImputer"
-            or type(scale).__name__ != "StandardScaler"
-            or type(classifier).__name__ != "LogisticRegression"
-            or list(getattr(classifier, "classes_", [])) != [0, 1]
-            or getattr(impute, "add_indicator", False)
-        ):
-            return None
-        fill = np.asarray(impute.statistics_, dtype=np.float64)
-        mean = np.asarray(scale.mean_ if scale.with_mean else np.zeros_like(fill))
-        scale_ = np.asarray(scale.scale_ if scale.with_std else np.ones_like(fill))
-        # Fold scaling into the weights: (x - mean) / scale @ w + b == x @ (w / scale) + b'.
-        weights = classifier.coef_.ravel() / scale_
-        intercept = float(classifier.intercept_[0] - mean @ weights)
-        return fill, weights, mean, intercept
-
-    def _fast_proba(self, matrix: np.ndarray) -> np.ndarray:
-        fill, weights, _, intercept = self.fast  # type: ignore[misc]
-        if np.isnan(matrix).any():
-            matrix = np.where(np.isnan(matrix), fill, matrix)
-        # expit: the logistic without exp's overflow warning for very large inputs.
-        return expit(matrix @ weights + intercept)
-
-    def _sklearn_proba(self, matrix: np.ndarray) -> np.ndarray:
-        import pandas as pd
-
-        frame = pd.DataFrame(matrix, columns=self.features)
-        return self.model.predict_proba(frame)[:, 1]
-
-    def predict(self, matrix: np.ndarray) -> tuple[list[int], list[float]]:
-        if self.fast is not None:
-            probability = self._fast_proba(matrix)
-            return (probability > 0.5).astype(int).tolist(), probability.tolist()
-        import pandas as pd
-
-        frame = pd.DataFrame(matrix, columns=self.features)
-        predictions = self.model.predict(frame)
-        return [int(p) for p in predictions], self._sklearn_proba(matrix).tolist()
-
-
 @dataclass(frozen=True)
 class ApiSettings:
     """Everything the API needs, with absolute paths; built from config.yaml by the entry points."""
@@ -438,6 +411,8 @@ class ApiSettings:
     id_columns: list[str] = field(default_factory=list)
     max_rows: int = 10_000
     max_body_bytes: int = 10 * 1024 * 1024
+    # Request-body bytes one worker holds at once (api.max_uploads_mb).
+    max_upload_bytes: int = 64 * 1024 * 1024
     token: str | None = None
     # Where every answer's rows are logged (monitoring.log_dir); None: not logged.
     log_dir: str | None = None
@@ -471,6 +446,7 @@ class ApiSettings:
             id_columns=list(config.data.id_columns),
             max_rows=config.api.max_rows,
             max_body_bytes=int(config.api.max_body_mb * 1024 * 1024),
+            max_upload_bytes=int(config.api.max_uploads_mb * 1024 * 1024),
             token=environ.get(config.api.token_env) or None,
             log_dir=(
                 os.path.abspath(Path(root) / config.monitoring.log_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from utils.api.responses import UNAUTHORIZED, FileCache, authorized, error_json,
 from utils.api.serving import (
     ApiSettings,
     RequestError,
+    UploadBudget,
     ids_from_json,
     parse_json,
     read_body,
@@ -47,6 +48,8 @@ class ApiState:
     prediction_log: PredictionLog | None = None
     # Prometheus metrics (api.metrics), or None.
     metrics: ApiMetrics | None = None
+    # The request bodies this worker holds at once (api.max_uploads_mb).
+    uploads: UploadBudget = field(default_factory=lambda: UploadBudget(64 * 2**20))
 
     def loaded_or_503(self) -> Loaded:
         loaded = self.model.current()
@@ -203,4 +206,9 @@ class PredictionEndpoint:
                 413, "request too large", f"request body over the limit of {limit} bytes"
             ) from None
         content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-        return self.state.predict(content_type, read_body(stream, limit), request_id)
+        budget = self.state.uploads
+        body = read_body(stream, limit, budget)
+        try:
+            return self.state.predict(content_type, body, request_id)
+        finally:
+            budget.give(len(body))

@@ -600,3 +600,20 @@ def test_rows_the_log_cannot_write_are_counted_in_metrics_and_answers_go_on(api_
     assert app.extensions["risk_api"].prediction_log.flush() == []
     assert lost() == before + 6
     assert list(tmp_path.rglob("*.tmp")) == []
+
+
+def test_a_prediction_past_the_upload_budget_is_a_503_and_the_budget_comes_back(api_project):
+    import dataclasses
+
+    settings = dataclasses.replace(api_project["settings"], max_upload_bytes=200)
+    app = app_module.create_app(settings)
+    client = app.test_client()
+    uploads = app.extensions["risk_api"].uploads
+    assert post_json(client, [[1, 2, 3]]).status_code == 200
+    assert uploads.held == 0, "an answered request gives its body back"
+    uploads.take(190)  # other connections' bodies, still arriving
+    assert_json_error(post_json(client, [[1, 2, 3]]), 503, "try again")
+    uploads.give(190)
+    assert post_json(client, [[1, 2, 3]]).status_code == 200
+    assert_json_error(post_json(client, "x"), 400)
+    assert uploads.held == 0, "a refused request gives its body back too"

@@ -1,13 +1,11 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from utils.api.serving import (
     MAX_ID_CHARS,
     ApiSettings,
-    CompiledModel,
     RequestError,
     ids_from_json,
     parse_json,
@@ -15,7 +13,6 @@ from utils.api.serving import (
     rows_from_json,
 )
 from utils.errors import named
-from utils.model.training import ModelParams, train_model
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
 ALLOWED = {*FEATURES, "corporation", "exited"}
@@ -159,32 +156,6 @@ def test_invalid_csv_names_the_line(text, detail):
     assert detail in err.value.detail
 
 
-def test_compiled_model_equals_scikit_learn(schema):
-    from utils.data.demo import generate_rows
-
-    data = generate_rows(500, seed=3)
-    model = train_model(data, schema, ModelParams(C=0.3))
-    matrix = data[FEATURES].to_numpy(dtype=float, copy=True)
-    matrix[::7, 1] = np.nan
-    compiled = CompiledModel(model, FEATURES, sample=matrix[:50])
-    assert compiled.fast is not None
-    predictions, probabilities = compiled.predict(matrix)
-    frame = pd.DataFrame(matrix, columns=FEATURES)
-    assert predictions == model.predict(frame).tolist()
-    assert np.allclose(probabilities, model.predict_proba(frame)[:, 1], rtol=1e-9)
-
-
-def test_other_models_use_scikit_learn(schema, tiny_frame):
-    from sklearn.tree import DecisionTreeClassifier
-
-    model = DecisionTreeClassifier().fit(tiny_frame[FEATURES], tiny_frame["exited"])
-    compiled = CompiledModel(model, FEATURES)
-    assert compiled.fast is None
-    predictions, probabilities = compiled.predict(tiny_frame[FEATURES].to_numpy(dtype=float))
-    assert predictions == tiny_frame["exited"].tolist()
-    assert len(probabilities) == len(tiny_frame)
-
-
 def test_settings_round_trip():
     settings = ApiSettings("d", "m", "f", "t", "data", "y", ["a"], ["id"], 5, 10, "secret")
     assert ApiSettings.from_json(settings.to_json()) == settings
@@ -290,3 +261,34 @@ def test_a_csv_id_over_the_cap_names_its_line():
     }
     with pytest.raises(RequestError, match="CSV line 2, column 'corporation'"):
         rows_from_csv(text + f"{'x' * (MAX_ID_CHARS + 1)},1,2,3\n", FEATURES, 10, ("corporation",))
+
+
+class Trickle:
+    """A request body arriving in pieces, as read from a slow client."""
+
+    def __init__(self, data: bytes, piece: int = 100) -> None:
+        self.data, self.piece, self.at = data, piece, 0
+
+    def read(self, size: int) -> bytes:
+        chunk = self.data[self.at : self.at + min(size, self.piece)]
+        self.at += len(chunk)
+        return chunk
+
+
+def test_bodies_take_from_the_workers_upload_budget_and_give_it_back():
+    from utils.api.serving import UploadBudget, read_body
+
+    budget = UploadBudget(1000)
+    first = read_body(Trickle(b"x" * 600), limit=1000, budget=budget)
+    assert budget.held == 600
+    with pytest.raises(RequestError) as err:
+        read_body(Trickle(b"y" * 600), limit=1000, budget=budget)
+    assert (err.value.status, err.value.error) == (503, "busy")
+    assert budget.held == 600, "the refused body gave back what it took"
+    budget.give(len(first))
+    assert read_body(Trickle(b"z" * 1000), limit=1000, budget=budget) == b"z" * 1000
+    assert budget.held == 1000, "exactly the budget"
+    budget.give(1000)
+    with pytest.raises(RequestError) as err:
+        read_body(Trickle(b"w" * 1001), limit=1000, budget=UploadBudget(5000))
+    assert err.value.status == 413
