@@ -50,7 +50,16 @@ def test_the_local_engine_writes_the_deployed_models_classes_in_input_order(proj
         ("corporation,lastmonth_activity\nx,1\n", ["bad.csv", "no column 'lastyear_activity'"]),
         (
             "corporation,lastmonth_activity,lastyear_activity,number_of_employees\nx,1,two,3\n",
-            ["bad.csv", "not a number"],
+            ["bad.csv", "column 'lastyear_activity' has non-numeric value 'two' on line 2"],
+        ),
+        (
+            "corporation,lastmonth_activity,lastyear_activity,number_of_employees\nx,1,2,3\n"
+            "y,1,1e400,3\n",
+            ["bad.csv", "column 'lastyear_activity' has infinite value inf on line 3"],
+        ),
+        (
+            "corporation,lastmonth_activity,lastyear_activity,number_of_employees\nx,1e308,2,3\n",
+            ["bad.csv", "column 'lastmonth_activity' has out-of-range value 1e+308 on line 2"],
         ),
     ],
 )

@@ -285,9 +285,13 @@ def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
                                           [1] * len(part), {"corporation": part["corporation"]
                                                             .astype(str).tolist()}))  # fmt: skip
         log.flush()
-    # The first segment as if logged on a day long over: the run compacts that day.
+    # The first segment as if logged two days ago (a day over, within the log's retention):
+    # the run compacts that day.
+    from datetime import UTC, datetime, timedelta
+
+    day = f"{datetime.now(UTC) - timedelta(days=2):%Y-%m-%d}"
     oldest = sorted((project / "logs" / "predictions").glob("*/*.parquet"))[0]
-    old_day = project / "logs" / "predictions" / "2026-01-01"
+    old_day = project / "logs" / "predictions" / day
     old_day.mkdir()
     oldest.rename(old_day / oldest.name)
     batch = tmp_path / "incoming"
@@ -297,7 +301,7 @@ def test_logged_traffic_and_an_unlabelled_batch_are_monitored_not_trained_on(
     overrides = [f"automation.source_dir={batch}", "monitoring.chunk_rows=1000"]
     first = run(project, "fullprocess.py", *overrides)
     assert "no new data" in summary(first) and "monitoring: 6 chunk(s)" in summary(first)
-    assert not old_day.exists() and (old_day.parent / "2026-01-01.parquet").is_file()
+    assert not old_day.exists() and (old_day.parent / f"{day}.parquet").is_file()
     assert champion(project) == "1", "an unlabelled file is never trained on"
     monitoring = json.loads((project / "models" / "monitoring.json").read_text())
     assert str(monitoring["model_version"]) == "1"

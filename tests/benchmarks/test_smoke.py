@@ -95,3 +95,9 @@ def test_engines(tmp_path):
     )  # fmt: skip
     assert {"rows", "local_s", "spark_s", "same_results"} <= set(summary)
     assert summary["same_results"] is True
+
+
+def test_hostile_requests():
+    summary = run_benchmark("hostile.py", "--mb", "0.2", "--idle", "50", "--repeat", "1")
+    assert {"max_body_s", "worst_shape", "health_idle_s", "health_s", "one_row_s"} <= set(summary)
+    assert summary["idle_sockets"] == 50

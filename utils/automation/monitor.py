@@ -34,6 +34,23 @@ def monitor_all(config: PipelineConfig, streams: list, reference, threshold: flo
     )  # fmt: skip
 
 
+def monitoring_basis(config: PipelineConfig, root: Path, model: str, labels: list[SourceFile]):
+    """What every chunk's figures depend on beyond its own rows (see monitor_state)."""
+    from utils.files import sha256_file
+
+    layout = Layout.from_config(config, root)
+    settings = config.monitoring
+    return {
+        "model": model,
+        "labels": [f"{f.name}:{f.sha256}" for f in labels],
+        "test_data": sha256_file(layout.test_data) if layout.test_data.is_file() else None,
+        "chunk_rows": settings.chunk_rows,
+        "chunk_period": settings.chunk_period,
+        "drift": vars(config.drift),
+        "engine": config.compute.engine,
+    }
+
+
 def update_monitoring(
     config: PipelineConfig,
     root: Path,
@@ -41,23 +58,33 @@ def update_monitoring(
     unlabelled: list[SourceFile],
     labels: list[SourceFile],
     store,
-) -> dict[str, Any]:
-    """Read the reference, the log segments, the unlabelled files and the labels; estimate
-    every chunk, and put realised figures beside the estimates where labels arrived. The
-    labelled traffic is also written to the source folder as a labelled file, so that the next
-    run checks score drift on it and retrains as it does for any new labelled data."""
+    basis: dict[str, Any],
+    kept=None,
+) -> tuple[dict[str, Any], Any, Any]:
+    """Read the reference, the log's rows, the unlabelled files and the labels; estimate every
+    chunk, and put realised figures beside the estimates where labels arrived. The labelled
+    traffic is also written to the source folder as a labelled file, so that the next run
+    checks score drift on it and retrains as it does for any new labelled data.
+
+    With ``kept`` (a MonitoringState and its tail rows, from monitor_state.load_state), only
+    the log's rows that state has not read are read: they join the tail, and the chunks from
+    the tail on are computed again; the closed chunks are kept. Returns the result, the state
+    to keep (on ``basis``) and its tail rows."""
     import pandas as pd
 
+    from utils.automation.monitor_state import MonitoringState
     from utils.data.schema import read_dataset
     from utils.model.deployment import load_deployed_model
-    from utils.monitoring.chunks import Reference, Stream, join_all_labels
+    from utils.monitoring.chunks import Reference, Stream, chunk_starts, join_all_labels
     from utils.monitoring.drift import score_drift
     from utils.monitoring.live_inputs import (
         PREDICTION_LOG,
         read_labels,
-        read_traffic,
         read_unlabelled,
+        scorable_traffic,
     )
+    from utils.monitoring.log_cursor import LogCursor, read_new
+    from utils.monitoring.log_upkeep import quarantine
 
     schema, layout, settings = config.schema, Layout.from_config(config, root), config.monitoring
     model, manifest = load_deployed_model(layout.deployment_dir)
@@ -76,10 +103,20 @@ def update_monitoring(
         deployed_f1, deployed_f1, history, automation.score_drift_method,
         automation.score_drift_k, automation.min_history,
     ).threshold  # fmt: skip
+    state, tail = kept if kept is not None else (None, None)
+    log_dir = root / settings.log_dir
+
+    def set_aside(path: Path, reason: str) -> None:
+        quarantine(path, log_dir, reason)
+
+    new_rows, cursor = read_new(logged, state.cursor if state else LogCursor(), set_aside)
+    traffic = scorable_traffic(
+        new_rows if tail is None else pd.concat([tail, new_rows.to_pandas()], ignore_index=True),
+        features,
+    )
     # Every monitored row, so that one label join reaches rows of the log and of the
     # unlabelled batches alike (the latest prediction of an id wins, whichever way it came).
     parts: list[tuple[str, pd.DataFrame]] = []
-    traffic = read_traffic(logged, features, root / settings.log_dir)
     if traffic is not None:
         parts.append((PREDICTION_LOG, traffic))
     parts += [(f.name, read_unlabelled(f.path, schema, features)) for f in unlabelled]
@@ -88,8 +125,10 @@ def update_monitoring(
         rows, read_labels([f.path for f in labels], schema), list(schema.id_columns),
         schema.target,
     )  # fmt: skip
-    joined = {"files": [f.name for f in labels], **counts}
-    if labels:
+    # Labels are joined to the whole log when they change (a new basis); later runs keep the
+    # counts of that join, and join them to the new rows for their realised figures.
+    joined = state.joined if state is not None else {"files": [f.name for f in labels], **counts}
+    if labels and state is None:
         write_labelled_traffic(config, root, rows, truth, features, labels)
     streams, first = [], 0
     for name, frame in parts:
@@ -107,16 +146,26 @@ def update_monitoring(
                 frame["model_version"] if logged_rows else None,
             )
         )
-    chunks = monitor_all(config, streams, reference, threshold)
-    return {
+    log_streams = streams[:1] if traffic is not None else []
+    log_chunks = monitor_all(config, log_streams, reference, threshold)
+    closed = list(state.closed) if state else []
+    new_tail = None
+    if log_streams:
+        starts = chunk_starts(log_streams[0], settings.chunk_rows, settings.chunk_period)
+        closed += log_chunks[:-1]
+        new_tail = traffic.iloc[int(starts[-1]) :]
+        log_chunks = log_chunks[-1:]
+    others = monitor_all(config, streams[len(log_streams) :], reference, threshold)
+    result = {
         "model_version": manifest.get("model_version"),
         "calibrated": reference.calibration.used,
         "f1_threshold": threshold,
         "chunk_rows": settings.chunk_rows,
         "chunk_period": settings.chunk_period,
         "labels": joined,
-        "chunks": chunks,
+        "chunks": closed + log_chunks + others,
     }
+    return result, MonitoringState(basis, cursor, closed, joined), new_tail
 
 
 def write_labelled_traffic(
@@ -209,7 +258,13 @@ def check_monitoring(
         return ""
     if dry_run:
         return "would update the live monitoring"
-    result = update_monitoring(config, root, logged, unlabelled, labels, store)
+    from utils.automation.monitor_state import load_state, save_state
+
+    basis = monitoring_basis(config, root, model, labels)
+    kept = load_state(layout.model_dir, basis)
+    result, state, tail = update_monitoring(
+        config, root, logged, unlabelled, labels, store, basis, kept
+    )
     result["fingerprint"] = fingerprint
     # Chunks are recomputed on every run: only those that alert for the first time alert.
     alerted_before = {_chunk_key(c) for c in previous.get("chunks", []) if c.get("alert")}
@@ -218,6 +273,7 @@ def check_monitoring(
         for chunk in result["chunks"]
         if chunk["alert"] and _chunk_key(chunk) not in alerted_before
     ]
+    save_state(layout.model_dir, state, tail)
     atomic_write_text(layout.monitoring, json.dumps(result, indent=2) + "\n")
     store.record_event(EventKind.MONITORING, result, str(result.get("model_version")))
     alerts = sum(chunk["alert"] for chunk in result["chunks"])

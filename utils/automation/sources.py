@@ -76,10 +76,21 @@ def split_by_label(sources: list[SourceFile], target: str) -> tuple[list, list]:
 
 
 def monitoring_fingerprint(segments: list[Path], unlabelled: list[SourceFile], model: str) -> str:
-    """What a monitoring result was computed from: log segments, unlabelled files, the model."""
+    """What a monitoring result was computed from: log segments (with their sizes: a day file
+    grows when a late segment is merged into it), unlabelled files, the model."""
     import hashlib
 
-    parts = [model, *(p.name for p in segments), *(f"{f.name}:{f.sha256}" for f in unlabelled)]
+    def size(path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except OSError:
+            return -1
+
+    parts = [
+        model,
+        *(f"{p.name}:{size(p)}" for p in segments),
+        *(f"{f.name}:{f.sha256}" for f in unlabelled),
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

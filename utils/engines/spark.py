@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from utils.data.schema import NA_MARKERS, DataSchema
+from utils.data.schema import MAX_FEATURE_MAGNITUDE, NA_MARKERS, OUT_OF_RANGE, DataSchema
 from utils.errors import PipelineError, first_line
 from utils.files import atomic_path, is_parquet
 from utils.runtime.logs import quieted
@@ -175,6 +175,15 @@ def read_features(
     return reduce(lambda a, b: a.unionByName(b), [frame.select(*wanted) for frame in frames])
 
 
+def _not_a_feature(raw: object) -> str:
+    """Why a cell is not a feature value: not a number, or outside the data contract."""
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return f"value {raw!r} is not a number"
+    return f"value {value!r} is out of range; {OUT_OF_RANGE}"
+
+
 def _read_one(spark: SparkSession, path: str, schema: DataSchema, target: bool) -> DataFrame:
     from pyspark.sql import functions as F
 
@@ -188,13 +197,17 @@ def _read_one(spark: SparkSession, path: str, schema: DataSchema, target: bool) 
     if missing:
         raise PipelineError(f"{path}: no column {missing[0]!r}")
     for column in needed:
+        number = number_of(F.col(column))
         bad = (
-            frame.where(~missing_text(F.col(column)) & number_of(F.col(column)).isNull())
+            frame.where(
+                (~missing_text(F.col(column)) & number.isNull())
+                | (F.abs(number) > MAX_FEATURE_MAGNITUDE)
+            )
             .select(column)
             .first()
         )
         if bad is not None:
-            raise PipelineError(f"{path}: column {column!r}: value {bad[0]!r} is not a number")
+            raise PipelineError(f"{path}: column {column!r}: {_not_a_feature(bad[0])}")
     ids = [F.col(c).cast("string").alias(c) for c in schema.id_columns if c in frame.columns]
     numbers = [number_of(F.col(c)).alias(c) for c in schema.features]
     label = [number_of(F.col(schema.target)).cast("int").alias(schema.target)] if target else []

@@ -139,9 +139,45 @@ def save_model(model: Pipeline, metadata: dict[str, object], model_dir: Path) ->
     model_dir = Path(model_dir)
     atomic_write_bytes(model_dir / MODEL_NAME, pickle.dumps(model, pickle.HIGHEST_PROTOCOL))
     model_path = model_dir / MODEL_FILE
-    atomic_write_bytes(model_path, skops.io.dumps(model))
+    atomic_write_bytes(model_path, reproducible_zip(skops.io.dumps(model)))
     write_metadata(metadata, model_dir)
     return model_path
+
+
+def reproducible_zip(data: bytes) -> bytes:
+    """skops' archive, written the same way whenever the same model is saved: skops names
+    each array and object by its memory address (``"__id__"`` and ``"<id>.npy"``) and stamps
+    each entry with the time of writing, so the same model gave other bytes on every run and
+    deployment, which keeps a release whose files are unchanged, redeployed an identical
+    model. Ids become their order of appearance; times become 1980-01-01."""
+    import io
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        schema = source.read("schema.json").decode("utf-8")
+        ids: dict[str, str] = {}
+        for found in re.finditer(r'"__id__": (\d+)|"file": "(\d+)\.npy"', schema):
+            ids.setdefault(found.group(1) or found.group(2), str(len(ids) + 1))
+
+        def renamed(match: re.Match) -> str:
+            if match.group(1):
+                return f'"__id__": {ids[match.group(1)]}'
+            return f'"file": "{ids[match.group(2)]}.npy"'
+
+        schema = re.sub(r'"__id__": (\d+)|"file": "(\d+)\.npy"', renamed, schema)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as target:
+            entries = source.infolist()
+            names = {e.filename: f"{ids.get(e.filename[:-4], e.filename[:-4])}.npy"
+                     if e.filename.endswith(".npy") else e.filename for e in entries}  # fmt: skip
+            for entry in sorted(entries, key=lambda e: names[e.filename]):
+                stable = zipfile.ZipInfo(names[entry.filename], date_time=(1980, 1, 1, 0, 0, 0))
+                stable.compress_type = entry.compress_type
+                stable.external_attr = entry.external_attr
+                content = schema.encode() if entry.filename == "schema.json" else source.read(entry)
+                target.writestr(stable, content)
+    return out.getvalue()
 
 
 def write_metadata(metadata: dict[str, object], model_dir: Path) -> None:

@@ -29,21 +29,32 @@ PREDICTION_LOG = "prediction log"
 LABEL_VALUES = {"0", "1", "0.0", "1.0"}
 
 
+def scorable_traffic(traffic, features: list[str]) -> pd.DataFrame | None:
+    """The logged rows (polars or pandas) the deployed model can score, oldest first, as
+    pandas; None when there are none."""
+    if not len(traffic) or not set(features) <= set(traffic.columns):
+        return None
+    if not isinstance(traffic, pd.DataFrame):
+        traffic = traffic.to_pandas()
+    kept = traffic.dropna(subset=features).sort_values("time", kind="stable")
+    return kept.reset_index(drop=True) if len(kept) else None
+
+
 def read_traffic(
     segments: list[Path], features: list[str], log_dir: Path | None = None
 ) -> pd.DataFrame | None:
-    """The logged rows the deployed model can score, oldest first; None when there are none.
-    A segment that cannot be read is moved to the log's quarantine (with ``log_dir``)."""
+    """The logged rows of ``segments`` the deployed model can score, oldest first; None when
+    there are none. A segment that cannot be read is moved to the log's quarantine (with
+    ``log_dir``)."""
     from utils.monitoring.log_upkeep import quarantine
     from utils.monitoring.prediction_log import read_segments
 
     def set_aside(path: Path, reason: str) -> None:
         quarantine(path, log_dir, reason)
 
-    traffic = read_segments(segments, on_bad=set_aside if log_dir is not None else None)
-    if not len(traffic) or not set(features) <= set(traffic.columns):
-        return None
-    return traffic.drop_nulls(features).sort("time", maintain_order=True).to_pandas()
+    return scorable_traffic(
+        read_segments(segments, on_bad=set_aside if log_dir is not None else None), features
+    )
 
 
 def read_unlabelled(path: Path, schema: DataSchema, features: list[str]) -> pd.DataFrame:

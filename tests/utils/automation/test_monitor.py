@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from conftest import ROOT
 from utils.automation.sources import SourceFile
@@ -40,3 +42,60 @@ def test_labelled_traffic_holds_the_data_contract_and_quotes_formula_ids(tmp_pat
     schema = DataSchema("exited", tuple(FEATURES), ("corporation",))
     again = read_dataset(written, schema)
     assert len(again) == 3 and again["exited"].tolist() == [1, 0, 1], "ingestion takes it"
+
+
+def log_requests(log_dir, rows: int, segments: int, seed: int) -> None:
+    """``rows`` answered rows of the demo's distribution, in ``segments`` flushes."""
+    from utils.data.demo import generate_rows
+    from utils.monitoring.prediction_log import LoggedRequest, PredictionLog
+
+    data = generate_rows(rows, seed=seed)
+    log = PredictionLog(log_dir)
+    for part in np.array_split(np.arange(rows), segments):
+        for i in part:
+            log.append(
+                LoggedRequest(
+                    f"r{seed}-{i}", "1", tuple(FEATURES), data.loc[[i], FEATURES].to_numpy(float),
+                    [0.5], [1], {"corporation": [str(data.loc[i, "corporation"])]},
+                )
+            )  # fmt: skip
+        log.flush()
+
+
+@pytest.mark.integration
+def test_monitoring_reads_only_the_new_segments_and_gives_what_a_full_run_gives(
+    deployed_project, monkeypatch
+):
+    from utils.automation.assess import open_store
+    from utils.automation.monitor import check_monitoring
+    from utils.automation.monitor_state import STATE_NAME, TAIL_NAME
+    from utils.monitoring import log_cursor
+
+    project = deployed_project
+    config = load_project_config(project, ["monitoring.chunk_rows=100"])
+    log_dir = project / config.monitoring.log_dir
+    monitoring = project / "models" / "monitoring.json"
+    store = open_store(config, project)
+    read: list[str] = []
+    original = log_cursor.read_segment
+    monkeypatch.setattr(log_cursor, "read_segment", lambda p: read.append(p.name) or original(p))
+
+    log_requests(log_dir, 250, 3, seed=1)
+    assert "monitoring: 3 chunk(s)" in check_monitoring(config, project, [], store, False)
+    assert len(read) == 3
+    first = json.loads(monitoring.read_text())["chunks"]
+    read.clear()
+    log_requests(log_dir, 180, 2, seed=2)
+    assert "monitoring: 5 chunk(s)" in check_monitoring(config, project, [], store, False)
+    assert len(read) == 2, "only the two new segments are read"
+    incremental = json.loads(monitoring.read_text())["chunks"]
+    assert incremental[:2] == first[:2], "closed chunks are kept as they were"
+    assert [c["rows"] for c in incremental] == [100, 100, 100, 100, 30]
+
+    for kept in (STATE_NAME, TAIL_NAME, "monitoring.json"):
+        (project / "models" / kept).unlink()
+    read.clear()
+    check_monitoring(config, project, [], store, False)
+    assert len(read) == 5, "no state: the whole log is read"
+    assert json.loads(monitoring.read_text())["chunks"] == incremental
+    store.close()

@@ -78,6 +78,15 @@ def test_save_and_load_round_trip(tmp_path, tiny_frame, schema):
     assert (tmp_path / METADATA_NAME).is_file()
 
 
+def test_the_same_model_is_the_same_bytes_whenever_it_is_saved(tmp_path, tiny_frame, schema):
+    import time
+
+    model = train_model(tiny_frame, schema, ModelParams())
+    first = save_model(model, {}, tmp_path / "a").read_bytes()
+    time.sleep(2.1)  # a zip entry's time has a resolution of two seconds
+    assert save_model(model, {}, tmp_path / "b").read_bytes() == first
+
+
 def test_the_projects_model_needs_exactly_the_trusted_types(tmp_path, tiny_frame, schema):
     import skops.io
 
