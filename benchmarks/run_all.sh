@@ -31,6 +31,7 @@ run() {  # name, then the command; keeps the printed table and the JSON line
   echo
 } > "$tmp"
 run "API: ours (gunicorn) vs mlflow models serve" "$python" "$root/benchmarks/api.py" --seconds 10
+run "Hostile requests: the widest bodies at the limit, /health under 2,000 idle sockets" "$python" "$root/benchmarks/hostile.py"
 run "Data drift: ours vs Evidently DataDriftPreset" "$python" "$root/benchmarks/drift.py" --rows "$rows"
 run "Data drift quality: false alarms and detection at every size" "$python" "$root/benchmarks/drift_quality.py"
 run "Estimated performance: ours vs NannyML CBPE" "$python" "$root/benchmarks/estimation.py" --rows "$rows"
