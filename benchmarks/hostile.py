@@ -40,28 +40,41 @@ FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
 SCHEMA = DataSchema("exited", tuple(FEATURES), ("corporation",))
 
 
+def _fitted(build, size: int, guess: int) -> bytes:
+    """``build(n)`` with the largest n (from ``guess`` down) whose body is at most ``size``."""
+    n = guess
+    body = build(n)
+    while len(body) > size:
+        n = int(n * size / len(body) * 0.999)
+        body = build(n)
+    return body
+
+
 def shapes(size: int) -> dict[str, tuple[str, bytes]]:
-    """Each hostile shape as (content type, body), as close to ``size`` bytes as it gets."""
-    keys = size // 12
-    columns = size // 9
-    csv_columns = size // 8
+    """Each hostile shape as (content type, body), as close to ``size`` bytes as it gets
+    without going over (a body over the limit is refused before it is read)."""
     header = ",".join(FEATURES) + "\n"
-    row = "1,2,3\n"
-    return {
-        "json_keys": ("application/json",
-                      ("[{" + ",".join(f'"k{i}":0' for i in range(keys)) + "}]").encode()),
-        "json_repeated_keys": (
-            "application/json", ("[{" + ",".join(['"k":0'] * (size // 6)) + "}]").encode()),
-        "split_columns": ("application/json", (
-            '{"dataframe_split":{"columns":['
-            + ",".join(f'"c{i}"' for i in range(columns)) + '],"data":[]}}').encode()),
-        "json_objects": ("application/json", ("[" + ",".join(["{}"] * (size // 3)) + "]").encode()),
-        "json_lists": ("application/json", ("[" + ",".join(["[]"] * (size // 3)) + "]").encode()),
-        "json_numbers": ("application/json", ("[" + ",".join(["0"] * (size // 2)) + "]").encode()),
-        "csv_header": ("text/csv",
-                       (",".join(f"c{i}" for i in range(csv_columns)) + "\n").encode()),
-        "csv_rows": ("text/csv", (header + row * ((size - len(header)) // len(row))).encode()),
+    builders = {
+        "json_keys": ("application/json", size // 12,
+                      lambda n: "[{" + ",".join(f'"k{i}":0' for i in range(n)) + "}]"),
+        "json_repeated_keys": ("application/json", size // 6,
+                               lambda n: "[{" + ",".join(['"k":0'] * n) + "}]"),
+        "split_columns": ("application/json", size // 9,
+                          lambda n: '{"dataframe_split":{"columns":['
+                          + ",".join(f'"c{i}"' for i in range(n)) + '],"data":[]}}'),
+        "json_objects": ("application/json", size // 3,
+                         lambda n: "[" + ",".join(["{}"] * n) + "]"),
+        "json_lists": ("application/json", size // 3, lambda n: "[" + ",".join(["[]"] * n) + "]"),
+        "json_numbers": ("application/json", size // 2,
+                         lambda n: "[" + ",".join(["0"] * n) + "]"),
+        "csv_header": ("text/csv", size // 8,
+                       lambda n: ",".join(f"c{i}" for i in range(n)) + "\n"),
+        "csv_rows": ("text/csv", size // 6, lambda n: header + "1,2,3\n" * n),
     }  # fmt: skip
+    return {
+        name: (kind, _fitted(lambda n, build=build: build(n).encode(), size, guess))
+        for name, (kind, guess, build) in builders.items()
+    }
 
 
 def send(url: str, content_type: str, body: bytes, timeout: float = 120) -> tuple[int, float]:
