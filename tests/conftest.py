@@ -261,6 +261,17 @@ def free_port() -> int:
     return free_port()
 
 
+class RunsCode:
+    """What a forged model file holds: unpickling it runs the forger's call (here, it only
+    creates the file ``marker``, so a test can tell whether it ran)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
 class WebhookReceiver:
     """A webhook on loopback that keeps what it is sent; answers ``statuses`` first, then 200."""
 

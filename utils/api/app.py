@@ -22,7 +22,6 @@ from utils.api.routes import monitoring, service
 from utils.api.serving import (
     ApiSettings,
     RequestError,
-    UploadBudget,
 )
 from utils.api.state import ApiState, PredictionEndpoint
 from utils.monitoring.prediction_log import PredictionLog
@@ -63,7 +62,6 @@ def create_app(settings: ApiSettings) -> Flask:
             else None
         ),
         counted,
-        UploadBudget(settings.max_upload_bytes),
     )
     app.extensions["risk_api"] = state
     app.extensions["deployed_model"] = state.model

@@ -49,7 +49,10 @@ class ApiState:
     # Prometheus metrics (api.metrics), or None.
     metrics: ApiMetrics | None = None
     # The request bodies this worker holds at once (api.max_uploads_mb).
-    uploads: UploadBudget = field(default_factory=lambda: UploadBudget(64 * 2**20))
+    uploads: UploadBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.uploads = UploadBudget(self.settings.max_upload_bytes)
 
     def loaded_or_503(self) -> Loaded:
         loaded = self.model.current()

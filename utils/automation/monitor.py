@@ -84,7 +84,7 @@ def update_monitoring(
         scorable_traffic,
     )
     from utils.monitoring.log_cursor import LogCursor, read_new
-    from utils.monitoring.log_upkeep import quarantine
+    from utils.monitoring.log_upkeep import quarantiner
 
     schema, layout, settings = config.schema, Layout.from_config(config, root), config.monitoring
     model, manifest = load_deployed_model(layout.deployment_dir)
@@ -104,12 +104,8 @@ def update_monitoring(
         automation.score_drift_k, automation.min_history,
     ).threshold  # fmt: skip
     state, tail = kept if kept is not None else (None, None)
-    log_dir = root / settings.log_dir
-
-    def set_aside(path: Path, reason: str) -> None:
-        quarantine(path, log_dir, reason)
-
-    new_rows, cursor = read_new(logged, state.cursor if state else LogCursor(), set_aside)
+    on_bad = quarantiner(root / settings.log_dir)
+    new_rows, cursor = read_new(logged, state.cursor if state else LogCursor(), on_bad)
     traffic = scorable_traffic(
         new_rows if tail is None else pd.concat([tail, new_rows.to_pandas()], ignore_index=True),
         features,
@@ -266,7 +262,8 @@ def check_monitoring(
         config, root, logged, unlabelled, labels, store, basis, kept
     )
     result["fingerprint"] = fingerprint
-    # Chunks are recomputed on every run: only those that alert for the first time alert.
+    # The open chunk (and, after a new basis, every chunk) is computed again on each run: only
+    # chunks that alert for the first time alert.
     alerted_before = {_chunk_key(c) for c in previous.get("chunks", []) if c.get("alert")}
     result["new_alerts"] = [
         {k: chunk[k] for k in ("source", "start", "end", "alert_reasons")}

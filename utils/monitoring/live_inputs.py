@@ -40,23 +40,6 @@ def scorable_traffic(traffic, features: list[str]) -> pd.DataFrame | None:
     return kept.reset_index(drop=True) if len(kept) else None
 
 
-def read_traffic(
-    segments: list[Path], features: list[str], log_dir: Path | None = None
-) -> pd.DataFrame | None:
-    """The logged rows of ``segments`` the deployed model can score, oldest first; None when
-    there are none. A segment that cannot be read is moved to the log's quarantine (with
-    ``log_dir``)."""
-    from utils.monitoring.log_upkeep import quarantine
-    from utils.monitoring.prediction_log import read_segments
-
-    def set_aside(path: Path, reason: str) -> None:
-        quarantine(path, log_dir, reason)
-
-    return scorable_traffic(
-        read_segments(segments, on_bad=set_aside if log_dir is not None else None), features
-    )
-
-
 def read_unlabelled(path: Path, schema: DataSchema, features: list[str]) -> pd.DataFrame:
     """An unlabelled batch's features (as floats) and the id columns it has (as text). Its rows
     are timed by the file's modification time: when they were handed in."""

@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,6 +76,15 @@ def quarantine(path: Path, log_dir: Path, reason: str, done: Upkeep | None = Non
     if done is not None:
         done.quarantined.append(target)
     return target
+
+
+def quarantiner(log_dir: Path, done: Upkeep | None = None) -> Callable[[Path, str], None]:
+    """What readers of the log call with a file they cannot read (``on_bad``): quarantine."""
+
+    def set_aside(path: Path, reason: str) -> None:
+        quarantine(path, log_dir, reason, done)
+
+    return set_aside
 
 
 def _is_temporary(path: Path) -> bool:
@@ -145,9 +155,7 @@ def compact(folder: Path, now: datetime | None = None, done: Upkeep | None = Non
     the day file when there is one already), then the folder goes. Rows keep the name of the
     segment they were logged in: a segment the day file holds already is not added again."""
     folder, done = Path(folder), done if done is not None else Upkeep()
-
-    def set_aside(path: Path, reason: str) -> None:
-        quarantine(path, folder, reason, done)
+    set_aside = quarantiner(folder, done)
 
     for day_dir in days_to_compact(folder, now):
         import polars as pl  # only for a day to compact: cron's quick runs do not pay for it

@@ -3,6 +3,7 @@ import os
 
 import pytest
 
+from conftest import RunsCode
 from utils.errors import PipelineError
 from utils.files import sha256_file
 from utils.model.deployment import (
@@ -114,16 +115,6 @@ def test_tampered_model_is_refused_before_loading(tmp_path, sources):
         load_deployed_model(production)
 
 
-class Forged:
-    """What a forger puts in a release: loading it runs their command (it writes a file)."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def forge(release, name: str, content: bytes) -> None:
     """Rewrite one file of a release and its manifest's hash, as a writer of the folder can."""
     import json
@@ -145,17 +136,17 @@ def test_a_forged_release_never_runs_code_and_is_refused(tmp_path, sources, tiny
     release = deploy(sources, production, {})
     marker = tmp_path / "ran"
     # The pickle and the manifest rewritten: the pickle is never loaded, the model still is.
-    forge(release, "trainedmodel.pkl", pickle.dumps(Forged(str(marker))))
+    forge(release, "trainedmodel.pkl", pickle.dumps(RunsCode(str(marker))))
     model, _ = load_deployed_model(production)
     assert hasattr(model, "predict_proba") and not marker.exists()
     # The skops file and the manifest rewritten with a type that would run code: refused.
     evil = train_model(tiny_frame, schema, ModelParams())
-    evil.steps.append(("extra", Forged(str(marker))))
+    evil.steps.append(("extra", RunsCode(str(marker))))
     forge(release, "trainedmodel.skops", skops.io.dumps(evil))
     with pytest.raises(PipelineError, match="holds types this project does not load"):
         load_deployed_model(production)
     # A pickle where the skops file should be: refused, not unpickled.
-    forge(release, "trainedmodel.skops", pickle.dumps(Forged(str(marker))))
+    forge(release, "trainedmodel.skops", pickle.dumps(RunsCode(str(marker))))
     with pytest.raises(PipelineError, match="not a loadable model file"):
         load_deployed_model(production)
     assert not marker.exists()

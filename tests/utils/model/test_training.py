@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import RunsCode
 from utils.config import SOLVERS
 from utils.errors import PipelineError
 from utils.model.training import (
@@ -136,13 +137,3 @@ def test_a_file_without_predict_is_refused(tmp_path):
     path.write_bytes(skops.io.dumps({"not": "a model"}))
     with pytest.raises(PipelineError, match="holds a dict, not a model"):
         load_model(path)
-
-
-class RunsCode:
-    """What a forged model file would hold: unpickling it runs a command of the forger's."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))

@@ -123,13 +123,14 @@ def test_whatever_is_not_the_logs_goes_to_quarantine_with_one_warning_each(tmp_p
 
 
 def test_a_bad_segment_met_while_reading_is_quarantined_and_reading_goes_on(tmp_path):
-    from utils.monitoring.live_inputs import read_traffic
+    from utils.monitoring.log_cursor import LogCursor, read_new
+    from utils.monitoring.log_upkeep import quarantiner
 
     (good,) = write_day(tmp_path, "2026-11-20", ["r1"])
     bad = good.parent / "20261120T000000000001-9-000001.parquet"
     bad.write_bytes(b"")
-    traffic = read_traffic(segments(tmp_path), ["a", "b"], tmp_path)
-    assert traffic["request_id"].tolist() == ["r1"]
+    rows, _ = read_new(segments(tmp_path), LogCursor(), quarantiner(tmp_path))
+    assert rows["request_id"].to_list() == ["r1"]
     assert not bad.exists() and (tmp_path / QUARANTINE).is_dir()
 
 
