@@ -6,7 +6,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/setup_env.sh" dev spark
-"$root/setup_tools.sh" java
+"$root/setup_tools.sh" all
 python="$root/.venv/bin/python"
 rows="${ROWS:-1000000}"
 big_rows="${BIG_ROWS:-10000000}"

@@ -7,6 +7,9 @@ data, the latest diagnostics, and the history in the monitoring store.
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from utils import layout
+from utils.errors import first_line
 from utils.files import atomic_write_bytes, atomic_write_text
 from utils.report.diagnostics import UNKNOWN
 from utils.report.figures import (
@@ -28,6 +32,7 @@ from utils.report.figures import (
 
 METRIC_LABELS = {"f1": "F1", "precision": "Precision", "recall": "Recall", "roc_auc": "ROC AUC"}
 _TEMPLATES = Path(__file__).parent / "templates"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -172,7 +177,10 @@ def render_html(data: ReportData, images: dict[str, bytes]) -> str:
 def render_pdf(html: str) -> bytes:
     """The HTML report laid out on A4 pages by WeasyPrint: the same template, so the two cannot
     disagree (its @page and print rules are in the template)."""
-    import weasyprint
+    # Without its system libraries WeasyPrint prints a banner to stdout before it raises:
+    # standard output is for the pipeline's results, the warning says it in one line.
+    with contextlib.redirect_stdout(io.StringIO()):
+        import weasyprint
 
     return weasyprint.HTML(string=html).write_pdf()
 
@@ -265,8 +273,27 @@ def drift_caption(drift: dict[str, Any]) -> str:
     )
 
 
+# What a machine without Pango is told: WeasyPrint cannot lay out text without it.
+NO_PANGO = (
+    "%s skipped: WeasyPrint needs Pango (%s); install it with ./setup_tools.sh pango (Debian:"
+    " apt-get install libpango-1.0-0 libpangoft2-1.0-0), the HTML report is complete"
+)
+
+
+def _pdf_or_none(html: str) -> bytes | None:
+    """The PDF, or None where WeasyPrint's system libraries are missing: the import fails
+    with an OSError naming the library it could not load."""
+    try:
+        return render_pdf(html)
+    except OSError as err:
+        log.warning(NO_PANGO, layout.REPORT_PDF, first_line(err))
+        return None
+
+
 def write_reports(data: ReportData, output_dir: Path) -> dict[str, Path]:
-    """confusionmatrix.png, report.html and report.pdf, each written atomically."""
+    """confusionmatrix.png, report.html and report.pdf, each written atomically; the HTML
+    before the PDF, so that a machine without Pango still gets a whole report. Without it the
+    PDF is left out (and an earlier run's removed: it would describe another model)."""
     output_dir = Path(output_dir)
     images = figures(data)
     paths = {
@@ -276,7 +303,10 @@ def write_reports(data: ReportData, output_dir: Path) -> dict[str, Path]:
     }
     atomic_write_bytes(paths["confusion_matrix"], images["confusion"])
     html = render_html(data, images)
-    pdf = render_pdf(html)
     atomic_write_text(paths["html"], html)
-    atomic_write_bytes(paths["pdf"], pdf)
+    pdf = _pdf_or_none(html)
+    if pdf is None:
+        paths.pop("pdf").unlink(missing_ok=True)
+    else:
+        atomic_write_bytes(paths["pdf"], pdf)
     return paths

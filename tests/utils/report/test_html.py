@@ -1,4 +1,5 @@
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -262,3 +263,27 @@ def test_deployments_and_rollbacks_are_one_history(report_data, tmp_path):
     report_data.deployments = rows
     html = write_reports(report_data, tmp_path)["html"].read_text()
     assert re.search(r"<td>rolled back</td><td>1</td><td>2</td>", html)
+
+
+def test_without_pango_the_html_is_written_and_the_pdf_skipped_with_one_warning(
+    report_data, tmp_path, monkeypatch, caplog, capsys
+):
+    """WeasyPrint loads Pango through cffi when it is imported; a machine without it gets the
+    whole HTML report, no PDF (an earlier one removed), and one line saying how to install it."""
+    import cffi
+
+    def missing(self, name, *args, **kwargs):
+        raise OSError(f"cannot load library {name!r}: no such file")
+
+    for name in [m for m in sys.modules if m == "weasyprint" or m.startswith("weasyprint.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(cffi.FFI, "dlopen", missing)
+    (tmp_path / "report.pdf").write_bytes(b"%PDF- of an earlier model")
+    paths = write_reports(report_data, tmp_path)
+    assert set(paths) == {"confusion_matrix", "html"}
+    assert ">Deployed model" in (tmp_path / "report.html").read_text()
+    assert not (tmp_path / "report.pdf").exists()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "setup_tools.sh pango" in warnings[0]
+    assert "libgobject" in warnings[0] and "\n" not in warnings[0]
+    assert capsys.readouterr().out == "", "WeasyPrint's banner does not reach stdout"
