@@ -17,7 +17,7 @@ from utils.api.serving import (
     RequestError,
 )
 from utils.api.state import api_state
-from utils.errors import PipelineError
+from utils.errors import PipelineError, first_line
 from utils.ops.metrics import exposition
 
 log = logging.getLogger("api")
@@ -42,8 +42,9 @@ def welcome() -> Response:
     )
 
 
-@monitoring.get("/monitoring")
-def live_monitoring() -> Response:
+def read_monitoring() -> dict[str, Any]:
+    """models/monitoring.json, parsed once per change of the file for /monitoring and
+    /metrics alike; a PipelineError when there is none yet or it cannot be read."""
     path = Path(api_state().settings.model_dir) / layout.MONITORING
 
     def read() -> dict[str, Any]:
@@ -52,10 +53,21 @@ def live_monitoring() -> Response:
                 f"{path.name}: no live monitoring yet; fullprocess.py writes it once predictions"
                 " are logged or unlabelled files arrive"
             )
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            monitoring = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise PipelineError(f"{path.name}: unreadable ({first_line(err)})") from None
+        if not isinstance(monitoring, dict):
+            raise PipelineError(f"{path.name}: not a JSON object")
+        return monitoring
 
+    return api_state().cache.get("monitoring", [path], read)
+
+
+@monitoring.get("/monitoring")
+def live_monitoring() -> Response:
     try:
-        return json_response(api_state().cache.get("monitoring", [path], read))
+        return json_response(read_monitoring())
     except PipelineError as err:
         raise unavailable(err) from None
 
@@ -99,7 +111,31 @@ def metrics() -> Response:
     if api_state().metrics is None:
         return error_response(404, "not found", "metrics are off (api.metrics=false)")
     body, content_type = exposition()
-    return Response(body, content_type=content_type)
+    return Response(body + monitoring_exposition(), content_type=content_type)
+
+
+def monitoring_exposition() -> bytes:
+    """The live monitoring's families, or nothing while there is no monitoring to show (a
+    scrape never fails for it: the API's own figures matter more)."""
+    from utils.ops.monitoring_metrics import exposition_text, monitoring_samples
+
+    state = api_state()
+    loaded = state.model.current()
+    features = tuple(loaded.features if loaded is not None else state.settings.features)
+
+    def compute() -> list:
+        try:
+            return monitoring_samples(read_monitoring(), list(features))
+        except PipelineError:
+            return []
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as err:
+            # Once per change of the file, not once per scrape.
+            log.warning("%s: not shown in /metrics (%s)", layout.MONITORING, first_line(err))
+            return []
+
+    path = Path(state.settings.model_dir) / layout.MONITORING
+    samples = state.cache.get("monitoring_samples", [path], compute, extra=features)
+    return exposition_text(samples)
 
 
 @service.get("/openapi.json")

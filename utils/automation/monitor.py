@@ -140,6 +140,7 @@ def update_monitoring(
                 frame["segment"] if logged_rows else None,
                 truth[own] if labels else None,
                 frame["model_version"] if logged_rows else None,
+                None if logged_rows else pd.Timestamp(frame["time"].iloc[0]).isoformat(),
             )
         )
     log_streams = streams[:1] if traffic is not None else []

@@ -59,6 +59,7 @@ class Stream:
     sources: pd.Series | None = None  # per row: the segment it came from
     truth: np.ndarray | None = None  # labels that arrived later; NaN where none did
     versions: pd.Series | None = None  # per row: the model version that answered it
+    handed_in: str | None = None  # an unlabelled file's: when it arrived (ISO UTC)
 
 
 REQUEST_ID = "request_id"
@@ -200,6 +201,9 @@ def monitor_stream(
             "rows": rows,
             "start": _when(stream, start),
             "end": _when(stream, end - 1),
+            # A time for every chunk (a batch's rows have positions, not times): the time axis
+            # of the dashboard and the chunk's age in /metrics.
+            "ended_at": _ended_at(stream, end - 1),
             "estimated": {m: _finite_or_none(estimate[m]) for m in METRICS},
             "confusion": {k: round(estimate[k], 3) for k in ("tn", "fp", "fn", "tp")},
             "band": {m: [_finite_or_none(v) for v in band[m]] for m in METRICS},
@@ -236,6 +240,12 @@ def _source_range(stream: Stream, start: int, end: int) -> str:
         return stream.source
     first, last = stream.sources.iloc[start], stream.sources.iloc[end - 1]
     return f"{stream.source}: {first}" if first == last else f"{stream.source}: {first} .. {last}"
+
+
+def _ended_at(stream: Stream, index: int) -> str | None:
+    if stream.times is None:
+        return stream.handed_in
+    return pd.Timestamp(stream.times.iloc[index]).isoformat()
 
 
 def _when(stream: Stream, index: int) -> str | int:

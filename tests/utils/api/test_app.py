@@ -617,3 +617,39 @@ def test_a_prediction_past_the_upload_budget_is_a_503_and_the_budget_comes_back(
     assert post_json(client, [[1, 2, 3]]).status_code == 200
     assert_json_error(post_json(client, "x"), 400)
     assert uploads.held == 0, "a refused request gives its body back too"
+
+
+def test_metrics_show_the_live_monitoring_and_survive_a_broken_file(api_project):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client = app_module.create_app(api_project["settings"]).test_client()
+    written = json.loads((api_project["models"] / "monitoring.json").read_text())
+    newest = written["chunks"][-1]
+
+    def samples() -> dict:
+        text = client.get("/metrics").get_data(as_text=True)
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    got = samples()
+    estimated = ("risk_monitoring_estimated_ratio", (("metric", "f1"), ("source", "batch")))
+    assert got[estimated] == newest["estimated"]["f1"], "the fixture's stream is no log: a batch"
+    assert got[("risk_monitoring_alert", (("source", "batch"),))] == float(newest["alert"])
+    assert got[("risk_monitoring_chunks", (("source", "batch"),))] == len(written["chunks"])
+    assert ("risk_api_requests_total", (("endpoint", "/metrics"), ("method", "GET"),
+                                        ("status", "200"))) in got  # fmt: skip
+
+    path = api_project["models"] / "monitoring.json"
+    for broken in ["{not json", "[1, 2]", json.dumps({**written, "chunks": [{"band": 3}]})]:
+        path.write_text(broken)
+        response = client.get("/metrics")
+        assert response.status_code == 200
+        assert "risk_api_requests_total" in response.get_data(as_text=True)
+        assert "risk_monitoring_estimated_ratio" not in response.get_data(as_text=True)
+        if broken.startswith("{not"):
+            assert_json_error(client.get("/monitoring"), 503, "monitoring.json: unreadable")
+        if broken.startswith("["):
+            assert_json_error(client.get("/monitoring"), 503, "monitoring.json: not a JSON object")

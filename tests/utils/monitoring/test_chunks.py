@@ -134,3 +134,19 @@ def test_a_row_labelled_twice_alike_counts_once_not_as_unmatched():
     truth, counts = join_labels(log, labels, ["cid"], "y")
     assert truth.tolist() == [1.0, 0.0]
     assert counts == {"rows": 3, "matched": 2, "unmatched": 0, "duplicates": 1}
+
+
+def test_every_chunk_has_a_time_its_last_row_or_when_its_file_arrived():
+    ref_x, ref_p, ref_y = population(5000, 0.0, 1)
+    reference = Reference.build(ref_p, ref_y, ref_x)
+    x, p, _ = population(400, 0.0, 6)
+    times = pd.Series(pd.date_range("2026-12-01", periods=400, freq="min", tz="UTC"))
+    logged = monitor_stream(Stream("log", x, p, times=times), reference, 200, None, None, {})
+    assert [c["ended_at"] for c in logged] == [
+        "2026-12-01T03:19:00+00:00",
+        "2026-12-01T06:39:00+00:00",
+    ]
+    arrived = "2026-12-02T10:00:00+00:00"
+    batch = monitor_stream(Stream("b.csv", x, p, handed_in=arrived), reference, 200, None, None, {})
+    assert [c["ended_at"] for c in batch] == [arrived, arrived]
+    assert [c["end"] for c in batch] == [199, 399], "a batch's rows are still counted by position"
