@@ -108,3 +108,23 @@ def test_every_metric_a_rule_reads_is_exported(tmp_path):
         read = set(re.findall(r"\b(risk_[a-z0-9_]+|up)\b(?!\s*\()", rule["expr"]))
         assert read, rule["alert"]
         assert read - functions <= exported, (rule["alert"], read - exported)
+
+
+def readme_section(start: str, end: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return text[text.index(start) : text.index(end, text.index(start))]
+
+
+def test_readme_lists_every_rule_and_shows_the_shipped_scrape_config():
+    table = readme_section("**Alert rules.**", "**Alerts.**")
+    listed = re.findall(r"^\| `(Risk\w+)` \| (\w+) \|", table, re.M)
+    assert listed == [(rule["alert"], rule["labels"]["severity"]) for rule in rules()]
+    shipped = (RULES_DIR / "prometheus.yml").read_text()
+    config = shipped[shipped.index("global:") : shipped.index("# alerting:")]
+    assert config in readme_section("**Metrics.**", "**Alert rules.**")
+
+
+@needs_promtool
+def test_the_shipped_prometheus_config_is_valid():
+    checked = promtool("check", "config", "prometheus.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -90,7 +90,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "GET",
         "/metrics",
         "Prometheus metrics of all workers: requests and latency per endpoint and status, rows"
-        " and classes predicted, model version served, model loads, refused releases",
+        " and classes predicted, model version served, model loads, refused releases; the live"
+        " monitoring's newest chunks (risk_monitoring_*)",
         "PrometheusText",
         (404,),
         media_type="text/plain",

@@ -138,3 +138,14 @@ def test_exposition_follows_prometheus_conventions():
         assert not name.endswith("_total"), "gauges are not counters"
         for sample in family.samples:
             assert set(sample.labels) == set(declared[name].labels)
+
+
+def test_readme_table_names_every_family():
+    import re
+
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("| `risk_monitoring_") : text.index("The automation writes each run")]
+    listed = re.findall(r"`risk_monitoring_(\w+)`", table)
+    assert sorted(listed) == sorted(family.name for family in FAMILIES)
