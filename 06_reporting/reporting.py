@@ -192,6 +192,7 @@ def run(p: ReportingParams) -> None:
         target=p.schema.target,
         features=list(p.schema.features),
         id_columns=list(p.schema.id_columns),
+        store_url=p.store_url,
     )
     with StepRun() as tracking:
         api = ApiRun(settings, Path(p.test_data), Path(p.output_dir) / apicalls.RETURNS_NAME)

@@ -15,9 +15,17 @@ from pathlib import Path
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from utils.api.dashboard import dashboard
+from utils.api.docs import docs
 from utils.api.endpoints import ENDPOINTS, PROTECTED_PATHS
 from utils.api.model_source import DeployedModel, RegistryModel
-from utils.api.responses import UNAUTHORIZED, FileCache, authorized, error_response
+from utils.api.responses import (
+    UNAUTHORIZED,
+    FileCache,
+    authorized,
+    challenge,
+    error_response,
+)
 from utils.api.routes import monitoring, service
 from utils.api.serving import (
     ApiSettings,
@@ -67,6 +75,8 @@ def create_app(settings: ApiSettings) -> Flask:
     app.extensions["deployed_model"] = state.model
     app.register_blueprint(service)
     app.register_blueprint(monitoring)
+    app.register_blueprint(docs)
+    app.register_blueprint(dashboard)
 
     @app.before_request
     def check_token() -> Response | None:
@@ -77,7 +87,10 @@ def create_app(settings: ApiSettings) -> Flask:
 
     @app.errorhandler(RequestError)
     def on_request_error(err: RequestError) -> Response:
-        return error_response(err.status, err.error, err.detail)
+        response = error_response(err.status, err.error, err.detail)
+        if err.status == 401:
+            response.headers["WWW-Authenticate"] = challenge(request.path)
+        return response
 
     @app.errorhandler(HTTPException)
     def on_http_error(err: HTTPException) -> Response:

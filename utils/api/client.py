@@ -23,6 +23,8 @@ from utils.files import atomic_write_text
 log = logging.getLogger(__name__)
 
 RETURNS_NAME = layout.API_RETURNS
+# Answers written whole to apireturns.txt; others are summed up by their size.
+SHOWN_WHOLE = frozenset({"application/json", "text/plain"})
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,15 @@ def call(
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             status, raw = answer.status, answer.read()
+            media_type = answer.headers.get_content_type()
     except urllib.error.HTTPError as err:
-        status, raw = err.code, err.read()
+        status, raw, media_type = err.code, err.read(), err.headers.get_content_type()
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise PipelineError(f"{base_url}: API not reachable ({reason})") from None
+    if media_type not in SHOWN_WHOLE:
+        # A page, a script or a style is for a browser: its size says it was served.
+        return Answer(method, path, status, f"({len(raw):,} bytes of {media_type})")
     try:
         parsed: object = json.loads(raw)
     except ValueError:

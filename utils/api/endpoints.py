@@ -73,6 +73,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "GET",
+        "/dashboard",
+        "a page for people: the model and its health now; estimated and realised F1 per chunk"
+        " with its band and alerts, drift per feature and prediction volume over time, with the"
+        " deployments and rollbacks marked",
+        "Page",
+        (401,),
+        protected=True,
+        media_type="text/html",
+    ),
+    Endpoint(
+        "GET",
         "/health",
         "the model version served; degraded when the newest release was refused",
         "Health",
@@ -86,6 +97,21 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         (503,),
     ),
     Endpoint("GET", "/openapi.json", "the OpenAPI 3 description of this API", "OpenApi"),
+    Endpoint(
+        "GET",
+        "/docs",
+        "Swagger UI: read the OpenAPI document and try the API from a browser, offline",
+        "Page",
+        media_type="text/html",
+    ),
+    Endpoint("GET", "/docs/swagger-ui.css", "Swagger UI's style", "Asset", media_type="text/css"),
+    Endpoint(
+        "GET",
+        "/docs/swagger-ui-bundle.js",
+        "Swagger UI's script",
+        "Asset",
+        media_type="text/javascript",
+    ),
     Endpoint(
         "GET",
         "/metrics",

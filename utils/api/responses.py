@@ -3,6 +3,7 @@ values cached until their files change."""
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import logging
@@ -12,6 +13,7 @@ from typing import Any
 
 from flask import Response
 
+from utils.api.endpoints import ENDPOINTS
 from utils.api.serving import (
     RequestError,
 )
@@ -74,15 +76,36 @@ def error_response(status: int, error: str, detail: str) -> Response:
 
 
 def authorized(token: str | None, header: str) -> bool:
-    """Whether an Authorization header carries the API's token (any, when it has none)."""
+    """Whether an Authorization header carries the API's token (any, when it has none): as a
+    bearer token, or as the password of HTTP Basic authentication (any user name), which is
+    what a browser can send for a page such as /dashboard."""
     if not token:
         return True
     # RFC 7235: the scheme is case-insensitive ("bearer" is "Bearer"), one or more spaces
     # before the credentials.
     scheme, _, credentials = header.strip().partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        credentials.strip().encode(), token.encode()
-    )
+    credentials = credentials.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(credentials.encode("ascii"), validate=True)
+        except (ValueError, UnicodeEncodeError):
+            return False
+        credentials = decoded.partition(b":")[2].decode("utf-8", errors="replace")
+    elif scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(credentials.encode(), token.encode())
 
 
-UNAUTHORIZED = RequestError(401, "unauthorized", "send Authorization: Bearer <token>")
+UNAUTHORIZED = RequestError(
+    401,
+    "unauthorized",
+    "send Authorization: Bearer <token> (a browser: any user name and the token as password)",
+)
+REALM = 'realm="risk model API"'
+PAGES = frozenset(e.path for e in ENDPOINTS if e.media_type == "text/html")
+
+
+def challenge(path: str) -> str:
+    """The WWW-Authenticate of a 401 (RFC 7235 wants one): Basic for a page, so that a
+    browser asks for the token; Bearer for the rest."""
+    return f'Basic {REALM}, charset="UTF-8"' if path in PAGES else f"Bearer {REALM}"

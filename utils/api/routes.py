@@ -72,38 +72,48 @@ def live_monitoring() -> Response:
         raise unavailable(err) from None
 
 
-@service.get("/health")
-def health() -> Response:
+def health_body() -> dict[str, Any]:
+    """/health's answer: the status, and when degraded the refused release and why."""
     loaded, refused = api_state().model.state()
     if loaded is None:
         detail = "no deployed model is loaded yet"
         if refused is not None:
             detail = f"release {refused.release} refused ({refused.reason}); no good release"
-        return error_response(503, "no model", detail)
+        return {"status": "no model", "detail": detail}
     body = {"status": "ok", "model_version": loaded.version, "release": loaded.release.name}
     if refused is not None:
         # Still serving, so still 200; a monitor reads the status.
         body.update(
             status="degraded", refused_release=refused.release, refused_because=refused.reason
         )
+    return body
+
+
+@service.get("/health")
+def health() -> Response:
+    body = health_body()
+    if body["status"] == "no model":
+        return error_response(503, "no model", body["detail"])
     return json_response(body)
+
+
+def model_body(loaded) -> dict[str, Any]:
+    """/model's answer for the loaded model."""
+    manifest = loaded.manifest
+    return {
+        "name": manifest.get("registered_model_name"),
+        "version": loaded.version,
+        "trained_at": manifest.get("trained_at"),
+        "deployed_at": manifest.get("deployed_at"),
+        "features": loaded.features,
+        "f1": manifest.get("f1"),
+        "release": manifest.get("release"),
+    }
 
 
 @service.get("/model")
 def model_info() -> Response:
-    loaded = api_state().loaded_or_503()
-    manifest = loaded.manifest
-    return json_response(
-        {
-            "name": manifest.get("registered_model_name"),
-            "version": loaded.version,
-            "trained_at": manifest.get("trained_at"),
-            "deployed_at": manifest.get("deployed_at"),
-            "features": loaded.features,
-            "f1": manifest.get("f1"),
-            "release": manifest.get("release"),
-        }
-    )
+    return json_response(model_body(api_state().loaded_or_503()))
 
 
 @service.get("/metrics")

@@ -428,11 +428,14 @@ class ApiSettings:
     webhook_url: str | None = None
     webhook_timeout_s: float = 5.0
     webhook_retries: int = 2
+    # The monitoring store, without its password (PGPASSWORD): the dashboard's deployments.
+    store_url: str | None = None
 
     @classmethod
     def from_config(cls, config: Any, root: Path, environ: dict[str, str]) -> ApiSettings:
         from utils.layout import Layout
         from utils.model.tracking import resolve_tracking_uri
+        from utils.store.connection import store_url_for
 
         paths = config.resolved_paths(root)
         return cls(
@@ -461,6 +464,7 @@ class ApiSettings:
             webhook_url=config.alerts.webhook_url,
             webhook_timeout_s=config.alerts.timeout_s,
             webhook_retries=config.alerts.retries,
+            store_url=store_url_for(config.store.url, root),
         )
 
     def to_json(self) -> str:

@@ -17,7 +17,14 @@ from werkzeug.security import safe_join
 from werkzeug.wsgi import get_input_stream
 
 from utils.api.model_source import DeployedModel, Loaded
-from utils.api.responses import UNAUTHORIZED, FileCache, authorized, error_json, json_bytes
+from utils.api.responses import (
+    UNAUTHORIZED,
+    FileCache,
+    authorized,
+    challenge,
+    error_json,
+    json_bytes,
+)
 from utils.api.serving import (
     ApiSettings,
     RequestError,
@@ -187,6 +194,8 @@ class PredictionEndpoint:
             status, body = err.status, error_json(err.error, err.detail)
             if status == 405:
                 headers.append(("Allow", ", ".join(self.methods)))
+            if status == 401:
+                headers.append(("WWW-Authenticate", challenge(self.path)))
         except Exception as err:  # noqa: BLE001 - one JSON 500, as Flask's views give
             log.exception("unexpected error on %s %s", environ.get("REQUEST_METHOD"), self.path)
             status, body = 500, error_json("internal error", type(err).__name__)

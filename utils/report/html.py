@@ -165,7 +165,7 @@ def render_html(data: ReportData, images: dict[str, bytes]) -> str:
         deployments=[{**d, "created_at": _when(d["created_at"])} for d in data.deployments],
         data_drift=data.data_drift,
         monitoring=data.monitoring,
-        monitoring_rows=_monitoring_rows(data.monitoring) if data.monitoring else [],
+        monitoring_rows=monitoring_rows(data.monitoring) if data.monitoring else [],
         drift_caption=drift_caption(data.data_drift) if data.data_drift else "",
         drift_rows=_drift_rows(data.data_drift) if data.data_drift else [],
         drift_columns=DRIFT_COLUMNS,
@@ -234,7 +234,7 @@ def _drift_rows(drift: dict[str, Any]) -> list[list[str]]:
 MONITORING_ROWS_SHOWN = 20
 
 
-def _monitoring_rows(monitoring: dict[str, Any]) -> list[list[str]]:
+def monitoring_rows(monitoring: dict[str, Any]) -> list[list[str]]:
     """The newest chunks, newest first: source, rows, estimated F1 and band, realised F1,
     drifted features, alert."""
     rows = []
