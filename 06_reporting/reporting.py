@@ -24,6 +24,7 @@ from utils.model.deployment import deployed_release, load_deployed_model, read_m
 from utils.model.scoring import predict_on
 from utils.model.tracking import StepRun
 from utils.ops.events import EventKind
+from utils.report.distributions import REFERENCE_MAX_ROWS, Distributions, newest_recent
 from utils.report.html import ReportData, deployment_rows, write_reports
 from utils.runtime.processes import api_from_file, free_port, gunicorn_command, reap
 from utils.runtime.steps import ReportingParams, run_step
@@ -58,6 +59,8 @@ def stored_evaluation(diagnostics: dict, release: str | None, test_data: Path) -
     stored = diagnostics.get("evaluation")
     if not stored or release is None or stored.get("release") != release:
         return None
+    if "probabilities" not in stored:
+        return None  # written before the report showed their distribution
     if stored.get("dataset") != file_identity(test_data):
         return None
     return stored
@@ -70,12 +73,39 @@ def evaluate_deployed(deployment_dir: Path, test_data: Path, schema: DataSchema)
     return predict_on(model, data, schema).summary()
 
 
+def read_distributions(
+    manifest: dict, finaldata: Path, output_dir: Path, monitoring: dict | None,
+    features: list[str], test_probabilities: list[int],
+) -> Distributions:  # fmt: skip
+    """The data the deployed model was trained on (a seeded sample), and the newest chunk's
+    rows that fullprocess.py kept, for the distribution plots."""
+    import pandas as pd
+
+    from utils.data.ingestion import ingestion_with_data
+    from utils.data.schema import read_feature_columns
+
+    trained_on = (
+        ingestion_with_data(Path(finaldata).parent, manifest.get("training_data_sha256"))
+        or finaldata
+    )
+    reference = read_feature_columns(trained_on, features, ()).to_pandas()
+    if len(reference) > REFERENCE_MAX_ROWS:
+        reference = reference.sample(REFERENCE_MAX_ROWS, random_state=0)
+    try:
+        recent = pd.read_parquet(Path(output_dir) / layout.MONITORING_RECENT)
+    except (OSError, ValueError):
+        recent = None  # none kept yet, or by a version that did not keep them
+    rows, label, drifted = newest_recent(monitoring, recent)
+    return Distributions(reference, rows, label, features, drifted, test_probabilities)
+
+
 def build_report(
     deployment_dir: Path,
     test_data: Path,
     output_dir: Path,
     schema: DataSchema,
     store: MonitoringStore,
+    finaldata: Path,
 ) -> ReportData:
     release = deployed_release(deployment_dir)
     manifest = read_manifest(release)
@@ -87,6 +117,8 @@ def build_report(
     metrics = evaluation["metrics"]
     drift = store.latest_event(EventKind.SCORE_DRIFT)
     latest_drift = store.latest_event(EventKind.DATA_DRIFT)
+    monitoring = read_monitoring(Path(output_dir) / layout.MONITORING)
+    features = manifest.get("features") or list(schema.features)
     return ReportData(
         model={
             "name": manifest.get("registered_model_name"),
@@ -94,7 +126,7 @@ def build_report(
             "release": manifest.get("release"),
             "trained_at": manifest.get("trained_at"),
             "deployed_at": manifest.get("deployed_at"),
-            "features": manifest.get("features") or list(schema.features),
+            "features": features,
             "training_rows": manifest.get("training_rows"),
         },
         metrics={**metrics, "dataset": Path(test_data).name},
@@ -114,7 +146,10 @@ def build_report(
             store.deployment_history(), store.events_of(EventKind.ROLLBACK)
         ),
         data_drift=(latest_drift or {}).get("payload"),
-        monitoring=read_monitoring(Path(output_dir) / layout.MONITORING),
+        monitoring=monitoring,
+        distributions=read_distributions(
+            manifest, finaldata, output_dir, monitoring, features, evaluation["probabilities"]
+        ),
     )
 
 
@@ -198,7 +233,9 @@ def run(p: ReportingParams) -> None:
         api = ApiRun(settings, Path(p.test_data), Path(p.output_dir) / apicalls.RETURNS_NAME)
         try:
             store = MonitoringStore(p.store_url)
-            report = build_report(p.deployment_dir, p.test_data, p.output_dir, p.schema, store)
+            report = build_report(
+                p.deployment_dir, p.test_data, p.output_dir, p.schema, store, p.finaldata
+            )
             if p.classes:
                 report.class_names = p.classes
             paths = write_reports(report, p.output_dir)

@@ -25,6 +25,8 @@ REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
 API_RETURNS = "apireturns.txt"
 MONITORING = "monitoring.json"
+# The newest chunks' rows (features, probability, source): the report's distributions.
+MONITORING_RECENT = "monitoring-recent.parquet"
 # models/reports/v<version>/: each deployed version's report, kept.
 REPORT_ARCHIVE = "reports"
 
@@ -102,6 +104,10 @@ class Layout:
     @property
     def monitoring(self) -> Path:
         return self.model_dir / MONITORING
+
+    @property
+    def monitoring_recent(self) -> Path:
+        return self.model_dir / MONITORING_RECENT
 
     @property
     def report_archive(self) -> Path:

@@ -21,7 +21,12 @@ def test_file(tmp_path):
 
 
 def _diagnostics(release: str | None, identity: dict | None) -> dict:
-    evaluation = {"release": release, "dataset": identity, "metrics": {"f1": 0.5}}
+    evaluation = {
+        "release": release,
+        "dataset": identity,
+        "metrics": {"f1": 0.5},
+        "probabilities": [1] * 20,
+    }
     return {"evaluation": evaluation}
 
 
@@ -34,6 +39,7 @@ def _diagnostics(release: str | None, identity: dict | None) -> dict:
         ("test file rewritten", False),
         ("another test file", False),
         ("diagnostics of an older version (no evaluation)", False),
+        ("diagnostics of an older version (no probabilities)", False),
     ],
 )
 def test_the_report_reuses_diagnostics_evaluation_only_when_it_still_holds(
@@ -51,8 +57,10 @@ def test_the_report_reuses_diagnostics_evaluation_only_when_it_still_holds(
     elif case == "another test file":
         wanted = tmp_path / "other.csv"
         wanted.write_bytes(test_file.read_bytes())
-    elif case.startswith("diagnostics of an older"):
+    elif case == "diagnostics of an older version (no evaluation)":
         diagnostics = {}
+    elif case == "diagnostics of an older version (no probabilities)":
+        del diagnostics["evaluation"]["probabilities"]
     stored = reporting.stored_evaluation(diagnostics, release, wanted)
     assert (stored is not None) is reused
     if reused:

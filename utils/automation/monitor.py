@@ -18,7 +18,7 @@ from utils.automation.sources import (
 from utils.config import PipelineConfig
 from utils.engines.base import EngineSettings
 from utils.engines.choose import engine_for
-from utils.files import atomic_write_text
+from utils.files import atomic_write, atomic_write_text
 from utils.layout import Layout
 from utils.ops.events import EventKind
 
@@ -152,7 +152,9 @@ def update_monitoring(
         closed += log_chunks[:-1]
         new_tail = traffic.iloc[int(starts[-1]) :]
         log_chunks = log_chunks[-1:]
-    others = monitor_all(config, streams[len(log_streams) :], reference, threshold)
+    batches = streams[len(log_streams) :]
+    others = monitor_all(config, batches, reference, threshold)
+    recent = newest_chunks_rows(log_streams, batches, settings.chunk_rows, settings.chunk_period)
     result = {
         "model_version": manifest.get("model_version"),
         "calibrated": reference.calibration.used,
@@ -162,7 +164,21 @@ def update_monitoring(
         "labels": joined,
         "chunks": closed + log_chunks + others,
     }
-    return result, MonitoringState(basis, cursor, closed, joined), new_tail
+    return result, MonitoringState(basis, cursor, closed, joined), new_tail, recent
+
+
+def newest_chunks_rows(log_streams: list, batches: list, chunk_rows: int, chunk_period):
+    """The rows of the log's newest chunk and of the newest batch's (the file handed in last;
+    the later one on a tie), with their source: the report's distribution plots."""
+    import pandas as pd
+
+    from utils.monitoring.chunks import BATCH, TRAFFIC, newest_rows
+
+    parts = [newest_rows(s, chunk_rows, chunk_period).assign(source=TRAFFIC) for s in log_streams]
+    if batches:
+        newest = max(reversed(batches), key=lambda stream: stream.handed_in or "")
+        parts.append(newest_rows(newest, chunk_rows, chunk_period).assign(source=BATCH))
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def write_labelled_traffic(
@@ -259,7 +275,7 @@ def check_monitoring(
 
     basis = monitoring_basis(config, root, model, labels)
     kept = load_state(layout.model_dir, basis)
-    result, state, tail = update_monitoring(
+    result, state, tail, recent = update_monitoring(
         config, root, logged, unlabelled, labels, store, basis, kept
     )
     result["fingerprint"] = fingerprint
@@ -272,6 +288,10 @@ def check_monitoring(
         if chunk["alert"] and _chunk_key(chunk) not in alerted_before
     ]
     save_state(layout.model_dir, state, tail)
+    if recent is not None:
+        atomic_write(layout.monitoring_recent, lambda tmp: recent.to_parquet(tmp, index=False))
+    else:
+        layout.monitoring_recent.unlink(missing_ok=True)
     atomic_write_text(layout.monitoring, json.dumps(result, indent=2) + "\n")
     store.record_event(EventKind.MONITORING, result, str(result.get("model_version")))
     alerts = sum(chunk["alert"] for chunk in result["chunks"])

@@ -59,7 +59,19 @@ class Evaluation:
             "metrics": metrics,
             "confusion": self.confusion().tolist(),
             "roc": {"fpr": fpr, "tpr": tpr},
+            "probabilities": probability_histogram(self.probabilities),
         }
+
+
+# The report's distribution of predicted probabilities: counts in equal bins over [0, 1].
+PROBABILITY_BINS = 20
+
+
+def probability_histogram(probabilities) -> list[int]:
+    """How many probabilities fall in each of PROBABILITY_BINS equal bins of [0, 1] (1.0 in
+    the last)."""
+    counts, _ = np.histogram(np.asarray(probabilities, dtype=float), PROBABILITY_BINS, (0.0, 1.0))
+    return [int(c) for c in counts]
 
 
 def predict_on(model, data: pd.DataFrame, schema: DataSchema) -> Evaluation:

@@ -28,6 +28,8 @@ from utils.monitoring.estimation import (
 )
 
 PROBABILITY = "probability"
+# The two kinds of source a chunk comes from: the prediction log, and unlabelled files.
+TRAFFIC, BATCH = "traffic", "batch"
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,23 @@ def chunk_starts(stream: Stream, chunk_rows: int, chunk_period: str | None) -> n
     if chunk_period and stream.times is not None:
         return chunk_starts_by_period(stream.times, chunk_period)
     return chunk_starts_by_rows(len(stream.probabilities), chunk_rows)
+
+
+# The newest chunk's rows kept for the report's distribution plots: a sample beyond this.
+RECENT_MAX_ROWS = 50_000
+
+
+def newest_rows(
+    stream: Stream, chunk_rows: int, chunk_period: str | None, seed: int = 0
+) -> pd.DataFrame:
+    """The rows of ``stream``'s newest chunk: its features and the deployed model's
+    probability (a seeded sample of RECENT_MAX_ROWS when the chunk is larger)."""
+    start = int(chunk_starts(stream, chunk_rows, chunk_period)[-1])
+    rows = stream.features.iloc[start:].reset_index(drop=True)
+    rows = rows.assign(**{PROBABILITY: stream.probabilities[start:]})
+    if len(rows) > RECENT_MAX_ROWS:
+        rows = rows.sample(RECENT_MAX_ROWS, random_state=seed).sort_index()
+    return rows
 
 
 def monitor_stream(

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from utils.monitoring.chunks import BATCH, TRAFFIC
 from utils.monitoring.estimation import METRICS
 
 log = logging.getLogger(__name__)
 
 PREFIX = "risk_monitoring_"
-TRAFFIC, BATCH = "traffic", "batch"
 LABEL_OUTCOMES = ("matched", "unmatched", "duplicates")
 
 
@@ -88,12 +88,12 @@ def newest_chunks(chunks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for chunk in chunks:
         source = source_of(chunk)
         current = newest.get(source)
-        if current is None or (_chunk_time(chunk) or 0.0) >= (_chunk_time(current) or 0.0):
+        if current is None or (chunk_time(chunk) or 0.0) >= (chunk_time(current) or 0.0):
             newest[source] = chunk
     return newest
 
 
-def _chunk_time(chunk: dict[str, Any]) -> float | None:
+def chunk_time(chunk: dict[str, Any]) -> float | None:
     # Chunks kept from before "ended_at" existed have the log's time in "end".
     return _time(chunk.get("ended_at")) or _time(chunk.get("end"))
 
@@ -132,7 +132,7 @@ def monitoring_samples(monitoring: dict[str, Any], features: list[str]) -> list[
         add("probability_drift", (source,), bool(chunk.get("probability_drift")))
         add("chunk_rows", (source,), chunk.get("rows"))
         add("labelled_rows", (source,), chunk.get("labelled_rows"))
-        add("chunk_end_timestamp_seconds", (source,), _chunk_time(chunk))
+        add("chunk_end_timestamp_seconds", (source,), chunk_time(chunk))
     for outcome in LABEL_OUTCOMES:
         add("labels", (outcome,), (monitoring.get("labels") or {}).get(outcome))
     return samples

@@ -13,7 +13,7 @@ import numpy as np
 LEGEND_COLUMNS = 4
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,16 +22,16 @@ def _pyplot():
     return plt
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return buffer.getvalue()
 
 
 def confusion_matrix_png(matrix: np.ndarray, title: str, labels: Sequence[str]) -> bytes:
     """A labelled confusion matrix with the count in each cell; ``labels`` of classes 0, 1."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=120)
     image = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(image, ax=ax)
@@ -45,11 +45,11 @@ def confusion_matrix_png(matrix: np.ndarray, title: str, labels: Sequence[str]) 
         color = "white" if count > threshold else "black"
         ax.text(col, row, f"{count:,}", ha="center", va="center", color=color, fontsize=13)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def roc_curve_png(fpr: Sequence[float], tpr: Sequence[float], auc: float) -> bytes:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=120)
     ax.plot(fpr, tpr, color="tab:blue", label=f"model (AUC {auc:.3f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="chance")
@@ -60,7 +60,7 @@ def roc_curve_png(fpr: Sequence[float], tpr: Sequence[float], auc: float) -> byt
     ax.set_ylim(0, 1.02)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _time_axis(ax, fig, times: Sequence[Any] = ()) -> None:
@@ -85,7 +85,7 @@ def _time_axis(ax, fig, times: Sequence[Any] = ()) -> None:
 
 def f1_history_png(history: list[dict[str, Any]], threshold: float | None) -> bytes:
     """F1 over time, one series per data set, labelled with the model version."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4), dpi=120)
     by_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in history:
@@ -115,12 +115,14 @@ def f1_history_png(history: list[dict[str, Any]], threshold: float | None) -> by
         ax.legend(loc="lower left", fontsize=8)
     _time_axis(ax, fig, [r["created_at"] for r in history])
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def monitoring_png(chunks: list[dict[str, Any]], threshold: float | None) -> bytes:
     """Estimated F1 per chunk with its band, the realised F1 where labels arrived, the threshold."""
-    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.8), dpi=120)
     x = np.arange(len(chunks))
     estimated = [c["estimated"]["f1"] for c in chunks]
@@ -140,18 +142,19 @@ def monitoring_png(chunks: list[dict[str, Any]], threshold: float | None) -> byt
         ax.text(0.5, 0.5, "no traffic logged yet", ha="center", transform=ax.transAxes)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("Chunk (oldest first)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("F1")
     ax.set_title("Live traffic: estimated and realised F1 per chunk", fontsize=10)
     fig.legend(loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     fig.set_layout_engine("constrained")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def series_history_png(
     history: list[dict[str, Any]], key: str, value: str, ylabel: str, title: str
 ) -> bytes:
     """One line per ``key`` (a column, a step) of ``value`` over time."""
-    plt = _pyplot()
+    plt = pyplot()
     by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in history:
         by_key[row[key]].append(row)
@@ -169,4 +172,4 @@ def series_history_png(
     _time_axis(ax, fig, [r["created_at"] for r in history])
     if by_key:
         fig.legend(loc="outside lower center", ncol=LEGEND_COLUMNS, fontsize=8, frameon=False)
-    return _png(fig)
+    return png_bytes(fig)

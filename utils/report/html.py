@@ -22,6 +22,7 @@ from utils import layout
 from utils.errors import first_line
 from utils.files import atomic_write_bytes, atomic_write_text
 from utils.report.diagnostics import UNKNOWN
+from utils.report.distributions import Distributions, features_png, probabilities_png
 from utils.report.figures import (
     confusion_matrix_png,
     f1_history_png,
@@ -56,6 +57,8 @@ class ReportData:
     data_drift: dict[str, Any] | None = None
     # models/monitoring.json of the automation's live monitoring, if written yet.
     monitoring: dict[str, Any] | None = None
+    # Each feature and the probabilities, trained-on or test data against the newest chunk.
+    distributions: Distributions | None = None
     # The target's classes 0 and 1 as people call them (config data.class_names).
     class_names: tuple[str, str] | None = None
     generated_at: str = field(
@@ -105,6 +108,9 @@ def _when(value: Any) -> str:
 def figures(data: ReportData) -> dict[str, bytes]:
     """Every picture of the report, as PNG bytes."""
     images = _figures(data)
+    if data.distributions is not None:
+        images["feature_distributions"] = features_png(data.distributions)
+        images["probability_distributions"] = probabilities_png(data.distributions)
     if data.monitoring:
         images["monitoring"] = monitoring_png(
             data.monitoring.get("chunks", []), data.monitoring.get("f1_threshold")
@@ -165,6 +171,12 @@ def render_html(data: ReportData, images: dict[str, bytes]) -> str:
         deployments=[{**d, "created_at": _when(d["created_at"])} for d in data.deployments],
         data_drift=data.data_drift,
         monitoring=data.monitoring,
+        distributions=data.distributions,
+        drifted_shown=(
+            [f for f in data.distributions.features if f in data.distributions.drifted]
+            if data.distributions
+            else []
+        ),
         monitoring_rows=monitoring_rows(data.monitoring) if data.monitoring else [],
         drift_caption=drift_caption(data.data_drift) if data.data_drift else "",
         drift_rows=_drift_rows(data.data_drift) if data.data_drift else [],

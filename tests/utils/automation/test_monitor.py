@@ -91,6 +91,10 @@ def test_monitoring_reads_only_the_new_segments_and_gives_what_a_full_run_gives(
     incremental = json.loads(monitoring.read_text())["chunks"]
     assert incremental[:2] == first[:2], "closed chunks are kept as they were"
     assert [c["rows"] for c in incremental] == [100, 100, 100, 100, 30]
+    recent = pd.read_parquet(project / "models" / "monitoring-recent.parquet")
+    assert len(recent) == 30 and set(recent["source"]) == {"traffic"}, "the newest chunk's rows"
+    assert recent["probability"].between(0, 1).all()
+    assert set(config.data.features) < set(recent.columns)
 
     for kept in (STATE_NAME, TAIL_NAME, "monitoring.json"):
         (project / "models" / kept).unlink()

@@ -147,3 +147,12 @@ def test_evaluation_summary_of_one_class_has_no_auc_and_the_diagonal(tiny_frame,
     json.dumps(summary, allow_nan=False)
     assert summary["metrics"]["roc_auc"] is None
     assert summary["roc"] == {"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]}
+
+
+def test_probabilities_are_counted_in_twenty_equal_bins_with_one_in_the_last():
+    from utils.model.scoring import PROBABILITY_BINS, probability_histogram
+
+    counts = probability_histogram([0.0, 0.049, 0.05, 0.5, 0.999, 1.0])
+    assert len(counts) == PROBABILITY_BINS == 20
+    assert counts[0] == 2 and counts[1] == 1 and counts[10] == 1 and counts[19] == 2
+    assert sum(counts) == 6

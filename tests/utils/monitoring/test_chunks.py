@@ -150,3 +150,21 @@ def test_every_chunk_has_a_time_its_last_row_or_when_its_file_arrived():
     batch = monitor_stream(Stream("b.csv", x, p, handed_in=arrived), reference, 200, None, None, {})
     assert [c["ended_at"] for c in batch] == [arrived, arrived]
     assert [c["end"] for c in batch] == [199, 399], "a batch's rows are still counted by position"
+
+
+def test_the_newest_chunks_rows_are_kept_with_their_probability_and_sampled_when_many(monkeypatch):
+    from utils.automation.monitor import newest_chunks_rows
+    from utils.monitoring import chunks
+
+    x, p, _ = population(450, 0.0, 6)
+    rows = chunks.newest_rows(Stream("log", x, p), 200, None)
+    assert len(rows) == 50 and (rows["probability"].to_numpy() == p[400:]).all()
+    assert (rows[list(x.columns)].to_numpy() == x.iloc[400:].to_numpy()).all()
+    monkeypatch.setattr(chunks, "RECENT_MAX_ROWS", 20)
+    sampled = chunks.newest_rows(Stream("log", x, p), 200, None)
+    assert len(sampled) == 20 and sampled.equals(chunks.newest_rows(Stream("log", x, p), 200, None))
+    early = Stream("a.csv", x, p, handed_in="2026-12-01T00:00:00+00:00")
+    late = Stream("b.csv", x.iloc[:10], p[:10], handed_in="2026-12-02T00:00:00+00:00")
+    both = newest_chunks_rows([Stream("log", x, p)], [late, early], 200, None)
+    assert both["source"].value_counts().to_dict() == {"traffic": 20, "batch": 10}
+    assert newest_chunks_rows([], [], 200, None) is None

@@ -287,3 +287,24 @@ def test_without_pango_the_html_is_written_and_the_pdf_skipped_with_one_warning(
     assert len(warnings) == 1 and "setup_tools.sh pango" in warnings[0]
     assert "libgobject" in warnings[0] and "\n" not in warnings[0]
     assert capsys.readouterr().out == "", "WeasyPrint's banner does not reach stdout"
+
+
+def test_the_distributions_section_flags_the_drifted_features(report_data, tmp_path):
+    from utils.report.distributions import Distributions
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"a": rng.normal(size=300), "b<i>": rng.normal(size=300)})
+    recent = pd.DataFrame({"a": rng.normal(2, 1, 100), "b<i>": rng.normal(size=100),
+                           "probability": rng.random(100)})  # fmt: skip
+    report_data.distributions = Distributions(
+        reference, recent, "newest batch chunk (100 rows)", ["a", "b<i>"], frozenset({"b<i>"}),
+        [10] * 20,
+    )  # fmt: skip
+    html = write_reports(report_data, tmp_path)["html"].read_text()
+    section = html[html.index(">Distributions<") : html.index(">Summary statistics")]
+    assert "newest batch chunk (100 rows)" in section
+    assert '<span class="warn">b&lt;i&gt;</span>' in section
+    assert len(re.findall(r'src="data:image/png;base64,', section)) == 2
+    report_data.distributions = Distributions(reference, None, "", ["a"], frozenset(), [10] * 20)
+    html = write_reports(report_data, tmp_path)["html"].read_text()
+    assert "No monitored rows yet" in html
