@@ -8,9 +8,12 @@
 #                           PostgreSQL, Spark, per-step environments, README blocks, benchmarks.
 #
 # Neither installs system packages: ./setup_tools.sh does, when you ask (CI does). Without
-# PostgreSQL, Spark or wrk their tests skip and say why.
+# PostgreSQL, Spark or wrk their tests skip and say why. Another Python (3.11 to 3.13) in an
+# environment of its own: PYTHON=python3.12 VENV=.venv-py3.12 ./run_tests.sh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+venv="${VENV:-$root/.venv}"
+case "$venv" in /*) ;; *) venv="$root/$venv" ;; esac
 all=false
 pytest_args=()
 for arg in "$@"; do
@@ -21,7 +24,7 @@ cd "$root"
 # Two cores are enough for xdist to pay; many workers would each import the heavy libraries.
 workers=(-n auto --maxprocesses=4 --dist worksteal)
 if ! $all; then
-  exec "$root/.venv/bin/python" -m pytest "${workers[@]}" --durations=10 \
+  exec "$venv/bin/python" -m pytest "${workers[@]}" --durations=10 \
     -m "not (integration or spark or envbuild or benchmark)" "${pytest_args[@]}"
 fi
 # The store's PostgreSQL tests need a server: a throwaway one on loopback when PostgreSQL is
@@ -37,4 +40,4 @@ if [ -z "${TEST_POSTGRES_URL:-}" ]; then
   fi
   [ -n "$TEST_POSTGRES_URL" ] && export TEST_POSTGRES_URL
 fi
-"$root/.venv/bin/python" -m pytest "${workers[@]}" --durations=20 "${pytest_args[@]}"
+"$venv/bin/python" -m pytest "${workers[@]}" --durations=20 "${pytest_args[@]}"

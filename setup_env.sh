@@ -5,7 +5,10 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-venv="$root/.venv"
+# VENV: another folder for the environment, e.g. one per Python version beside .venv (CI tests
+# the fast tier on 3.12 and 3.13 that way).
+venv="${VENV:-$root/.venv}"
+case "$venv" in /*) ;; *) venv="$root/$venv" ;; esac
 kinds=("${@:-runtime}")
 files_of() {
   case "$1" in
@@ -17,15 +20,42 @@ files_of() {
 }
 for kind in "${kinds[@]}"; do files_of "$kind" >/dev/null || exit 2; done
 
+# Python 3.11, 3.12 or 3.13: PYTHON when set (a path, a command, or a version such as 3.12),
+# else the first of them found. pyenv's shims answer only for the selected version, so its
+# installed versions are looked at too.
+supported='import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))'
+find_python() {
+  local version="$1" found=""
+  if command -v "python$version" >/dev/null 2>&1 && "python$version" -c "$supported" 2>/dev/null; then
+    echo "python$version"; return 0
+  fi
+  if command -v pyenv >/dev/null 2>&1; then
+    found="$(ls -d "$(pyenv root)"/versions/"$version".*/bin/python"$version" 2>/dev/null | sort -V | tail -n 1)"
+    [ -n "$found" ] && "$found" -c "$supported" 2>/dev/null && { echo "$found"; return 0; }
+  fi
+  return 1
+}
 python_bin="${PYTHON:-}"
-if [ -z "$python_bin" ]; then
-  for candidate in python3.11 python3; do
-    if command -v "$candidate" >/dev/null 2>&1; then python_bin="$candidate"; break; fi
+case "$python_bin" in
+  3.1[1-3]) python_bin="$(find_python "$python_bin" || true)" ;;
+esac
+if [ -z "${PYTHON:-}" ]; then
+  for version in 3.11 3.12 3.13; do
+    python_bin="$(find_python "$version" || true)"
+    [ -n "$python_bin" ] && break
   done
+  if [ -z "$python_bin" ] && command -v python3 >/dev/null 2>&1; then python_bin=python3; fi
 fi
-if [ -z "$python_bin" ] || ! "$python_bin" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-  echo "setup_env.sh: Python 3.11 is required (set PYTHON=/path/to/python3.11)" >&2
+if [ -z "$python_bin" ] || ! "$python_bin" -c "$supported" 2>/dev/null; then
+  echo "setup_env.sh: Python 3.11, 3.12 or 3.13 is required (set PYTHON=/path/to/python3.12)" >&2
   exit 2
+fi
+version_of() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
+# A PYTHON other than the one the environment was built with builds it again.
+if [ -n "${PYTHON:-}" ] && [ -x "$venv/bin/python" ] \
+  && [ "$(version_of "$venv/bin/python")" != "$(version_of "$python_bin")" ]; then
+  echo "setup_env.sh: $venv is Python $(version_of "$venv/bin/python"); building it again with $(version_of "$python_bin")" >&2
+  rm -rf "$venv"
 fi
 
 # The stamp has one line per kind installed, "kind hash", the hash of what it was built from

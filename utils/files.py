@@ -110,15 +110,35 @@ def is_parquet(name: str | Path) -> bool:
     return str(name).lower().endswith(".parquet")
 
 
+class UnfollowableLink(Exception):
+    """A path whose links cannot be followed; says why (without the path)."""
+
+
+def follow_links(path: Path) -> Path:
+    """``path`` with its links followed; UnfollowableLink when they cannot be. A link loop is
+    a RuntimeError on Python 3.11 and 3.12, and nothing at all on 3.13, whose resolve() stops
+    at the looping link: so a resolved path that still holds a link is a loop."""
+    try:
+        real = Path(path).resolve()
+    except RuntimeError:
+        raise UnfollowableLink("a symbolic link loop") from None
+    except OSError as err:
+        raise UnfollowableLink(err.strerror or "cannot follow its links") from None
+    if any(part.is_symlink() for part in (real, *real.parents)):
+        raise UnfollowableLink("a symbolic link loop")
+    return real
+
+
 def resolved(path: Path) -> Path:
     """``path`` with its links followed; PipelineError naming it when they cannot be (a link
-    loop, a path too long), which Python reports as a RuntimeError (3.11, 3.12) or OSError."""
+    loop, a path too long)."""
     try:
-        return Path(path).resolve()
-    except RuntimeError:
-        raise PipelineError(f"{path}: a symbolic link loop") from None
-    except OSError as err:
-        raise PipelineError(f"{path}: cannot follow its links ({err.strerror})") from None
+        return follow_links(path)
+    except UnfollowableLink as err:
+        reason = str(err)
+        if reason != "a symbolic link loop":
+            reason = f"cannot follow its links ({reason})"
+        raise PipelineError(f"{path}: {reason}") from None
 
 
 def data_files_in(folder: Path) -> list[Path]:

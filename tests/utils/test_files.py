@@ -63,3 +63,20 @@ def test_a_source_folder_with_a_link_loop_is_one_error_naming_the_link(tmp_path)
     (loop / "me").symlink_to(loop / "me")
     with pytest.raises(PipelineError, match=r"sub/me: a symbolic link loop"):
         data_files_in(loop / "me")
+
+
+def test_a_loop_anywhere_in_a_path_is_named_as_one_on_every_python(tmp_path):
+    """Python 3.13's resolve() returns a looping path instead of raising: still one error."""
+    from utils.errors import PipelineError
+    from utils.files import UnfollowableLink, follow_links, resolved
+
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for looping in [tmp_path / "a", tmp_path / "a" / "data.csv"]:
+        with pytest.raises(UnfollowableLink, match="a symbolic link loop"):
+            follow_links(looping)
+        with pytest.raises(PipelineError, match="a symbolic link loop"):
+            resolved(looping)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert follow_links(tmp_path / "link" / "missing.csv") == tmp_path / "real" / "missing.csv"

@@ -35,6 +35,7 @@ from utils.api.serving import (
     rows_from_csv,
     rows_from_json,
 )
+from utils.files import UnfollowableLink, follow_links
 from utils.monitoring.prediction_log import LoggedRequest, PredictionLog, new_request_id
 from utils.ops.metrics import ApiMetrics
 
@@ -84,15 +85,15 @@ class ApiState:
         if joined is None:
             raise RequestError(400, "invalid filepath", "filepath must stay inside the data folder")
         try:
-            # A link loop is a RuntimeError (Python 3.11, 3.12) or an OSError (3.13); a name
-            # too long for the system an OSError.
-            real = Path(joined).resolve()
+            # A link loop, or a name too long for the system.
+            real = follow_links(Path(joined))
             inside = real.is_relative_to(data_dir.resolve())
             is_file = inside and real.is_file()
             size = real.stat().st_size if is_file else 0
-        except (OSError, RuntimeError) as err:
-            reason = getattr(err, "strerror", None) or "a symbolic link loop"
-            raise RequestError(400, "invalid filepath", f"{shown}: {reason}") from None
+        except UnfollowableLink as err:
+            raise RequestError(400, "invalid filepath", f"{shown}: {err}") from None
+        except OSError as err:
+            raise RequestError(400, "invalid filepath", f"{shown}: {err.strerror}") from None
         if not inside:
             raise RequestError(400, "invalid filepath", "filepath must stay inside the data folder")
         if not is_file:
