@@ -383,6 +383,26 @@ def load_script(relative: str, name: str):
     return module
 
 
+CHUNK_FIGURES = {"f1": 0.7, "precision": 0.6, "recall": 0.8, "roc_auc": 0.9}
+CHUNK_BAND = {
+    "f1": [0.75, 0.85],
+    "precision": [0.5, 0.7],
+    "recall": [0.7, 0.9],
+    "roc_auc": [0.8, 1.0],
+}
+
+
+def chunk_entry(source: str, ended_at: str | None, **fields) -> dict:
+    """One chunk of models/monitoring.json as fullprocess.py writes it, with ``fields``
+    changed."""
+    return {
+        "source": source, "rows": 1000, "start": 0, "end": 999, "ended_at": ended_at,
+        "estimated": CHUNK_FIGURES, "band": CHUNK_BAND, "realized": None, "labelled_rows": 0,
+        "drifted_features": [], "probability_drift": False, "alert": False,
+        "alert_reasons": [], **fields,
+    }  # fmt: skip
+
+
 def write_monitoring(models: Path) -> dict:
     """A models/monitoring.json as fullprocess.py writes it, from real chunks."""
     import json

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from utils.report.figures import pyplot
+
 # A single moment gets this much either side: an axis of zero width cannot be drawn.
 MIN_SPAN = timedelta(hours=1)
 WIDTH_IN, DPI = 9.0, 96
@@ -103,9 +105,7 @@ def time_range(
 def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     # Text stays text (searchable, small) and ids are the same on every render.
     matplotlib.rcParams["svg.fonttype"] = "none"
     matplotlib.rcParams["svg.hashsalt"] = "risk-dashboard"

@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import CHUNK_BAND, CHUNK_FIGURES, chunk_entry
 from utils.ops.monitoring_metrics import (
     FAMILIES,
     PREFIX,
@@ -16,26 +17,8 @@ from utils.ops.monitoring_metrics import (
     newest_chunks,
 )
 
-FIGURES = {"f1": 0.7, "precision": 0.6, "recall": 0.8, "roc_auc": 0.9}
-BAND = {"f1": [0.75, 0.85], "precision": [0.5, 0.7], "recall": [0.7, 0.9], "roc_auc": [0.8, 1.0]}
-
-
-def chunk(source: str, ended_at: str, **fields) -> dict:
-    return {
-        "source": source,
-        "rows": 1000,
-        "start": 0,
-        "end": 999,
-        "ended_at": ended_at,
-        "estimated": FIGURES,
-        "band": BAND,
-        "realized": None,
-        "labelled_rows": 0,
-        "drifted_features": [],
-        "probability_drift": False,
-        "alert": False,
-        **fields,
-    }
+FIGURES, BAND = CHUNK_FIGURES, CHUNK_BAND
+chunk = chunk_entry
 
 
 def unix(iso: str) -> float:

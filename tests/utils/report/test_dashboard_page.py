@@ -5,31 +5,19 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from conftest import chunk_entry
 from utils.report.dashboard import DashboardData, chunk_points, markers, render_dashboard
 from utils.report.timeline import MIN_SPAN, ChunkPoint, Marker, time_range
 
 T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
 FIGURES = {"f1": 0.8, "precision": 0.8, "recall": 0.8, "roc_auc": 0.9}
-BAND = {m: [0.75, 0.85] for m in FIGURES}
 
 
 def chunk(source: str, start: datetime, end: datetime, **fields) -> dict:
-    return {
-        "source": source,
-        "rows": 1000,
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "ended_at": end.isoformat(),
-        "estimated": FIGURES,
-        "band": BAND,
-        "realized": None,
-        "labelled_rows": 0,
-        "drifted_features": [],
-        "probability_drift": False,
-        "alert": False,
-        "alert_reasons": [],
-        **fields,
-    }
+    return chunk_entry(
+        source, end.isoformat(), start=start.isoformat(), end=end.isoformat(),
+        **{"estimated": FIGURES, **fields},
+    )  # fmt: skip
 
 
 def monitoring() -> dict:
