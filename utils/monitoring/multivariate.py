@@ -1,0 +1,203 @@
+"""Multivariate drift: a change in how the features move together, which no per-feature check
+sees (two columns that rose together decouple; every marginal stays the same).
+
+The test is a classifier two-sample test. Each side is split in halves (seeded); a logistic
+regression on the features, their squares and their pairwise products learns to tell the
+current rows from the reference rows on one half; on the other half, its scores of the current
+rows are compared with its scores of the reference rows by the Mann-Whitney U test. Under no
+change the held-out rows of both sides come from one distribution and the classifier never saw
+them, so their scores are exchangeable and U has its known null distribution: the p-value is
+valid at every sample size and every ratio of the two sides, with no threshold fitted on
+reference chunks (which is what makes NannyML's false-alarm rate depend on chunk size). The
+statistic is the held-out ROC AUC (U over the pairs): 0.5 is no difference, 1 a complete one.
+Squares and products are enough for a change of any two features' covariance (a correlation
+break, a rotation), and keep the fit linear, so it is fast.
+
+The verdict, as the univariate rule: drift when significant at ``p_threshold`` **and** the AUC
+is at least ``min_auc``. The contributors are the features whose shuffling on the held-out half
+lowers the AUC most: where to look first.
+
+Missing values: a numeric feature's are set to the reference mean with an indicator column
+(so a change in how often a value is missing counts, as in the univariate checks, which test
+the values present); a categorical feature's are one category. Beyond ``max_rows`` a side is
+sampled (seeded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from utils.monitoring.drift import column_kind
+
+# Categories beyond the reference's most frequent ones share one column.
+MAX_CATEGORIES = 20
+TOP_CONTRIBUTORS = 3
+
+
+@dataclass(frozen=True)
+class MultivariateDrift:
+    statistic: float | None  # held-out ROC AUC of the domain classifier
+    p_value: float | None
+    drifted: bool
+    p_threshold: float
+    min_auc: float
+    reference_rows: int
+    current_rows: int
+    # (feature, AUC lost when it is shuffled), largest first, at most TOP_CONTRIBUTORS
+    contributors: list[tuple[str, float]] = field(default_factory=list)
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "contributors": [list(c) for c in self.contributors]}
+
+    def summary(self) -> str:
+        if self.statistic is None:
+            return f"multivariate drift not tested: {self.note}"
+        verdict = "multivariate drift" if self.drifted else "no multivariate drift"
+        top = ", ".join(name for name, _ in self.contributors)
+        return f"{verdict} (AUC {self.statistic:.3f}, p {self.p_value:.3g}" + (
+            f"; most: {top})" if self.drifted and top else ")"
+        )
+
+
+def check_multivariate_settings(*, min_auc: float, max_rows: int, seed: int) -> None:
+    """ValueError "<key>: <why>" for the first setting out of range."""
+    rules = [
+        ("min_auc", min_auc, 0.5 <= min_auc < 1, "in [0.5, 1)"),
+        ("max_rows", max_rows, max_rows >= 100, "at least 100"),
+        ("seed", seed, seed >= 0, "at least 0"),
+    ]
+    for key, value, ok, wanted in rules:
+        if not ok:
+            raise ValueError(f"multivariate.{key}: {value!r} must be {wanted}")
+
+
+class _Encoder:
+    """Reference-fitted columns for the classifier: numeric standardised (missing: the mean,
+    plus an indicator), their squares and pairwise products; categories one-hot."""
+
+    def __init__(self, reference: pd.DataFrame, current: pd.DataFrame, features: list[str]):
+        self.numeric: list[tuple[str, float, float, bool]] = []
+        self.categories: list[tuple[str, list[Any]]] = []
+        for feature in features:
+            ref = reference[feature]
+            if column_kind(ref.dropna()) == "categorical":
+                top = ref.astype("string").fillna("<missing>").value_counts().index
+                self.categories.append((feature, list(top[:MAX_CATEGORIES])))
+                continue
+            values = pd.to_numeric(ref, errors="coerce").to_numpy(dtype=float)
+            finite = values[np.isfinite(values)]
+            mean = float(finite.mean()) if len(finite) else 0.0
+            std = float(finite.std()) if len(finite) > 1 else 0.0
+            missing = bool(ref.isna().any() or current[feature].isna().any())
+            self.numeric.append((feature, mean, std if std > 0 else 1.0, missing))
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        columns, scaled = [], []
+        for feature, mean, std, missing in self.numeric:
+            values = pd.to_numeric(frame[feature], errors="coerce").to_numpy(dtype=float)
+            absent = ~np.isfinite(values)
+            values = np.where(absent, 0.0, (values - mean) / std)
+            scaled.append(values)
+            if missing:
+                columns.append(absent.astype(float))
+        if scaled:
+            block = np.column_stack(scaled)
+            rows, cols = np.triu_indices(block.shape[1])
+            columns.extend(block.T)
+            columns.extend((block[:, rows] * block[:, cols]).T)
+        for feature, top in self.categories:
+            text = frame[feature].astype("string").fillna("<missing>").to_numpy(dtype=object)
+            columns.extend((text == value).astype(float) for value in top)
+            columns.append((~np.isin(text, top)).astype(float))
+        return np.column_stack(columns) if columns else np.zeros((len(frame), 0))
+
+
+def _auc_and_p(current_scores: np.ndarray, reference_scores: np.ndarray) -> tuple[float, float]:
+    from scipy.stats import mannwhitneyu
+
+    # One-sided: a classifier that learned anything scores the current rows higher.
+    result = mannwhitneyu(current_scores, reference_scores, alternative="greater")
+    auc = float(result.statistic) / (len(current_scores) * len(reference_scores))
+    return auc, float(result.pvalue)
+
+
+def _halves(rows: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    order = rng.permutation(rows)
+    return order[: rows // 2], order[rows // 2 :]
+
+
+def multivariate_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    features: list[str],
+    p_threshold: float = 0.05,
+    min_auc: float = 0.55,
+    max_rows: int = 50_000,
+    seed: int = 0,
+    min_rows: int = 30,
+) -> MultivariateDrift:
+    """Whether ``current`` differs from ``reference`` in the joint distribution of ``features``
+    (see the module's docstring)."""
+    from sklearn.linear_model import LogisticRegression
+
+    check_multivariate_settings(min_auc=min_auc, max_rows=max_rows, seed=seed)
+    rng = np.random.default_rng(seed)
+    if len(reference) > max_rows:
+        reference = reference.iloc[np.sort(rng.choice(len(reference), max_rows, replace=False))]
+    if len(current) > max_rows:
+        current = current.iloc[np.sort(rng.choice(len(current), max_rows, replace=False))]
+
+    def result(statistic=None, p_value=None, drifted=False, contributors=(), note=""):
+        return MultivariateDrift(
+            statistic, p_value, drifted, p_threshold, min_auc, len(reference), len(current),
+            list(contributors), note,
+        )  # fmt: skip
+
+    if min(len(reference), len(current)) < 2 * min_rows or not features:
+        return result(
+            note=f"too few rows to tell: {len(current)} new and {len(reference)} reference rows, "
+            f"twice min_rows ({min_rows}) needed on each side"
+        )
+    reference = reference[features].reset_index(drop=True)
+    current = current[features].reset_index(drop=True)
+    encoder = _Encoder(reference, current, features)
+    ref_fit, ref_held = _halves(len(reference), rng)
+    cur_fit, cur_held = _halves(len(current), rng)
+    x_ref, x_cur = encoder.encode(reference), encoder.encode(current)
+    fit_x = np.vstack([x_ref[ref_fit], x_cur[cur_fit]])
+    fit_y = np.r_[np.zeros(len(ref_fit)), np.ones(len(cur_fit))]
+    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=300)
+    model.fit(fit_x, fit_y)
+    auc, p_value = _auc_and_p(
+        model.decision_function(x_cur[cur_held]), model.decision_function(x_ref[ref_held])
+    )
+    drifted = p_value < p_threshold and auc >= min_auc
+    contributors = []
+    if drifted:
+        held = (reference.iloc[ref_held], current.iloc[cur_held])
+        contributors = _contributors(model, encoder, *held, features, auc, rng)
+    return result(auc, p_value, drifted, contributors)
+
+
+def _contributors(
+    model, encoder: _Encoder, reference: pd.DataFrame, current: pd.DataFrame,
+    features: list[str], auc: float, rng: np.random.Generator,
+) -> list[tuple[str, float]]:  # fmt: skip
+    """The AUC each feature's shuffling (across both held-out sides) takes away, largest
+    first: where to look."""
+    both = pd.concat([reference, current], ignore_index=True)
+    split = len(reference)
+    lost = []
+    for feature in features:
+        shuffled = both.copy()
+        shuffled[feature] = both[feature].to_numpy()[rng.permutation(len(both))]
+        scores = model.decision_function(encoder.encode(shuffled))
+        shuffled_auc, _ = _auc_and_p(scores[split:], scores[:split])
+        lost.append((feature, round(auc - shuffled_auc, 4)))
+    ranked = sorted((item for item in lost if item[1] > 0), key=lambda item: -item[1])
+    return ranked[:TOP_CONTRIBUTORS]
