@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from utils.errors import PipelineError, first_line
 from utils.files import spark_only
 from utils.layout import FINALDATA_FILES
 from utils.model.training import ModelParams
-from utils.monitoring.drift_rules import check_drift_settings
+from utils.monitoring.drift_rules import check_drift_settings, check_multivariate_settings
 
 ENV_MANAGERS = ("local", "uv", "virtualenv", "conda")
 # Where the data-heavy work runs: Polars on this machine, or Apache Spark (README, "Beyond one
@@ -92,6 +92,14 @@ class AutomationSection:
 
 
 @dataclass
+class MultivariateSection:
+    enabled: bool = MISSING
+    min_auc: float = MISSING
+    max_rows: int = MISSING
+    seed: int = MISSING
+
+
+@dataclass
 class DriftSection:
     p_threshold: float = MISSING
     correction: str = MISSING
@@ -99,6 +107,15 @@ class DriftSection:
     min_rows: int = MISSING
     drift_share: float = MISSING
     drift_count: int | None = None
+    multivariate: MultivariateSection = field(default_factory=MultivariateSection)
+
+    def univariate(self) -> dict[str, Any]:
+        """The per-feature checks' settings (utils.monitoring.drift.data_drift's keywords)."""
+        return {k: v for k, v in vars(self).items() if k != "multivariate"}
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every drift setting as plain values: the engines' and the monitoring basis'."""
+        return {**self.univariate(), "multivariate": dict(vars(self.multivariate))}
 
 
 @dataclass
@@ -317,7 +334,10 @@ def load_config(cfg: DictConfig) -> PipelineConfig:
             value = _value_at(config, key)
             raise PipelineError(f"config key {key}: {value!r} must be {wanted}")
     try:
-        check_drift_settings(**vars(config.drift))
+        check_drift_settings(**config.drift.univariate())
+        multivariate = dict(vars(config.drift.multivariate))
+        multivariate.pop("enabled")
+        check_multivariate_settings(**multivariate)
     except ValueError as err:
         raise PipelineError(f"config key drift.{err}") from None
     _ = config.schema  # the schema checks its own consistency

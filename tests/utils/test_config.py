@@ -51,6 +51,12 @@ def test_wrong_type_names_the_key(override, key):
         ("drift.drift_share=0", "drift.drift_share"),
         ("drift.drift_count=0", "drift.drift_count"),
         ("drift.min_rows=0", "drift.min_rows"),
+        ("drift.multivariate.min_auc=1.0", "drift.multivariate.min_auc"),
+        ("drift.multivariate.min_auc=0.49", "drift.multivariate.min_auc"),
+        ("drift.multivariate.max_rows=99", "drift.multivariate.max_rows"),
+        ("drift.multivariate.seed=-1", "drift.multivariate.seed"),
+        ("drift.multivariate.enabled=maybe", "drift.multivariate.enabled"),
+        ("+drift.multivariate.kernel=rbf", "drift.multivariate.kernel"),
     ],
 )
 def test_drift_settings_out_of_range_name_the_key(override, key):

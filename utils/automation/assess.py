@@ -116,7 +116,7 @@ def assess(config: PipelineConfig, root: Path, fresh: list[SourceFile], store) -
         automation.min_history,
     )
     reference = read_dataset(drift_reference(layout, manifest), schema)
-    data = data_drift(reference, new_data, list(schema.features), **vars(config.drift))
+    data = data_drift(reference, new_data, list(schema.features), **config.drift.univariate())
     if score.note:
         log.info("%s", score.note)
     for feature in data.features:

@@ -30,7 +30,7 @@ def monitor_all(config: PipelineConfig, streams: list, reference, threshold: flo
     settings = config.monitoring
     return engine_for(EngineSettings.from_compute(config.compute)).monitor(
         streams, reference, settings.chunk_rows, settings.chunk_period, threshold,
-        vars(config.drift),
+        config.drift.as_dict(),
     )  # fmt: skip
 
 
@@ -46,7 +46,7 @@ def monitoring_basis(config: PipelineConfig, root: Path, model: str, labels: lis
         "test_data": sha256_file(layout.test_data) if layout.test_data.is_file() else None,
         "chunk_rows": settings.chunk_rows,
         "chunk_period": settings.chunk_period,
-        "drift": vars(config.drift),
+        "drift": config.drift.as_dict(),
         "engine": config.compute.engine,
     }
 

@@ -172,8 +172,12 @@ def monitor_stream(
     f1_threshold: float | None,
     drift_settings: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """One entry per chunk of ``stream``: estimated figures, their band, drift, alert."""
+    """One entry per chunk of ``stream``: estimated figures, their band, drift (per feature
+    and multivariate), alert."""
     from utils.monitoring.drift import data_drift
+
+    drift_settings = dict(drift_settings)
+    multivariate = drift_settings.pop("multivariate", None)
 
     starts = chunk_starts(stream, chunk_rows, chunk_period)
     estimates = estimate_chunks(stream.probabilities, reference.calibration, starts)
@@ -230,6 +234,13 @@ def monitor_stream(
             "labelled_rows": labelled,
             "served_versions": _served_versions(stream, start, end),
             "drifted_features": [f.feature for f in features.features if f.drift],
+            "multivariate": joint_drift(
+                reference.features[names],
+                stream.features.iloc[start:end],
+                names,
+                drift_settings,
+                multivariate,
+            ),  # fmt: skip
             "probability_drift": scores.dataset_drift,
             "alert": bool(below or outside or realized_below),
             "alert_reasons": [
@@ -244,6 +255,33 @@ def monitor_stream(
         }
         chunks.append(chunk)
     return chunks
+
+
+def joint_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    names: list[str],
+    univariate: dict[str, Any],
+    multivariate: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """A chunk's ``multivariate`` entry (None when drift.multivariate is off): the statistic
+    (held-out AUC), p-value, verdict and top contributing features."""
+    if not multivariate or not multivariate.get("enabled"):
+        return None
+    from utils.monitoring.multivariate import multivariate_drift
+
+    found = multivariate_drift(
+        reference, current, names, p_threshold=univariate.get("p_threshold", 0.05),
+        min_rows=univariate.get("min_rows", 30),
+        **{k: v for k, v in multivariate.items() if k != "enabled"},
+    )  # fmt: skip
+    return {
+        "statistic": found.statistic,
+        "p_value": found.p_value,
+        "drift": found.drifted,
+        "contributors": [name for name, _ in found.contributors],
+        "note": found.note,
+    }
 
 
 def _served_versions(stream: Stream, start: int, end: int) -> list[str]:

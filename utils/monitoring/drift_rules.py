@@ -40,3 +40,15 @@ def check_drift_settings(
     for key, value, ok, wanted in rules:
         if not ok:
             raise ValueError(f"{key}: {value!r} must be {wanted}")
+
+
+def check_multivariate_settings(*, min_auc: float, max_rows: int, seed: int) -> None:
+    """ValueError "multivariate.<key>: <why>" for the first setting out of range."""
+    rules = [
+        ("min_auc", min_auc, 0.5 <= min_auc < 1, "in [0.5, 1)"),
+        ("max_rows", max_rows, max_rows >= 100, "at least 100"),
+        ("seed", seed, seed >= 0, "at least 0"),
+    ]
+    for key, value, ok, wanted in rules:
+        if not ok:
+            raise ValueError(f"multivariate.{key}: {value!r} must be {wanted}")

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from utils.monitoring.drift import column_kind
+from utils.monitoring.drift_rules import check_multivariate_settings
 
 # Categories beyond the reference's most frequent ones share one column.
 MAX_CATEGORIES = 20
@@ -62,18 +63,6 @@ class MultivariateDrift:
         return f"{verdict} (AUC {self.statistic:.3f}, p {self.p_value:.3g}" + (
             f"; most: {top})" if self.drifted and top else ")"
         )
-
-
-def check_multivariate_settings(*, min_auc: float, max_rows: int, seed: int) -> None:
-    """ValueError "<key>: <why>" for the first setting out of range."""
-    rules = [
-        ("min_auc", min_auc, 0.5 <= min_auc < 1, "in [0.5, 1)"),
-        ("max_rows", max_rows, max_rows >= 100, "at least 100"),
-        ("seed", seed, seed >= 0, "at least 0"),
-    ]
-    for key, value, ok, wanted in rules:
-        if not ok:
-            raise ValueError(f"multivariate.{key}: {value!r} must be {wanted}")
 
 
 class _Encoder:

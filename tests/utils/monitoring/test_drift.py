@@ -241,13 +241,23 @@ def test_one_clearly_drifting_feature_of_three_is_data_set_drift_by_default():
 
 
 def config_drift_settings() -> dict:
-    return dict(OmegaConf.to_container(OmegaConf.load(ROOT / "config.yaml"))["drift"])
+    """config.yaml's per-feature drift keys (its multivariate section has its own test)."""
+    drift = dict(OmegaConf.to_container(OmegaConf.load(ROOT / "config.yaml"))["drift"])
+    drift.pop("multivariate")
+    return drift
 
 
-def test_every_key_of_the_drift_section_is_a_keyword_of_data_drift():
+def test_every_key_of_the_drift_section_is_a_keyword_of_data_drift_or_multivariate_drift():
+    import inspect
+
+    from utils.monitoring.multivariate import multivariate_drift
+
     frame = pd.DataFrame({"x": quantiles(100)})
     result = data_drift(frame, frame, ["x"], **config_drift_settings())
     assert result.p_threshold == 0.05 and result.min_effect == 0.1
+    section = OmegaConf.to_container(OmegaConf.load(ROOT / "config.yaml"))["drift"]
+    keywords = set(inspect.signature(multivariate_drift).parameters)
+    assert set(section["multivariate"]) - {"enabled"} <= keywords
 
 
 @pytest.mark.parametrize(

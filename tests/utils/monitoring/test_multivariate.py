@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from utils.monitoring.drift import data_drift
-from utils.monitoring.multivariate import check_multivariate_settings, multivariate_drift
+from utils.monitoring.drift_rules import check_multivariate_settings
+from utils.monitoring.multivariate import multivariate_drift
 
 FEATURES = ["n1", "n2", "n3", "skewed", "counts", "flag", "kind"]
 
