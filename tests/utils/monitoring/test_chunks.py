@@ -168,3 +168,27 @@ def test_the_newest_chunks_rows_are_kept_with_their_probability_and_sampled_when
     both = newest_chunks_rows([Stream("log", x, p)], [late, early], 200, None)
     assert both["source"].value_counts().to_dict() == {"traffic": 20, "batch": 10}
     assert newest_chunks_rows([], [], 200, None) is None
+
+
+def test_a_decorrelated_batch_is_flagged_jointly_while_no_feature_drifts_alone():
+    from test_multivariate import FEATURES, population
+
+    from conftest import ROOT
+    from utils.config import load_project_config
+
+    drift = load_project_config(ROOT, []).drift.as_dict()
+    numeric = [f for f in FEATURES if f != "kind"]
+    trained_on = population(4000, 1)[numeric]
+    reference = Reference.build(np.full(4000, 0.5), np.ones(4000), trained_on)
+    for batch, joint in [
+        (population(3000, 2, correlation=0.0), True),
+        (population(3000, 3), False),
+    ]:
+        features = batch[numeric]
+        (chunk,) = monitor_stream(
+            Stream("b.csv", features, np.full(3000, 0.5)), reference, 3000, None, None, drift
+        )
+        assert chunk["drifted_features"] == []
+        assert chunk["multivariate"]["drift"] is joint
+        assert (chunk["multivariate"]["contributors"][:2] in (["n1", "n2"], ["n2", "n1"])) is joint
+        assert 0 < chunk["multivariate"]["p_value"] <= 1
