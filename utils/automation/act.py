@@ -107,7 +107,7 @@ def act(
             EventKind.SCORE_DRIFT, assessment.score.as_dict(), model_version=str(version)
         )
         store.record_event(
-            EventKind.DATA_DRIFT, assessment.data.as_dict(), model_version=str(version)
+            EventKind.DATA_DRIFT, assessment.data_drift_event(), model_version=str(version)
         )
     state = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -72,6 +72,18 @@ class Assessment:
     metrics: dict | None = None
     score: Any = None  # utils.monitoring.drift.ScoreDrift
     data: Any = None  # utils.monitoring.drift.DataDrift
+    joint: Any = None  # utils.monitoring.multivariate.MultivariateDrift (None: turned off)
+
+    @property
+    def data_drift(self) -> bool:
+        """Data drift by the per-feature rule or in the joint distribution."""
+        return bool(self.data and self.data.dataset_drift) or bool(
+            self.joint and self.joint.drifted
+        )
+
+    def data_drift_event(self) -> dict:
+        """The store's data_drift event: the per-feature checks and the multivariate one."""
+        return {**self.data.as_dict(), "multivariate": self.joint and self.joint.as_dict()}
 
     def summary(self) -> str:
         text = f"new files: {self.names}; "
@@ -81,6 +93,8 @@ class Assessment:
                 f"{self.score.new_f1:.4f}, threshold {self.score.threshold:.4f}, "
                 f"{self.score.method}); {self.data.summary()}; "
             )
+            if self.joint is not None:
+                text += f"{self.joint.summary()}; "
         return text
 
 
@@ -117,6 +131,16 @@ def assess(config: PipelineConfig, root: Path, fresh: list[SourceFile], store) -
     )
     reference = read_dataset(drift_reference(layout, manifest), schema)
     data = data_drift(reference, new_data, list(schema.features), **config.drift.univariate())
+    joint = None
+    if config.drift.multivariate.enabled:
+        from utils.monitoring.multivariate import multivariate_drift
+
+        settings = dict(vars(config.drift.multivariate))
+        settings.pop("enabled")
+        joint = multivariate_drift(
+            reference, new_data, list(schema.features), p_threshold=config.drift.p_threshold,
+            min_rows=config.drift.min_rows, **settings,
+        )  # fmt: skip
     if score.note:
         log.info("%s", score.note)
     for feature in data.features:
@@ -124,7 +148,9 @@ def assess(config: PipelineConfig, root: Path, fresh: list[SourceFile], store) -
     for note in data.notes:
         log.warning("data drift: %s", note)
     assessment.new_data, assessment.metrics = new_data, metrics
-    assessment.score, assessment.data = score, data
+    if joint is not None and joint.note:
+        log.warning("multivariate drift: %s", joint.note)
+    assessment.score, assessment.data, assessment.joint = score, data, joint
     return assessment
 
 

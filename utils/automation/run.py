@@ -60,7 +60,7 @@ def process(
         new_files=bool(fresh),
         deployed=deployed,
         score_drift=bool(assessment and assessment.score and assessment.score.drift),
-        data_drift=bool(assessment and assessment.data and assessment.data.dataset_drift),
+        data_drift=bool(assessment and assessment.data_drift),
     )
     policy = Policy(force, dry_run, config.automation.retrain_on_data_drift)
     decision = decide(facts, policy)

@@ -61,10 +61,17 @@ def _score_drift(event: dict) -> str | None:
 
 
 def _data_drift(event: dict) -> str | None:
-    if not event.get("dataset_drift"):
-        return None
-    drifted = [f["feature"] for f in event.get("features", []) if f.get("drift")]
-    return f"data drift in {len(drifted)} of {event.get('tested', '?')}: {', '.join(drifted)}"
+    joint = event.get("multivariate") or {}
+    parts = []
+    if event.get("dataset_drift"):
+        drifted = [f["feature"] for f in event.get("features", []) if f.get("drift")]
+        parts.append(f"data drift in {len(drifted)} of {event.get('tested', '?')}: "
+                     f"{', '.join(drifted)}")  # fmt: skip
+    if joint.get("drifted"):
+        top = ", ".join(name for name, _ in joint.get("contributors") or [])
+        parts.append(f"multivariate data drift (AUC {joint.get('statistic', 0):.3f}"
+                     + (f"; most: {top})" if top else ")"))  # fmt: skip
+    return "; ".join(parts) or None
 
 
 def _monitoring(event: dict) -> str | None:
