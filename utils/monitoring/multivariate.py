@@ -1,9 +1,10 @@
 """Multivariate drift: a change in how the features move together, which no per-feature check
 sees (two columns that rose together decouple; every marginal stays the same).
 
-The test is a classifier two-sample test. Each side is split in halves (seeded); a logistic
-regression on the features, their squares and their pairwise products learns to tell the
-current rows from the reference rows on one half; on the other half, its scores of the current
+The test is a classifier two-sample test. Each side is split in two (seeded: half, at most
+FIT_ROWS, to learn from); a logistic regression on the features, their squares and their
+pairwise products learns to tell the current rows from the reference rows on the first part;
+on the held-out rest, its scores of the current
 rows are compared with its scores of the reference rows by the Mann-Whitney U test. Under no
 change the held-out rows of both sides come from one distribution and the classifier never saw
 them, so their scores are exchangeable and U has its known null distribution: the p-value is
@@ -37,6 +38,10 @@ from utils.monitoring.drift_rules import check_multivariate_settings
 # Categories beyond the reference's most frequent ones share one column.
 MAX_CATEGORIES = 20
 TOP_CONTRIBUTORS = 3
+# Rows per side the classifier learns from at most: about 70 coefficients need far fewer, and
+# every row beyond goes to the held-out part, whose size is the test's power. On 50,000 rows a
+# side this takes the fit from 0.34 s to about 0.07 s (benchmarks/multivariate.py).
+FIT_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -85,25 +90,52 @@ class _Encoder:
             missing = bool(ref.isna().any() or current[feature].isna().any())
             self.numeric.append((feature, mean, std if std > 0 else 1.0, missing))
 
+    center: np.ndarray | None = None
+    scale: np.ndarray | None = None
+
+    def scale_by(self, fitted: np.ndarray) -> None:
+        """Scale every column as it is in the rows the classifier learns from."""
+        self.center, self.scale = fitted.mean(axis=0), fitted.std(axis=0)
+        self.scale[self.scale == 0] = 1.0
+
+    def scaled(self, encoded: np.ndarray) -> np.ndarray:
+        """``encoded`` scaled, in place (it is this class's own array)."""
+        if self.center is not None:
+            encoded -= self.center
+            encoded /= self.scale
+        return encoded
+
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
-        columns, scaled = [], []
-        for feature, mean, std, missing in self.numeric:
+        """One row of columns per row of ``frame``, written into one array (no column list to
+        stack: half the time on 50,000 rows)."""
+        count = len(self.numeric)
+        pairs = np.triu_indices(count)
+        widths = [count, sum(m for *_, m in self.numeric), len(pairs[0])]
+        widths.append(sum(len(top) + 1 for _, top in self.categories))
+        out = np.empty((len(frame), sum(widths)))
+        block, flags = out[:, :count], out[:, count : count + widths[1]]
+        flag = 0
+        for column, (feature, mean, std, missing) in enumerate(self.numeric):
             values = pd.to_numeric(frame[feature], errors="coerce").to_numpy(dtype=float)
             absent = ~np.isfinite(values)
-            values = np.where(absent, 0.0, (values - mean) / std)
-            scaled.append(values)
+            np.subtract(values, mean, out=block[:, column])
+            block[:, column] /= std
+            block[absent, column] = 0.0
             if missing:
-                columns.append(absent.astype(float))
-        if scaled:
-            block = np.column_stack(scaled)
-            rows, cols = np.triu_indices(block.shape[1])
-            columns.extend(block.T)
-            columns.extend((block[:, rows] * block[:, cols]).T)
+                flags[:, flag] = absent
+                flag += 1
+        start = count + widths[1]
+        np.multiply(block[:, pairs[0]], block[:, pairs[1]], out=out[:, start : start + widths[2]])
+        start += widths[2]
         for feature, top in self.categories:
-            text = frame[feature].astype("string").fillna("<missing>").to_numpy(dtype=object)
-            columns.extend((text == value).astype(float) for value in top)
-            columns.append((~np.isin(text, top)).astype(float))
-        return np.column_stack(columns) if columns else np.zeros((len(frame), 0))
+            text = frame[feature].astype("string").fillna("<missing>")
+            # Codes of the known categories, -1 for any other: one column each, the last other.
+            codes = pd.Categorical(text, categories=top).codes
+            onehot = out[:, start : start + len(top) + 1]
+            onehot[:] = 0.0
+            onehot[np.arange(len(frame)), np.where(codes < 0, len(top), codes)] = 1.0
+            start += len(top) + 1
+        return out
 
 
 def _auc_and_p(current_scores: np.ndarray, reference_scores: np.ndarray) -> tuple[float, float]:
@@ -116,8 +148,10 @@ def _auc_and_p(current_scores: np.ndarray, reference_scores: np.ndarray) -> tupl
 
 
 def _halves(rows: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The rows the classifier learns from (half, at most FIT_ROWS) and the held-out rest."""
     order = rng.permutation(rows)
-    return order[: rows // 2], order[rows // 2 :]
+    fit = min(rows // 2, FIT_ROWS)
+    return order[:fit], order[fit:]
 
 
 def multivariate_drift(
@@ -158,6 +192,10 @@ def multivariate_drift(
     ref_fit, ref_held = _halves(len(reference), rng)
     cur_fit, cur_held = _halves(len(current), rng)
     x_ref, x_cur = encoder.encode(reference), encoder.encode(current)
+    # Squares of a skewed feature span orders of magnitude: scaled columns let L-BFGS converge
+    # in a few dozen steps instead of hundreds (0.40 s to 0.07 s on 10,000 rows a side).
+    encoder.scale_by(np.vstack([x_ref[ref_fit], x_cur[cur_fit]]))
+    x_ref, x_cur = encoder.scaled(x_ref), encoder.scaled(x_cur)
     fit_x = np.vstack([x_ref[ref_fit], x_cur[cur_fit]])
     fit_y = np.r_[np.zeros(len(ref_fit)), np.ones(len(cur_fit))]
     model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=300)
@@ -185,7 +223,7 @@ def _contributors(
     for feature in features:
         shuffled = both.copy()
         shuffled[feature] = both[feature].to_numpy()[rng.permutation(len(both))]
-        scores = model.decision_function(encoder.encode(shuffled))
+        scores = model.decision_function(encoder.scaled(encoder.encode(shuffled)))
         shuffled_auc, _ = _auc_and_p(scores[split:], scores[:split])
         lost.append((feature, round(auc - shuffled_auc, 4)))
     ranked = sorted((item for item in lost if item[1] > 0), key=lambda item: -item[1])

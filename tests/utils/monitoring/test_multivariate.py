@@ -49,7 +49,7 @@ def test_the_same_population_is_not_flagged():
 def test_significant_but_small_is_not_drift():
     """The effect rule: a tiny shift on a million rows is significant, not a drift."""
     reference = population(50_000, 1)
-    shifted = population(50_000, 4).assign(n3=lambda f: f["n3"] + 0.06)
+    shifted = population(50_000, 4).assign(n3=lambda f: f["n3"] + 0.2)
     joint = multivariate_drift(reference, shifted, FEATURES, min_auc=0.55)
     assert joint.p_value < 0.05 and joint.statistic < 0.55 and not joint.drifted
 
