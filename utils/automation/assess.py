@@ -133,14 +133,9 @@ def assess(config: PipelineConfig, root: Path, fresh: list[SourceFile], store) -
     data = data_drift(reference, new_data, list(schema.features), **config.drift.univariate())
     joint = None
     if config.drift.multivariate.enabled:
-        from utils.monitoring.multivariate import multivariate_drift
+        from utils.monitoring.multivariate import configured_drift
 
-        settings = dict(vars(config.drift.multivariate))
-        settings.pop("enabled")
-        joint = multivariate_drift(
-            reference, new_data, list(schema.features), p_threshold=config.drift.p_threshold,
-            min_rows=config.drift.min_rows, **settings,
-        )  # fmt: skip
+        joint = configured_drift(reference, new_data, list(schema.features), config.drift.as_dict())
     if score.note:
         log.info("%s", score.note)
     for feature in data.features:

@@ -176,8 +176,8 @@ def monitor_stream(
     and multivariate), alert."""
     from utils.monitoring.drift import data_drift
 
-    drift_settings = dict(drift_settings)
-    multivariate = drift_settings.pop("multivariate", None)
+    everything = dict(drift_settings)
+    drift_settings = {k: v for k, v in everything.items() if k != "multivariate"}
 
     starts = chunk_starts(stream, chunk_rows, chunk_period)
     estimates = estimate_chunks(stream.probabilities, reference.calibration, starts)
@@ -235,12 +235,8 @@ def monitor_stream(
             "served_versions": _served_versions(stream, start, end),
             "drifted_features": [f.feature for f in features.features if f.drift],
             "multivariate": joint_drift(
-                reference.features[names],
-                stream.features.iloc[start:end],
-                names,
-                drift_settings,
-                multivariate,
-            ),  # fmt: skip
+                reference.features[names], stream.features.iloc[start:end], names, everything
+            ),
             "probability_drift": scores.dataset_drift,
             "alert": bool(below or outside or realized_below),
             "alert_reasons": [
@@ -258,23 +254,15 @@ def monitor_stream(
 
 
 def joint_drift(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    names: list[str],
-    univariate: dict[str, Any],
-    multivariate: dict[str, Any] | None,
+    reference: pd.DataFrame, current: pd.DataFrame, names: list[str], drift: dict[str, Any]
 ) -> dict[str, Any] | None:
     """A chunk's ``multivariate`` entry (None when drift.multivariate is off): the statistic
     (held-out AUC), p-value, verdict and top contributing features."""
-    if not multivariate or not multivariate.get("enabled"):
-        return None
-    from utils.monitoring.multivariate import multivariate_drift
+    from utils.monitoring.multivariate import configured_drift
 
-    found = multivariate_drift(
-        reference, current, names, p_threshold=univariate.get("p_threshold", 0.05),
-        min_rows=univariate.get("min_rows", 30),
-        **{k: v for k, v in multivariate.items() if k != "enabled"},
-    )  # fmt: skip
+    found = configured_drift(reference, current, names, drift)
+    if found is None:
+        return None
     return {
         "statistic": found.statistic,
         "p_value": found.p_value,

@@ -228,3 +228,17 @@ def _contributors(
         lost.append((feature, round(auc - shuffled_auc, 4)))
     ranked = sorted((item for item in lost if item[1] > 0), key=lambda item: -item[1])
     return ranked[:TOP_CONTRIBUTORS]
+
+
+def configured_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, features: list[str], drift: dict[str, Any]
+) -> MultivariateDrift | None:
+    """The test as config.yaml's ``drift:`` section asks (``DriftSection.as_dict()``): None when
+    drift.multivariate is off; the univariate p_threshold and min_rows apply to it too."""
+    settings = dict(drift.get("multivariate") or {})
+    if not settings.pop("enabled", False):
+        return None
+    return multivariate_drift(
+        reference, current, features, p_threshold=drift["p_threshold"],
+        min_rows=drift["min_rows"], **settings,
+    )  # fmt: skip
