@@ -48,20 +48,27 @@ def read_monitoring() -> dict[str, Any]:
     path = Path(api_state().settings.model_dir) / layout.MONITORING
 
     def read() -> dict[str, Any]:
-        if not path.is_file():
-            raise PipelineError(
-                f"{path.name}: no live monitoring yet; fullprocess.py writes it once predictions"
-                " are logged or unlabelled files arrive"
-            )
-        try:
-            monitoring = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise PipelineError(f"{path.name}: unreadable ({first_line(err)})") from None
-        if not isinstance(monitoring, dict):
-            raise PipelineError(f"{path.name}: not a JSON object")
-        return monitoring
+        return json_object(
+            path,
+            "no live monitoring yet; fullprocess.py writes it once predictions are logged or"
+            " unlabelled files arrive",
+        )
 
     return api_state().cache.get("monitoring", [path], read)
+
+
+def json_object(path: Path, missing: str) -> dict[str, Any]:
+    """A JSON object another program writes (monitoring, diagnostics); PipelineError (a 503)
+    when it is not there yet, cannot be read or is not an object: never a 500."""
+    if not path.is_file():
+        raise PipelineError(f"{path.name}: {missing}")
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise PipelineError(f"{path.name}: unreadable ({first_line(err)})") from None
+    if not isinstance(found, dict):
+        raise PipelineError(f"{path.name}: not a JSON object")
+    return found
 
 
 @monitoring.get("/monitoring")
@@ -215,9 +222,7 @@ def diagnostics() -> Response:
     path = Path(api_state().settings.model_dir) / DIAGNOSTICS_NAME
 
     def read() -> dict[str, Any]:
-        if not path.is_file():
-            raise PipelineError(f"{path.name}: no diagnostics yet; run the diagnostics step")
-        report = json.loads(path.read_text(encoding="utf-8"))
+        report = json_object(path, "no diagnostics yet; run the diagnostics step")
         return {
             k: report.get(k)
             for k in ("model_version", "missing_percent", "timings_s", "dependencies")

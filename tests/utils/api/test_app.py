@@ -653,3 +653,12 @@ def test_metrics_show_the_live_monitoring_and_survive_a_broken_file(api_project)
             assert_json_error(client.get("/monitoring"), 503, "monitoring.json: unreadable")
         if broken.startswith("["):
             assert_json_error(client.get("/monitoring"), 503, "monitoring.json: not a JSON object")
+
+
+@pytest.mark.parametrize("name", ["monitoring.json", "diagnostics.json"])
+@pytest.mark.parametrize("broken", ["{not json", "[1, 2]", "\xff\xfe"])
+def test_a_broken_file_another_program_writes_is_a_503_not_a_500(api_project, name, broken):
+    client = app_module.create_app(api_project["settings"]).test_client()
+    (api_project["models"] / name).write_bytes(broken.encode("latin-1"))
+    path = "/" + name.removesuffix(".json")
+    assert_json_error(client.get(path), 503, name)
