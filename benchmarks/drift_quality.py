@@ -158,7 +158,7 @@ def drift_settings() -> dict:
     """config.yaml's drift section, exactly as fullprocess.py passes it to data_drift."""
     from utils.config import load_project_config
 
-    return vars(load_project_config(ROOT).drift)
+    return load_project_config(ROOT).drift.univariate()
 
 
 def trials_for(cell: tuple[int, int, int | None], args: argparse.Namespace) -> int:
