@@ -87,6 +87,18 @@ def test_estimation_against_nannyml():
     assert summary["chunks"] == 4
 
 
+def test_multivariate_against_nannyml():
+    # --large 0 leaves out the timing: NannyML's domain classifier takes a minute at 2,000 rows.
+    summary = run_benchmark(
+        "multivariate.py", "--trials", "2", "--big-trials", "1", "--nannyml-trials", "1",
+        "--large", "0",
+    )  # fmt: skip
+    assert {
+        "max_false_alarm", "power_corr_break_2k", "nannyml_power_corr_break_2k", "speedup", "trials"
+    } <= set(summary)  # fmt: skip
+    assert summary["trials"] == 2
+
+
 @needs_spark
 def test_engines(tmp_path):
     summary = run_benchmark(
