@@ -47,6 +47,17 @@ FAMILIES: tuple[Family, ...] = (
     Family("drifted_features", "Features that drift in the newest chunk", ("source",)),
     Family("feature_drift", "1 when the feature drifts in the newest chunk", ("source", "feature")),
     Family("probability_drift", "1 when the predicted probabilities drift", ("source",)),
+    Family("multivariate_drift", "1 when the features' joint distribution drifts", ("source",)),
+    Family(
+        "multivariate_auc_ratio",
+        "Held-out ROC AUC of the classifier telling the chunk from the reference (0.5: alike)",
+        ("source",),
+    ),
+    Family(
+        "multivariate_contributor",
+        "1 when the feature is among those that moved the joint distribution most",
+        ("source", "feature"),
+    ),
     Family("chunk_rows", "Rows in the newest chunk", ("source",)),
     Family("labelled_rows", "Rows of the newest chunk whose label arrived", ("source",)),
     Family(
@@ -130,6 +141,13 @@ def monitoring_samples(monitoring: dict[str, Any], features: list[str]) -> list[
         for feature in features:
             add("feature_drift", (source, feature), feature in drifted)
         add("probability_drift", (source,), bool(chunk.get("probability_drift")))
+        joint = chunk.get("multivariate") or {}
+        if joint.get("statistic") is not None:  # tested (not turned off, enough rows)
+            add("multivariate_drift", (source,), bool(joint.get("drift")))
+            add("multivariate_auc_ratio", (source,), joint.get("statistic"))
+            contributors = set(joint.get("contributors") or ())
+            for feature in features:
+                add("multivariate_contributor", (source, feature), feature in contributors)
         add("chunk_rows", (source,), chunk.get("rows"))
         add("labelled_rows", (source,), chunk.get("labelled_rows"))
         add("chunk_end_timestamp_seconds", (source,), chunk_time(chunk))

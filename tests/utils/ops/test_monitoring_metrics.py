@@ -71,6 +71,24 @@ def test_the_newest_chunk_of_the_log_and_of_the_batches_each_give_their_figures(
     assert got[("labels", ("unmatched",))] == 2 and got[("labels", ("duplicates",))] == 1
 
 
+def test_joint_drift_exports_its_verdict_auc_and_contributors_among_served_features():
+    joint = {"statistic": 0.61, "p_value": 1e-9, "drift": True, "note": "",
+             "contributors": ["a", 'x"} 1', "b"]}  # fmt: skip
+    drifting = chunk("prediction log: 2026-12-02", "2026-12-02T10:00:00+00:00", multivariate=joint)
+    untested = {"statistic": None, "p_value": None, "drift": False, "contributors": [],
+                "note": "fewer than 30 rows"}  # fmt: skip
+    batch = chunk("b.csv", "2026-12-02T12:00:00+00:00", multivariate=untested)
+    got = values(monitoring_samples(monitoring(drifting, batch), ["a", "b", "c"]))
+    assert got[("multivariate_drift", ("traffic",))] == 1
+    assert got[("multivariate_auc_ratio", ("traffic",))] == 0.61
+    assert got[("multivariate_contributor", ("traffic", "a"))] == 1
+    assert got[("multivariate_contributor", ("traffic", "c"))] == 0
+    assert not any('x"} 1' in labels for _, labels in got), "only the model's features"
+    assert not any(name.startswith("multivariate") and labels == ("batch",)
+                   for name, labels in got), "not tested: no verdict to export"  # fmt: skip
+    assert ("multivariate_contributor", ("batch", "a")) not in got
+
+
 def test_a_file_name_never_becomes_a_label():
     hostile = chunk('x"} 1\nrisk_api_degraded 0 #.csv', "2026-12-02T12:00:00+00:00")
     text = exposition_text(monitoring_samples(monitoring(hostile), ["a"])).decode()
