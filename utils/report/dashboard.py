@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from utils.ops.monitoring_metrics import TRAFFIC, newest_chunks, source_of
-from utils.report.html import fmt, monitoring_rows
+from utils.report.html import (
+    MONITORING_COLUMNS,
+    MONITORING_NUMERIC_COLUMNS,
+    fmt,
+    monitoring_rows,
+)
 from utils.report.timeline import (
     ChunkPoint,
     Marker,
@@ -87,6 +92,8 @@ def render_dashboard(data: DashboardData) -> str:
         notes=data.notes,
         charts=charts,
         chunk_rows=monitoring_rows(data.monitoring) if data.monitoring else [],
+        monitoring_columns=MONITORING_COLUMNS,
+        monitoring_numeric_columns=MONITORING_NUMERIC_COLUMNS,
         deployments=[
             {
                 "when": str(row.get("created_at"))[:19],

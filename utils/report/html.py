@@ -181,6 +181,9 @@ def render_html(data: ReportData, images: dict[str, bytes]) -> str:
         drift_caption=drift_caption(data.data_drift) if data.data_drift else "",
         drift_rows=_drift_rows(data.data_drift) if data.data_drift else [],
         drift_columns=DRIFT_COLUMNS,
+        joint_caption=joint_caption((data.data_drift or {}).get("multivariate")),
+        monitoring_columns=MONITORING_COLUMNS,
+        monitoring_numeric_columns=MONITORING_NUMERIC_COLUMNS,
         drift_numeric_columns=_DRIFT_NUMERIC_COLUMNS,
         fmt=fmt,
     )
@@ -244,11 +247,35 @@ def _drift_rows(drift: dict[str, Any]) -> list[list[str]]:
 
 
 MONITORING_ROWS_SHOWN = 20
+# The chunk table's columns, the same in the report and on the dashboard; the alert is last.
+MONITORING_COLUMNS = [
+    "Source",
+    "Rows",
+    "Estimated F1",
+    "Band",
+    "Realised F1",
+    "Drifted features",
+    "Joint drift",
+    "Alert",
+]
+MONITORING_NUMERIC_COLUMNS = (1, 2, 4)
+
+
+def joint_cell(joint: dict[str, Any] | None) -> str:
+    """A chunk's multivariate verdict in a few words: with its AUC and, when it drifts, the
+    features that moved it most."""
+    if not joint:
+        return "—"  # turned off, or a chunk kept from before the joint test
+    if joint.get("statistic") is None:
+        return f"not tested: {joint.get('note', '')}"
+    auc = f"AUC {fmt(joint['statistic'], 3)}"
+    if not joint.get("drift"):
+        return f"no ({auc})"
+    return f"drift ({auc}; {', '.join(joint.get('contributors') or ())})"
 
 
 def monitoring_rows(monitoring: dict[str, Any]) -> list[list[str]]:
-    """The newest chunks, newest first: source, rows, estimated F1 and band, realised F1,
-    drifted features, alert."""
+    """The newest chunks, newest first, one cell per MONITORING_COLUMNS."""
     rows = []
     for chunk in reversed(monitoring.get("chunks", [])[-MONITORING_ROWS_SHOWN:]):
         low, high = chunk["band"]["f1"]
@@ -261,6 +288,7 @@ def monitoring_rows(monitoring: dict[str, Any]) -> list[list[str]]:
                 f"{fmt(low, 3)} – {fmt(high, 3)}",
                 fmt(realized["f1"]) if realized else "—",
                 ", ".join(chunk["drifted_features"]) or "none",
+                joint_cell(chunk.get("multivariate")),
                 "; ".join(chunk.get("alert_reasons", [])) if chunk["alert"] else "",
             ]
         )
@@ -282,6 +310,24 @@ def drift_caption(drift: dict[str, Any]) -> str:
         f"Latest check: {drift['current_rows']:,} new rows against {drift['reference_rows']:,} "
         f"reference rows: {verdict}.{rule} Multiple-testing correction: {drift['correction']}."
         + (f" {notes}" if notes else "")
+    )
+
+
+def joint_caption(joint: dict[str, Any] | None) -> str:
+    """The latest check's multivariate test (MultivariateDrift.as_dict()), in a sentence."""
+    if not joint:
+        return ""
+    if joint.get("statistic") is None:
+        return f"The joint distribution was not tested: {joint.get('note', '')}."
+    verdict = "drifts" if joint["drifted"] else "does not drift"
+    top = ", ".join(f"{name} ({fmt(lost, 3)})" for name, lost in joint.get("contributors") or ())
+    return (
+        f"The features' joint distribution {verdict}: a classifier tells the new rows from the"
+        f" reference with a held-out AUC of {fmt(joint['statistic'], 3)} (p"
+        f" {fmt_p(joint['p_value'])}; drift needs p below {joint['p_threshold']:g} and an AUC of"
+        f" at least {joint['min_auc']:g}). This catches features that change how they move"
+        " together while each one alone looks the same."
+        + (f" AUC lost when each is shuffled: {top}." if joint["drifted"] and top else "")
     )
 
 

@@ -46,6 +46,7 @@ class ChunkPoint:
     alert: bool
     drifted: frozenset[str]
     probability_drift: bool
+    joint_drift: bool | None = None  # None: not tested (off, too few rows, an older chunk)
 
     @classmethod
     def from_chunk(cls, chunk: dict[str, Any], traffic: bool) -> ChunkPoint | None:
@@ -65,7 +66,14 @@ class ChunkPoint:
             alert=bool(chunk.get("alert")),
             drifted=frozenset(chunk.get("drifted_features") or ()),
             probability_drift=bool(chunk.get("probability_drift")),
+            joint_drift=_joint_verdict(chunk.get("multivariate")),
         )
+
+
+def _joint_verdict(joint: Any) -> bool | None:
+    if not isinstance(joint, dict) or joint.get("statistic") is None:
+        return None
+    return bool(joint.get("drift"))
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -243,24 +251,35 @@ def performance_svg(
     return _svg(fig, "chart-performance")
 
 
+# The drift chart's row for the multivariate test, between the features and the probabilities.
+JOINT_ROW = "all features jointly"
+
+
 def drift_svg(
     points: Sequence[ChunkPoint],
     features: Sequence[str],
     markers: Sequence[Marker],
     span: tuple[datetime, datetime],
 ) -> str:
-    """One row per feature (and the probabilities): a red mark where a chunk found it
-    drifted, a grey one where it did not."""
+    """One row per feature, one for the features' joint distribution and one for the
+    probabilities: a red mark where a chunk found drift, a grey one where it did not, none
+    where the joint test did not run."""
     plt = _pyplot()
-    rows = [*features, "probabilities"]
+    rows = [*features, JOINT_ROW, "probabilities"]
     fig, ax = plt.subplots(
         figsize=(WIDTH_IN, 1.3 + 0.28 * len(rows)), dpi=DPI, layout="constrained"
     )
     drifted_xy, steady_xy = [], []
     for row, name in enumerate(rows):
         for p in points:
-            flagged = p.probability_drift if name == "probabilities" else name in p.drifted
-            (drifted_xy if flagged else steady_xy).append((p.ended_at, row))
+            if name == JOINT_ROW:
+                flagged = p.joint_drift
+            elif name == "probabilities":
+                flagged = p.probability_drift
+            else:
+                flagged = name in p.drifted
+            if flagged is not None:
+                (drifted_xy if flagged else steady_xy).append((p.ended_at, row))
     if steady_xy:
         ax.plot(*zip(*steady_xy, strict=True), "s", color="#d9e2ec", markersize=7,
                 label="no drift", gid="no-drift")  # fmt: skip

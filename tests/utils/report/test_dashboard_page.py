@@ -44,6 +44,13 @@ def monitoring() -> dict:
                 alert_reasons=["estimated F1 below the threshold 0.7900"],
                 drifted_features=["a"],
                 probability_drift=True,
+                multivariate={
+                    "statistic": 0.7,
+                    "p_value": 1e-9,
+                    "drift": True,
+                    "contributors": ["a", "b"],
+                    "note": "",
+                },
             ),  # fmt: skip
             {**chunk("<script>alert(1)</script>.csv", T0, T0), "start": 0, "end": 999},
         ],
@@ -97,11 +104,26 @@ def test_the_performance_chart_has_every_series_and_the_deployments():
     assert "rollback to v1" in chart and "threshold 0.790" in chart
 
 
-def test_the_drift_chart_has_a_row_per_feature_and_the_probabilities():
+def test_the_drift_chart_has_a_row_per_feature_the_joint_test_and_the_probabilities():
     chart = svg(page(), "chart-drift")
-    for label in [">a<", ">b<", ">probabilities<"]:
+    for label in [">a<", ">b<", ">all features jointly<", ">probabilities<"]:
         assert label in chart
     assert 'id="drift' in chart and 'id="no-drift' in chart
+    html = page()
+    table = html[html.index('<table id="chunks">') :]
+    assert "<th>Joint drift</th>" in table and "drift (AUC 0.700; a, b)" in table
+
+
+def test_a_chunk_without_a_joint_verdict_gets_no_joint_mark():
+    base = chunk("prediction log: a", T0, T0 + timedelta(hours=1))
+    tested = {"statistic": 0.5, "p_value": 0.5, "drift": False, "contributors": [], "note": ""}
+    untested = {**tested, "statistic": None, "note": "fewer than 30 rows"}
+    verdicts = [
+        ChunkPoint.from_chunk({**base, **extra}, traffic=True).joint_drift
+        for extra in [{}, {"multivariate": None}, {"multivariate": untested},
+                      {"multivariate": tested}, {"multivariate": {**tested, "drift": True}}]
+    ]  # fmt: skip
+    assert verdicts == [None, None, None, False, True]
 
 
 def test_the_volume_chart_has_traffic_and_batches():

@@ -7,7 +7,16 @@ import pandas as pd
 import pytest
 
 from utils.monitoring.drift import data_drift
-from utils.report.html import ReportData, deployment_rows, fmt, fmt_p, write_reports
+from utils.monitoring.multivariate import multivariate_drift
+from utils.report.html import (
+    ReportData,
+    deployment_rows,
+    fmt,
+    fmt_p,
+    joint_caption,
+    joint_cell,
+    write_reports,
+)
 
 
 def drift_payload() -> dict:
@@ -110,6 +119,56 @@ def test_drift_table_shows_significance_effect_and_verdict_of_each_feature(repor
     assert "b: too few rows to tell" in section
     a_row = section[section.index("<td>a</td>") :].split("</tr>")[0]
     assert "<td>ks</td>" in a_row and '<td class="warn">drift<' in a_row
+
+
+def decoupled() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ "x" and "y" move together in the reference and not in the current rows; each one's
+    distribution is the same in both."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2, 2000))
+    reference = pd.DataFrame({"x": z[0], "y": 0.9 * z[0] + np.sqrt(1 - 0.81) * z[1]})
+    return reference, pd.DataFrame({"x": rng.normal(size=2000), "y": rng.normal(size=2000)})
+
+
+def test_the_drift_section_says_what_the_joint_test_found_and_where_to_look(report_data, tmp_path):
+    reference, current = decoupled()
+    report_data.data_drift["multivariate"] = multivariate_drift(
+        reference, current, ["x", "y"]
+    ).as_dict()
+    html = write_reports(report_data, tmp_path)["html"].read_text()
+    section = html[html.index(">Data drift<") : html.index(">Summary statistics")]
+    assert "The features&#39; joint distribution drifts" in section
+    assert "AUC lost when each is shuffled: x (" in section or "shuffled: y (" in section
+
+
+@pytest.mark.parametrize(
+    ("joint", "expected"),
+    [
+        (None, ""),
+        ({"statistic": None, "note": "fewer than 30 rows"}, "not tested: fewer than 30 rows."),
+        ({"statistic": 0.51, "p_value": 0.3, "drifted": False, "p_threshold": 0.05,
+          "min_auc": 0.55, "contributors": []}, "does not drift"),
+        ({"statistic": 0.7, "p_value": 1e-9, "drifted": True, "p_threshold": 0.05,
+          "min_auc": 0.55, "contributors": [["x", 0.12]]}, "shuffled: x (0.120)."),
+    ],
+)  # fmt: skip
+def test_joint_caption_of_every_outcome(joint, expected):
+    caption = joint_caption(joint)
+    assert expected in caption and (caption == "") == (joint is None)
+
+
+@pytest.mark.parametrize(
+    ("joint", "expected"),
+    [
+        (None, "—"),
+        ({"statistic": None, "drift": False, "note": "drift.multivariate off"},
+         "not tested: drift.multivariate off"),
+        ({"statistic": 0.5012, "drift": False, "contributors": []}, "no (AUC 0.501)"),
+        ({"statistic": 0.7, "drift": True, "contributors": ["x", "y"]}, "drift (AUC 0.700; x, y)"),
+    ],
+)  # fmt: skip
+def test_a_chunks_joint_drift_cell(joint, expected):
+    assert joint_cell(joint) == expected
 
 
 def test_a_drift_check_stored_by_an_earlier_version_still_renders(report_data, tmp_path):
@@ -233,6 +292,8 @@ def test_live_traffic_section_shows_estimates_realised_figures_and_alerts(report
     monitoring["chunks"][0]["realized"] = {"f1": 0.6543, "precision": 0.5, "recall": 0.9,
                                            "roc_auc": 0.8}  # fmt: skip
     monitoring["chunks"][1].update(alert=True, alert_reasons=["estimated F1 outside its band"])
+    monitoring["chunks"][2]["multivariate"] = {"statistic": 0.66, "p_value": 1e-12, "drift": True,
+                                               "contributors": ["a<&>"], "note": ""}  # fmt: skip
     monitoring["labels"] = {"matched": 1000, "unmatched": 3}
     monitoring.update(chunk_rows=1000, f1_threshold=0.5)
     report_data.monitoring = monitoring
@@ -243,6 +304,7 @@ def test_live_traffic_section_shows_estimates_realised_figures_and_alerts(report
     cells = cell_texts(section)
     assert "0.6543" in cells and "estimated F1 outside its band" in cells
     assert cells[cells.index("Alert") + 1] == "log", "newest chunk first"
+    assert "drift (AUC 0.660; a<&>)" in cells and "Joint drift" in cells
     without = ReportData(**{**report_data.__dict__, "monitoring": None})
     assert ">Live traffic<" not in write_reports(without, tmp_path)["html"].read_text()
 
