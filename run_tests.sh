@@ -25,7 +25,7 @@ cd "$root"
 workers=(-n auto --maxprocesses=4 --dist worksteal)
 if ! $all; then
   exec "$venv/bin/python" -m pytest "${workers[@]}" --durations=10 \
-    -m "not (integration or spark or envbuild or benchmark)" "${pytest_args[@]}"
+    -m "not (integration or postgres or spark or envbuild or benchmark)" "${pytest_args[@]}"
 fi
 # The store's PostgreSQL tests need a server: a throwaway one on loopback when PostgreSQL is
 # installed, stopped again when the tests end (one that was already running is left alone).

@@ -330,8 +330,9 @@ needs_spark = pytest.mark.skipif(
 )
 
 # What ./run_tests.sh leaves to ./run_tests.sh --all: the kinds that launch real processes,
-# servers or environment builds (pyproject.toml declares the markers).
-WHOLE_SUITE_ONLY = ("integration", "spark", "envbuild", "benchmark")
+# need a server or build environments (pyproject.toml declares the markers). run_tests.sh
+# spells the same expression; test_fast_tier_is_what_run_tests_deselects checks it.
+WHOLE_SUITE_ONLY = ("integration", "postgres", "spark", "envbuild", "benchmark")
 FAST_TIER = "not (" + " or ".join(WHOLE_SUITE_ONLY) + ")"
 POSTGRES_FIXTURES = {"postgres_url", "second_postgres_url"}
 

@@ -106,6 +106,7 @@ def assess(config: PipelineConfig, root: Path, fresh: list[SourceFile], store) -
     from utils.model.deployment import load_deployed_model
     from utils.model.scoring import evaluate
     from utils.monitoring.drift import data_drift, score_drift
+    from utils.monitoring.multivariate import configured_drift
 
     schema, layout = config.schema, Layout.from_config(config, root)
     model, manifest = load_deployed_model(layout.deployment_dir)
@@ -131,11 +132,8 @@ def assess(config: PipelineConfig, root: Path, fresh: list[SourceFile], store) -
     )
     reference = read_dataset(drift_reference(layout, manifest), schema)
     data = data_drift(reference, new_data, list(schema.features), **config.drift.univariate())
-    joint = None
-    if config.drift.multivariate.enabled:
-        from utils.monitoring.multivariate import configured_drift
-
-        joint = configured_drift(reference, new_data, list(schema.features), config.drift.as_dict())
+    # None when drift.multivariate is off.
+    joint = configured_drift(reference, new_data, list(schema.features), config.drift.as_dict())
     if score.note:
         log.info("%s", score.note)
     for feature in data.features:
