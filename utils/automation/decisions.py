@@ -99,3 +99,68 @@ def comparison_data(compare_on: str, has_new_data: bool) -> tuple[str, ...]:
     if compare_on == "test_and_new" and has_new_data:
         return ("test", "new")
     return ("test",)
+
+
+class ChallengerVerdict(StrEnum):
+    PROMOTE = "promote"
+    REJECT = "reject"
+    WAIT = "wait"
+
+
+@dataclass(frozen=True)
+class ChallengerFacts:
+    """What the monitoring found about a challenger beside the champion on live traffic."""
+
+    age_days: float  # since the challenger arrived
+    labelled_rows: int = 0  # rows both models answered whose labels arrived
+    difference: float | None = None  # realised F1, challenger minus champion, on those rows
+    p_value: float | None = None  # the paired test of that difference
+
+
+@dataclass(frozen=True)
+class ChallengerPolicy:
+    """deployment.challenger in config.yaml."""
+
+    min_labelled_rows: int
+    p_threshold: float
+    max_age_days: float
+
+
+@dataclass(frozen=True)
+class ChallengerDecision:
+    verdict: ChallengerVerdict
+    reason: str
+
+
+def judge_challenger(facts: ChallengerFacts, policy: ChallengerPolicy) -> ChallengerDecision:
+    """Promote a challenger only on realised F1 (labels), significantly better on enough shared
+    rows; reject it when significantly worse or when no verdict came in time; else wait.
+    Estimates before labels never promote: they are shown and may alert, no more."""
+    enough = facts.labelled_rows >= policy.min_labelled_rows
+    tested = enough and facts.difference is not None and facts.p_value is not None
+    if tested and facts.p_value < policy.p_threshold and facts.difference != 0:
+        better = facts.difference > 0
+        return ChallengerDecision(
+            ChallengerVerdict.PROMOTE if better else ChallengerVerdict.REJECT,
+            f"realised F1 {'+' if better else ''}{facts.difference:.4f} against the champion "
+            f"on {facts.labelled_rows} labelled rows (p {facts.p_value:.3g} < "
+            f"{policy.p_threshold})",
+        )
+    if facts.age_days > policy.max_age_days:
+        return ChallengerDecision(
+            ChallengerVerdict.REJECT,
+            f"no verdict within {policy.max_age_days:g} days "
+            f"({facts.labelled_rows} labelled rows"
+            + (f", p {facts.p_value:.3g}" if tested else "")
+            + ")",
+        )
+    if not enough:
+        reason = f"{facts.labelled_rows} of {policy.min_labelled_rows} labelled rows so far"
+    elif not tested:
+        reason = "no paired comparison yet"
+    else:
+        reason = (
+            f"realised F1 {facts.difference:+.4f} on {facts.labelled_rows} labelled rows, "
+            f"not significant (p {facts.p_value:.3g})"
+        )
+    return ChallengerDecision(ChallengerVerdict.WAIT, reason)

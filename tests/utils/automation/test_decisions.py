@@ -6,12 +6,16 @@ import pytest
 
 from utils.automation.decisions import (
     Action,
+    ChallengerFacts,
+    ChallengerPolicy,
+    ChallengerVerdict,
     Facts,
     Policy,
     comparison_data,
     decide,
     deploy_candidate,
     input_folders,
+    judge_challenger,
 )
 
 A = Action
@@ -95,3 +99,42 @@ def test_input_folders_with_labelled_traffic():
 )
 def test_comparison_data(compare_on, has_new, sets):
     assert comparison_data(compare_on, has_new) == sets
+
+
+V, C = ChallengerVerdict, ChallengerFacts
+RULE = ChallengerPolicy(min_labelled_rows=200, p_threshold=0.05, max_age_days=14)
+# (facts, verdict, words in the reason)
+CHALLENGES = [
+    # Before labels: estimates never promote; waiting, until too old.
+    (C(age_days=1), V.WAIT, "0 of 200 labelled rows"),
+    (C(age_days=14), V.WAIT, "0 of 200"),
+    (C(age_days=14.01), V.REJECT, "no verdict within 14 days"),
+    # Labelled rows exactly at the minimum count; one short does not.
+    (C(1, 200, 0.05, 0.001), V.PROMOTE, "+0.0500 against the champion on 200 labelled rows"),
+    (C(1, 199, 0.05, 0.001), V.WAIT, "199 of 200 labelled rows"),
+    (C(1, 199, -0.05, 0.001), V.WAIT, "199 of 200"),
+    (C(15, 199, 0.05, 0.001), V.REJECT, "no verdict within 14 days (199 labelled rows)"),
+    # Significance: below p_threshold, not at it.
+    (C(1, 500, 0.02, 0.0499), V.PROMOTE, "p 0.0499 < 0.05"),
+    (C(1, 500, 0.02, 0.05), V.WAIT, "not significant (p 0.05)"),
+    (C(1, 500, -0.02, 0.0499), V.REJECT, "-0.0200 against the champion"),
+    (C(1, 500, -0.02, 0.05), V.WAIT, "-0.0200"),
+    # A verdict that came is taken, however old the challenger.
+    (C(30, 500, 0.02, 0.01), V.PROMOTE, "against the champion"),
+    (C(30, 500, -0.02, 0.01), V.REJECT, "against the champion"),
+    (C(30, 500, 0.02, 0.2), V.REJECT, "no verdict within 14 days (500 labelled rows, p 0.2)"),
+    # Enough rows but no comparison (labels without the challenger's answers).
+    (C(1, 500), V.WAIT, "no paired comparison yet"),
+    (C(1, 500, 0.0, 0.0), V.WAIT, "not significant"),
+]
+
+
+@pytest.mark.parametrize(("facts", "verdict", "reason"), CHALLENGES)
+def test_judge_challenger(facts, verdict, reason):
+    decision = judge_challenger(facts, RULE)
+    assert decision.verdict is verdict
+    assert reason in decision.reason
+
+
+def test_every_challenger_verdict_is_reached():
+    assert {judge_challenger(f, RULE).verdict for f, *_ in CHALLENGES} == set(ChallengerVerdict)
