@@ -132,6 +132,7 @@ def step_parameters(
             deployment_dir=paths["deployment_dir"],
             registered_model_name=config.main.registered_model_name,
             keep_releases=config.deployment.keep_releases,
+            strategy=config.deployment.strategy,
             store_url=store_url,
         ),
         steps.DiagnosticsParams(

@@ -1,4 +1,5 @@
-"""Step model_deployment: publish model, score and ingestion record atomically; move `champion`."""
+"""Step model_deployment: publish model, score and ingestion record atomically; move `champion`
+(or, with deployment.strategy shadow and a champion serving, `challenger`)."""
 
 from __future__ import annotations
 
@@ -15,27 +16,32 @@ from mlflow.exceptions import MlflowException
 from utils.data.ingestion import INGESTED_FILES_NAME
 from utils.errors import PipelineError
 from utils.files import sha256_file
+from utils.layout import challenger_link
 from utils.model.deployment import (
+    CHALLENGER,
     CHAMPION,
     MANIFEST_NAME,
     MANIFEST_TAG,
     MODEL_SHA256_TAG,
+    current_release,
     deploy,
+    deployment_role,
     identical_release,
     registered_model_file,
 )
 from utils.model.scoring import SCORE_NAME, read_score
 from utils.model.tracking import StepRun
 from utils.model.training import MODEL_FILE, MODEL_NAME, read_metadata
+from utils.ops.events import EventKind
 from utils.runtime.steps import DeploymentParams, run_step
 from utils.store.history import MonitoringStore
 
 log = logging.getLogger("model_deployment")
 
 
-def previous_champion(client: MlflowClient, model_name: str) -> str | None:
+def version_by_alias(client: MlflowClient, model_name: str, alias: str) -> str | None:
     try:
-        return client.get_model_version_by_alias(model_name, CHAMPION).version
+        return client.get_model_version_by_alias(model_name, alias).version
     except MlflowException:
         return None
 
@@ -84,7 +90,11 @@ def run(p: DeploymentParams) -> None:
     if not model_uri:
         raise PipelineError(f"{Path(p.model_dir)}: model metadata has no MLflow model; retrain it")
     score = read_score(sources[SCORE_NAME])
-    same = identical_release(p.deployment_dir, sources)
+    role = deployment_role(p.strategy, current_release(p.deployment_dir) is not None)
+    link = Path(p.deployment_dir) if role == CHAMPION else challenger_link(p.deployment_dir)
+    # Identical to what serves (or, for a challenger, to the champion or the challenger):
+    # deploying it again would change nothing.
+    same = identical_release(p.deployment_dir, sources) or identical_release(link, sources)
     if same is not None:
         with StepRun() as tracking:
             tracking.log_params({"outcome": "identical to the deployed release"})
@@ -100,7 +110,8 @@ def run(p: DeploymentParams) -> None:
     client = MlflowClient()
     with StepRun() as tracking:
         active = tracking.mlflow_run()
-        previous = previous_champion(client, model_name)
+        previous = version_by_alias(client, model_name, role)
+        champion = version_by_alias(client, model_name, CHAMPION)
         registered = register_quietly(model_uri, model_name)
         release = deploy(
             sources,
@@ -109,6 +120,7 @@ def run(p: DeploymentParams) -> None:
                 "registered_model_name": model_name,
                 "model_version": registered.version,
                 "previous_version": previous,
+                "role": role,
                 "mlflow_model_uri": model_uri,
                 "f1": score,
                 "trained_at": metadata.get("trained_at"),
@@ -120,25 +132,43 @@ def run(p: DeploymentParams) -> None:
                 "training_data_sha256": metadata.get("training_data_sha256"),
             },
             keep=p.keep_releases,
+            link=link,
         )
         # What an API that serves from the registry (api.model_source=registry) checks before
         # it loads this version: the model file's sha256 and the release's manifest.
         for key, value in registry_tags(model_name, registered.version, release).items():
             client.set_model_version_tag(model_name, registered.version, key, value)
         # The alias moves only once the files are live, so both name the same model.
-        client.set_registered_model_alias(model_name, CHAMPION, registered.version)
+        client.set_registered_model_alias(model_name, role, registered.version)
         client.set_model_version_tag(model_name, registered.version, "f1", f"{score:.10f}")
-        store.record_deployment(
-            str(registered.version),
-            previous,
-            sha256_file(release / MANIFEST_NAME),
-            release.name,
-            score,
-            model_uri=model_uri,
-            mlflow_run_id=active.info.run_id,
-        )
+        if role == CHAMPION:
+            store.record_deployment(
+                str(registered.version),
+                previous,
+                sha256_file(release / MANIFEST_NAME),
+                release.name,
+                score,
+                model_uri=model_uri,
+                mlflow_run_id=active.info.run_id,
+            )
+        else:
+            store.record_event(
+                EventKind.CHALLENGER,
+                {
+                    "action": "arrived",
+                    "release": release.name,
+                    "champion_version": champion,
+                    "replaces": previous,
+                    "f1": score,
+                },
+                str(registered.version),
+            )
         tracking.log_params(
-            {"model_version": registered.version, "previous_version": previous or "none"}
+            {
+                "model_version": registered.version,
+                "previous_version": previous or "none",
+                "role": role,
+            }
         )
         tracking.log_metrics({"f1": score, "duration_s": time.perf_counter() - started})
         tracking.log_dict(
@@ -146,6 +176,12 @@ def run(p: DeploymentParams) -> None:
             "deployment.json",
         )
         tracking.log_artifact(release / MANIFEST_NAME)
+    if role == CHALLENGER:
+        log.info(
+            "deployed %s version %s as the challenger beside champion %s (was %s) to %s",
+            model_name, registered.version, champion, previous, release,
+        )  # fmt: skip
+        return
     log.info(
         "deployed %s version %s (was %s) to %s",
         model_name,

@@ -22,6 +22,10 @@ ENV_MANAGERS = ("local", "uv", "virtualenv", "conda")
 # Where the data-heavy work runs: Polars on this machine, or Apache Spark (README, "Beyond one
 # machine").
 ENGINES = ("local", "spark")
+# replace: a retrained model that scores at least as well serves at once. shadow: it becomes the
+# challenger, answering every request beside the champion until its labels decide (README,
+# "Champion and challenger").
+DEPLOYMENT_STRATEGIES = ("replace", "shadow")
 
 
 @dataclass
@@ -124,8 +128,17 @@ class StoreSection:
 
 
 @dataclass
+class ChallengerSection:
+    min_labelled_rows: int = MISSING
+    p_threshold: float = MISSING
+    max_age_days: float = MISSING
+
+
+@dataclass
 class DeploymentSection:
     keep_releases: int = MISSING
+    strategy: str = MISSING
+    challenger: ChallengerSection = field(default_factory=ChallengerSection)
 
 
 @dataclass
@@ -212,8 +225,10 @@ SOLVERS = ("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga")
 
 
 def _value_at(config: PipelineConfig, key: str) -> object:
-    section, name = key.split(".")
-    return getattr(getattr(config, section), name)
+    value: object = config
+    for name in key.split("."):
+        value = getattr(value, name)
+    return value
 
 
 def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
@@ -223,6 +238,7 @@ def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
         return key, _value_at(config, key) in allowed, f"one of {', '.join(allowed)}"
 
     m, a, auto = config.model, config.api, config.automation
+    challenger = config.deployment.challenger
     features = list(config.data.features)
     names = config.data.class_names
     return [
@@ -272,6 +288,22 @@ def _value_rules(config: PipelineConfig) -> list[tuple[str, bool, str]]:
         ("automation.min_history", auto.min_history >= 1, "at least 1"),
         ("automation.lock_wait_s", 0 <= auto.lock_wait_s <= 3600, "0 to 3600 (seconds)"),
         ("deployment.keep_releases", config.deployment.keep_releases >= 1, "at least 1"),
+        one_of("deployment.strategy", DEPLOYMENT_STRATEGIES),
+        (
+            "deployment.challenger.min_labelled_rows",
+            challenger.min_labelled_rows >= 1,
+            "at least 1",
+        ),
+        (
+            "deployment.challenger.p_threshold",
+            0 < challenger.p_threshold < 1,
+            "more than 0 and less than 1",
+        ),
+        (
+            "deployment.challenger.max_age_days",
+            0 < challenger.max_age_days <= 365,
+            "more than 0 and at most 365",
+        ),
         ("diagnostics.latest_timeout_s", config.diagnostics.latest_timeout_s > 0, "positive"),
         ("monitoring.chunk_rows", config.monitoring.chunk_rows >= 100, "at least 100"),
         (

@@ -29,6 +29,15 @@ MONITORING = "monitoring.json"
 MONITORING_RECENT = "monitoring-recent.parquet"
 # models/reports/v<version>/: each deployed version's report, kept.
 REPORT_ARCHIVE = "reports"
+# Beside the deployment link: the challenger's link (deployment.strategy: shadow), pointing
+# into the same releases folder, so that promoting it is moving the deployment link there.
+CHALLENGER_SUFFIX = ".challenger"
+
+
+def challenger_link(deployment_dir: Path) -> Path:
+    """Where the challenger of the deployment at ``deployment_dir`` is published."""
+    deployment_dir = Path(deployment_dir)
+    return deployment_dir.with_name(deployment_dir.name + CHALLENGER_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,10 @@ class Layout:
     def report_archive(self) -> Path:
         return self.model_dir / REPORT_ARCHIVE
 
+    @property
+    def challenger_dir(self) -> Path:
+        return challenger_link(self.deployment_dir)
+
     def outputs(self) -> list[tuple[str, Path]]:
         """What a pipeline run leaves, in the order of the steps, for people."""
         return [
@@ -121,6 +134,7 @@ class Layout:
             ("trained model", self.model),
             ("test F1", self.score),
             ("live deployment", self.deployment_dir),
+            ("challenger (shadow)", self.challenger_dir),
             ("diagnostics", self.diagnostics),
             ("predictions", self.predictions),
             ("report (HTML)", self.report_html),

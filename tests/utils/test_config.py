@@ -98,6 +98,10 @@ BROKEN_RULES = [
     ("automation.lock_wait_s=3601", "automation.lock_wait_s"),
     ("alerts.webhook_url=http://example.com:99999/x", "alerts.webhook_url"),
     ("deployment.keep_releases=0", "deployment.keep_releases"),
+    ("deployment.strategy=canary", "deployment.strategy"),
+    ("deployment.challenger.min_labelled_rows=0", "deployment.challenger.min_labelled_rows"),
+    ("deployment.challenger.p_threshold=1", "deployment.challenger.p_threshold"),
+    ("deployment.challenger.max_age_days=0", "deployment.challenger.max_age_days"),
     ("diagnostics.latest_timeout_s=-1", "diagnostics.latest_timeout_s"),
     ("data.class_names=[a,a]", "data.class_names"),
     ("data.class_names=[a]", "data.class_names"),
@@ -120,6 +124,25 @@ BROKEN_RULES = [
 def test_nonsense_values_are_refused_naming_the_key(override, key):
     with pytest.raises(PipelineError, match=rf"^config key {key}: .* must be "):
         load_config(compose_config(override))
+
+
+@pytest.mark.parametrize(
+    ("override", "accepted"),
+    [
+        ("deployment.challenger.min_labelled_rows=1", True),
+        ("deployment.challenger.p_threshold=0.999", True),
+        ("deployment.challenger.p_threshold=0", False),
+        ("deployment.challenger.max_age_days=365", True),
+        ("deployment.challenger.max_age_days=365.01", False),
+        ("deployment.strategy=shadow", True),
+    ],
+)
+def test_the_challenger_rule_at_its_limits(override, accepted):
+    if accepted:
+        load_config(compose_config(override))
+    else:
+        with pytest.raises(PipelineError, match=override.split("=")[0]):
+            load_config(compose_config(override))
 
 
 def test_every_value_rule_is_broken_once_above():

@@ -165,21 +165,24 @@ class Actions:
         }
 
     def trained_model_is_deployed(self) -> bool:
-        """Whether the deployment already serves the retrained model (a redeploy that was
-        interrupted after its first step)."""
+        """Whether the deployment (or, in the shadow, the challenger) already holds the
+        retrained model (a redeploy that was interrupted after its first step)."""
         from utils.files import sha256_file
         from utils.model.deployment import current_release
         from utils.model.training import MODEL_FILE
 
-        paths = self.config.resolved_paths(self.root)
-        release = current_release(paths["deployment_dir"])
-        trained = paths["model_dir"] / MODEL_FILE
-        return (
-            release is not None
-            and trained.is_file()
-            and (release / MODEL_FILE).is_file()
-            and sha256_file(release / MODEL_FILE) == sha256_file(trained)
-        )
+        layout = Layout.from_config(self.config, self.root)
+        trained = layout.model_dir / MODEL_FILE
+        for link in (layout.deployment_dir, layout.challenger_dir):
+            release = current_release(link)
+            if (
+                release is not None
+                and trained.is_file()
+                and (release / MODEL_FILE).is_file()
+                and sha256_file(release / MODEL_FILE) == sha256_file(trained)
+            ):
+                return True
+        return False
 
     def deployed_version(self) -> object:
         from utils.model.deployment import load_deployed_model
@@ -187,6 +190,13 @@ class Actions:
         return load_deployed_model(self.config.resolved_paths(self.root)["deployment_dir"])[1].get(
             "model_version"
         )
+
+    def challenger_version(self) -> object:
+        """The challenger's model version (None when there is none)."""
+        from utils.model.deployment import current_release, read_manifest
+
+        release = current_release(Layout.from_config(self.config, self.root).challenger_dir)
+        return None if release is None else read_manifest(release).get("model_version")
 
     def new_test_f1(self) -> float:
         from utils.model.scoring import read_score
@@ -248,8 +258,32 @@ def finish(state: dict, journal: Journal, act: Actions) -> str:
         steps = REPORT if act.trained_model_is_deployed() else REDEPLOY
         act.run(steps, state["input_dir"])
 
+    if "challenger_before" not in state:
+        state["challenger_before"] = act.challenger_version()
+        journal.write(state)
     phase("redeploy", redeploy)
     new_version = act.deployed_version()
+    challenger = act.challenger_version()
+    if new_version == version and challenger not in (None, state["challenger_before"]):
+        # deployment.strategy shadow: the champion serves on, the new model answers beside it.
+        act.record(
+            {
+                "files": state["files"],
+                "outcome": Outcome.CHALLENGER,
+                "reasons": state["reasons"],
+                "comparison": comparison_text,
+                "previous_version": version,
+                "challenger_version": challenger,
+                "replaced_challenger": state["challenger_before"],
+                "new_test_f1": act.new_test_f1(),
+            },
+            challenger,
+        )
+        journal.clear()
+        return (
+            f"{summary}retrained on {' and '.join(state['reasons'])}; {comparison_text}: "
+            f"v{challenger} is the challenger beside champion v{version} (shadow)"
+        )
     if new_version == version:
         # Retrained on the same data with the same settings: the same model, nothing deployed.
         act.record({"files": state["files"], "outcome": Outcome.IDENTICAL}, version)

@@ -27,6 +27,8 @@ class Outcome(StrEnum):
     KEPT = "kept"
     IDENTICAL = "identical"
     REDEPLOYED = "redeployed"
+    # deployment.strategy shadow: the retrained model answers beside the deployed one.
+    CHALLENGER = "challenger deployed"
 
 
 @dataclass(frozen=True)

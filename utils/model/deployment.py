@@ -30,10 +30,19 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = layout.MANIFEST
 # The registry alias of the deployed version: it moves with the deployment link.
 CHAMPION = "champion"
+# The alias of a retrained version that answers every request in the shadow of the champion
+# (deployment.strategy: shadow); it moves with the challenger link (layout.challenger_link).
+CHALLENGER = "challenger"
 # Tags of a deployed model version: its model file's sha256, its release manifest (JSON).
 MODEL_SHA256_TAG = "model_file_sha256"
 MANIFEST_TAG = "release_manifest"
 _INCOMING_PREFIX = ".incoming-"
+
+
+def deployment_role(strategy: str, champion_deployed: bool) -> str:
+    """What a newly deployed model becomes: the champion, unless the strategy is shadow and a
+    champion already serves (a first model has nobody to be compared with)."""
+    return CHALLENGER if strategy == "shadow" and champion_deployed else CHAMPION
 
 
 def releases_dir(deployment_dir: Path) -> Path:
@@ -74,11 +83,14 @@ def deploy(
     info: dict[str, object],
     keep: int = 5,
     move: bool = False,
+    link: Path | None = None,
 ) -> Path:
     """Publish ``sources`` (name -> file) as a new release; return the release folder.
 
     With ``move`` the sources are renamed into the release instead of copied (they must be on
-    the same file system, e.g. written beside ``deployment_dir``).
+    the same file system, e.g. written beside ``deployment_dir``). The release goes into
+    ``deployment_dir``'s releases; ``link`` (default ``deployment_dir``) is the link moved to it:
+    the challenger's link publishes there too.
     """
     for name, source in sources.items():
         if not Path(source).is_file():
@@ -115,8 +127,9 @@ def deploy(
         shutil.rmtree(incoming, ignore_errors=True)
         raise
 
-    point_to(deployment_dir, release)
-    log.info("published %s release %s", deployment_dir.name, release_name)
+    link = deployment_dir if link is None else Path(link)
+    point_to(link, release)
+    log.info("published %s release %s", link.name, release_name)
     prune_releases(deployment_dir, keep)
     return release
 
@@ -167,15 +180,18 @@ def rollback_target(releases: list[tuple[str, str]], current: str, to_version: s
 def prune_releases(deployment_dir: Path, keep: int) -> list[Path]:
     """Remove unfinished releases and all but the newest ``keep`` finished ones.
 
-    The current release is never removed, whatever its age.
+    The current release and the challenger's are never removed, whatever their age.
     """
     releases = releases_dir(deployment_dir)
-    current = current_release(deployment_dir)
+    serving = {
+        current_release(deployment_dir),
+        current_release(layout.challenger_link(deployment_dir)),
+    }
     removed = []
     finished = finished_releases(deployment_dir)
     stale = [p for p in releases.iterdir() if p.name.startswith(_INCOMING_PREFIX)]
     for path in stale + finished[: max(len(finished) - max(keep, 1), 0)]:
-        if current is not None and path.resolve() == current:
+        if path.resolve() in serving:
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)

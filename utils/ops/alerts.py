@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from utils.automation.decisions import Outcome
 from utils.ops.events import EventKind
 
 log = logging.getLogger(__name__)
 
 # Outcomes of the automation's decision that put another model in production.
-DEPLOYING_OUTCOMES = ("first deployment", "redeployed")
+DEPLOYING_OUTCOMES = (Outcome.FIRST_DEPLOYMENT, Outcome.REDEPLOYED)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,12 @@ def _monitoring(event: dict) -> str | None:
 
 def _decision(event: dict) -> str | None:
     outcome = event.get("outcome")
+    if outcome == Outcome.CHALLENGER:
+        return (
+            f"challenger v{event.get('challenger_version')} deployed beside champion "
+            f"v{event.get('previous_version')}: it answers every request in the shadow; the "
+            "champion serves until the labels decide"
+        )
     if outcome not in DEPLOYING_OUTCOMES:
         return None
     previous = event.get("previous_version")

@@ -20,5 +20,7 @@ class EventKind(StrEnum):
     # Operations (utils.ops.alerts): the deployment link moved back, a release the API refused,
     # an automation run that failed.
     ROLLBACK = "rollback"
+    # A challenger's arrival, promotion or rejection (deployment.strategy: shadow).
+    CHALLENGER = "challenger"
     REFUSED_RELEASE = "refused_release"
     FAILED_RUN = "failed_run"

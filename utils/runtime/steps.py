@@ -211,6 +211,11 @@ class DeploymentParams(StepParams):
     deployment_dir: Path = param("production folder (link)")
     registered_model_name: str = param("Model Registry name")
     keep_releases: int = param("old releases kept for rollback", 5)
+    strategy: str = param(
+        "replace: serve the new model; shadow: make it the challenger beside the deployed one",
+        "replace",
+        ("replace", "shadow"),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

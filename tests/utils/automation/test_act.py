@@ -16,7 +16,11 @@ class Killed(BaseException):
 
 
 class FakeActions:
-    def __init__(self, kill_at: int | None, candidate_f1: float, deployed_after: list[str]):
+    def __init__(
+        self, kill_at: int | None, candidate_f1: float, deployed_after: list[str],
+        shadow: bool = False,
+    ):  # fmt: skip
+        self.shadow = shadow  # deployment.strategy: the model deploys as the challenger
         self.config = SimpleNamespace(automation=SimpleNamespace(compare_on="test_and_new"))
         self.kill_at, self.calls = kill_at, 0
         self.log: list[tuple] = []
@@ -42,7 +46,10 @@ class FakeActions:
         return "model_deployment" in self.deployed_after
 
     def deployed_version(self):
-        return 2 if "model_deployment" in self.deployed_after else 1
+        return 2 if "model_deployment" in self.deployed_after and not self.shadow else 1
+
+    def challenger_version(self):
+        return 2 if "model_deployment" in self.deployed_after and self.shadow else None
 
     def new_test_f1(self):
         return 0.8
@@ -70,7 +77,7 @@ def state(retrain: bool) -> dict:
 INGEST, RETRAIN = ("data_ingestion",), ("model_training", "model_scoring")
 REDEPLOY = ("model_deployment", "diagnostics", "reporting")
 REPORT = REDEPLOY[1:]
-# (retrain, candidate F1, the uninterrupted run's actions)
+# (retrain, candidate F1, the uninterrupted run's actions[, shadow])
 SCENARIOS = {
     "no-drift": (False, 0.0, [("run", INGEST), ("run", REPORT), ("record", "no drift", 1)]),
     "kept": (
@@ -84,23 +91,31 @@ SCENARIOS = {
         [("run", INGEST), ("run", RETRAIN), ("compare",), ("run", REDEPLOY),
          ("record", "redeployed", 2)],
     ),
+    "challenger": (
+        True,
+        0.9,
+        [("run", INGEST), ("run", RETRAIN), ("compare",), ("run", REDEPLOY),
+         ("record", "challenger deployed", 2)],
+        True,
+    ),
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_a_run_killed_at_any_boundary_is_finished_by_the_next(tmp_path, scenario):
-    retrain, candidate, uninterrupted = SCENARIOS[scenario]
+    retrain, candidate, uninterrupted, *shadow = SCENARIOS[scenario]
+    shadow = bool(shadow)
     for kill_at in range(len(uninterrupted)):
         journal = Journal(tmp_path / f"journal-{kill_at}.json")
         world: list[str] = []
-        first = FakeActions(kill_at, candidate, world)
+        first = FakeActions(kill_at, candidate, world, shadow)
         initial = state(retrain)
         journal.write(initial)
         with pytest.raises(Killed):
             act.finish(initial, journal, first)
         resumed_state = journal.read()
         assert resumed_state is not None, "the journal survives the kill"
-        second = FakeActions(None, candidate, world)
+        second = FakeActions(None, candidate, world, shadow)
         summary = act.finish(resumed_state, journal, second)
         assert journal.read() is None, "the finished run clears the journal"
         done = first.log + second.log
@@ -124,6 +139,20 @@ def test_a_redeploy_killed_after_deployment_runs_only_what_remains(tmp_path):
         ("record", "redeployed", 2),
     ]
     assert "redeployed v1 -> v2" in summary
+
+
+def test_in_the_shadow_a_deployed_challenger_is_not_deployed_again(tmp_path):
+    journal = Journal(tmp_path / "journal.json")
+    interrupted = {**state(True), "done": ["ingest", "retrain", "compare"]}
+    interrupted.update(candidate_f1=0.9, deployed_f1=0.7, challenger_before=None)
+    journal.write(interrupted)
+    actions = FakeActions(None, 0.9, ["model_deployment"], shadow=True)
+    summary = act.finish(journal.read(), journal, actions)
+    assert actions.log == [
+        ("run", ("diagnostics", "reporting")),
+        ("record", "challenger deployed", 2),
+    ]
+    assert "v2 is the challenger beside champion v1 (shadow)" in summary
 
 
 def test_a_journal_that_cannot_be_read_is_ignored(tmp_path):

@@ -45,6 +45,10 @@ FEATURE = {"feature": "a", "drift": True}
          "redeployed: a new model serves now (was v1)"),
         (EventKind.DECISION, {"outcome": "first deployment"},
          "first deployment: a new model serves now"),
+        (EventKind.DECISION,
+         {"outcome": "challenger deployed", "previous_version": 1, "challenger_version": 2},
+         "challenger v2 deployed beside champion v1: it answers every request in the shadow; "
+         "the champion serves until the labels decide"),
         (EventKind.DECISION, {"outcome": "kept"}, None),
         (EventKind.DECISION, {"outcome": "no drift"}, None),
         (EventKind.ROLLBACK, {"from_version": "3", "to_version": "2"}, "rolled back: v3 -> v2"),
