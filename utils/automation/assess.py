@@ -133,7 +133,9 @@ def assess(config: PipelineConfig, root: Path, fresh: list[SourceFile], store) -
     reference = read_dataset(drift_reference(layout, manifest), schema)
     data = data_drift(reference, new_data, list(schema.features), **config.drift.univariate())
     # None when drift.multivariate is off.
-    joint = configured_drift(reference, new_data, list(schema.features), config.drift.as_dict())
+    joint = configured_drift(
+        reference, new_data, list(schema.features), config.drift.as_dict(), data
+    )
     if score.note:
         log.info("%s", score.note)
     for feature in data.features:

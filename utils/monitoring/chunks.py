@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from utils.monitoring.drift import DataDrift
 from utils.monitoring.estimation import (
     METRICS,
     Calibration,
@@ -235,8 +237,12 @@ def monitor_stream(
             "served_versions": _served_versions(stream, start, end),
             "drifted_features": [f.feature for f in features.features if f.drift],
             "multivariate": joint_drift(
-                reference.features[names], stream.features.iloc[start:end], names, everything
-            ),
+                reference.features[names],
+                stream.features.iloc[start:end],
+                names,
+                everything,
+                features,
+            ),  # fmt: skip
             "probability_drift": scores.dataset_drift,
             "alert": bool(below or outside or realized_below),
             "alert_reasons": [
@@ -254,18 +260,24 @@ def monitor_stream(
 
 
 def joint_drift(
-    reference: pd.DataFrame, current: pd.DataFrame, names: list[str], drift: dict[str, Any]
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    names: list[str],
+    drift: dict[str, Any],
+    per_feature: DataDrift,
 ) -> dict[str, Any] | None:
     """A chunk's ``multivariate`` entry (None when drift.multivariate is off): the statistic
-    (held-out AUC), p-value, verdict and top contributing features."""
+    (held-out AUC), p-value (and corrected with the features' tests), verdict and top
+    contributing features."""
     from utils.monitoring.multivariate import configured_drift
 
-    found = configured_drift(reference, current, names, drift)
+    found = configured_drift(reference, current, names, drift, per_feature)
     if found is None:
         return None
     return {
         "statistic": found.statistic,
         "p_value": found.p_value,
+        "adjusted_p_value": found.adjusted_p_value,
         "drift": found.drifted,
         "contributors": [name for name, _ in found.contributors],
         "note": found.note,

@@ -324,8 +324,10 @@ def joint_caption(joint: dict[str, Any] | None) -> str:
     return (
         f"The features' joint distribution {verdict}: a classifier tells the new rows from the"
         f" reference with a held-out AUC of {fmt(joint['statistic'], 3)} (p"
-        f" {fmt_p(joint['p_value'])}; drift needs p below {joint['p_threshold']:g} and an AUC of"
-        f" at least {joint['min_auc']:g}). This catches features that change how they move"
+        f" {fmt_p(joint['p_value'])}, corrected with the features' tests"
+        f" {fmt_p(joint.get('adjusted_p_value'))}; drift needs the corrected p below"
+        f" {joint['p_threshold']:g} and an AUC of at least {joint['min_auc']:g}). This catches"
+        " features that change how they move"
         " together while each one alone looks the same."
         + (f" AUC lost when each is shuffled: {top}." if joint["drifted"] and top else "")
     )

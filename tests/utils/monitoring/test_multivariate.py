@@ -94,3 +94,47 @@ def test_settings_are_checked_at_their_limits(key, value, ok):
     else:
         with pytest.raises(ValueError, match=f"multivariate.{key}: "):
             check_multivariate_settings(**settings)
+
+
+# (correction, the features' p-values, drifted): the joint test's p is 0.01, its AUC 0.6.
+FAMILY = [
+    ("none", [0.5] * 10, True),  # alone at its nominal level
+    ("holm", [0.5] * 10, False),  # smallest of 11: 11 x 0.01 = 0.11
+    ("holm", [1e-9] * 10, True),  # largest of 11: Holm's last step, 1 x 0.01
+    ("holm", [1e-9] * 5 + [0.5] * 5, False),  # sixth smallest: 6 x 0.01 = 0.06
+    ("holm", [1e-9] * 6 + [0.5] * 4, False),  # seventh: 5 x 0.01 = 0.05, not below 0.05
+    ("holm", [1e-9] * 7 + [0.5] * 3, True),  # eighth: 4 x 0.01 = 0.04
+    ("bh", [0.5] * 10, False),  # 11 x 0.01 / 1 = 0.11
+    ("bh", [0.001] * 10, True),  # rank 11 of 11: 0.01
+    ("holm", [], True),  # no feature tested: a family of one
+]
+
+
+@pytest.mark.parametrize(("correction", "family", "drifted"), FAMILY)
+def test_the_joint_test_is_corrected_as_one_more_member_of_the_features_family(
+    monkeypatch, correction, family, drifted
+):
+    from utils.monitoring import multivariate
+
+    monkeypatch.setattr(multivariate, "_auc_and_p", lambda current, reference: (0.6, 0.01))
+    joint = multivariate_drift(
+        population(200, 1), population(200, 2), FEATURES, correction=correction,
+        family_p_values=family,
+    )  # fmt: skip
+    assert joint.p_value == 0.01
+    assert joint.drifted is drifted
+    assert (joint.adjusted_p_value < 0.05) is drifted
+
+
+def test_configured_drift_takes_the_features_p_values_from_their_result():
+    from utils.monitoring.multivariate import configured_drift
+
+    joint_settings = {"enabled": True, "min_auc": 0.55, "max_rows": 50_000, "seed": 0}
+    settings = {"p_threshold": 0.05, "correction": "holm", "min_rows": 30,
+                "multivariate": joint_settings}  # fmt: skip
+    reference, broken = population(2000, 1), population(2000, 2, correlation=0.0)
+    per_feature = data_drift(reference, broken, FEATURES)
+    joint = configured_drift(reference, broken, FEATURES, settings, per_feature)
+    assert joint.drifted and joint.adjusted_p_value >= joint.p_value
+    off = {**settings, "multivariate": {**settings["multivariate"], "enabled": False}}
+    assert configured_drift(reference, broken, FEATURES, off, per_feature) is None
