@@ -5,6 +5,8 @@
     python fullprocess.py --force         # retrain now, new data or not; deploy even if worse
     python fullprocess.py --every 600     # loop, for hosts without cron
     python fullprocess.py --rollback      # back to the previous release (--to VERSION: that one)
+    python fullprocess.py --promote       # the challenger serves (deployment.strategy: shadow)
+    python fullprocess.py --reject        # the challenger is removed everywhere
     python fullprocess.py automation.score_drift_method=parametric   # any config override
 
 Exit codes: 0 nothing new, no drift, kept the deployed model, or redeployed, and also "already
@@ -19,7 +21,7 @@ import logging
 import time
 from pathlib import Path
 
-from utils.automation.run import run_once
+from utils.automation.run import BY_HAND, run_once
 from utils.errors import PipelineError
 from utils.runtime.cli import run_entry_point
 
@@ -41,20 +43,20 @@ def _parse_args() -> argparse.Namespace:
         ),
     )
     parser.add_argument("--every", type=float, default=None, help="repeat every SECONDS (no cron)")
-    parser.add_argument(
-        "--rollback",
-        action="store_true",
-        help="point the deployment and the champion alias back at the previous release",
-    )
+    by_hand = parser.add_mutually_exclusive_group()
+    for command, (help_text, _) in BY_HAND.items():
+        by_hand.add_argument(
+            f"--{command}", dest="by_hand", action="store_const", const=command, help=help_text
+        )
     parser.add_argument(
         "--to", metavar="VERSION", default=None, help="with --rollback: this model version"
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of config.yaml")
     args = parser.parse_args()
-    if args.to is not None and not args.rollback:
+    if args.to is not None and args.by_hand != "rollback":
         parser.error("--to goes with --rollback")
-    if args.rollback and (args.every is not None or args.force):
-        parser.error("--rollback runs once, alone: not with --every or --force")
+    if args.by_hand and (args.every is not None or args.force):
+        parser.error(f"--{args.by_hand} runs once, alone: not with --every or --force")
     return args
 
 
@@ -66,9 +68,7 @@ if __name__ == "__main__":
             try:
                 log.info(
                     "%s",
-                    run_once(
-                        ROOT, args.overrides, args.dry_run, args.force, args.rollback, args.to
-                    ),
+                    run_once(ROOT, args.overrides, args.dry_run, args.force, args.by_hand, args.to),
                 )
             except PipelineError as err:
                 if args.every is None:

@@ -32,6 +32,7 @@ def rollback(
     move the registry's champion alias with it, record and report it. The API follows the
     link on its next request; nothing is retrained."""
     from utils.model import deployment as releases
+    from utils.model.deployment import CHAMPION
 
     deployment_dir = Layout.from_config(config, root).deployment_dir
     current = releases.current_release(deployment_dir)
@@ -60,7 +61,7 @@ def rollback(
     store = AlertingStore(open_store(config, root), webhook)
     releases.point_to(deployment_dir, target)
     try:
-        move_champion(config, root, str(manifest.get("registered_model_name")), version)
+        move_alias(config, root, str(manifest.get("registered_model_name")), CHAMPION, version)
     except Exception as err:
         releases.point_to(deployment_dir, current)  # all or nothing: the registry must agree
         raise PipelineError(
@@ -77,11 +78,16 @@ def rollback(
     return f"rolled back v{previous} -> v{version} (release {target.name})"
 
 
-def move_champion(config: PipelineConfig, root: Path, model_name: str, version: str) -> None:
+def move_alias(
+    config: PipelineConfig, root: Path, model_name: str, alias: str, version: str | None
+) -> None:
+    """The registry's ``alias`` at ``version``; None removes it."""
     from mlflow import MlflowClient
 
-    from utils.model.deployment import CHAMPION
     from utils.model.tracking import resolve_tracking_uri
 
     client = MlflowClient(resolve_tracking_uri(config.main.tracking_uri, root))
-    client.set_registered_model_alias(model_name, CHAMPION, version)
+    if version is None:
+        client.delete_registered_model_alias(model_name, alias)
+    else:
+        client.set_registered_model_alias(model_name, alias, version)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from utils.automation.act import act
 from utils.automation.assess import assess, find_new_files, open_store
+from utils.automation.challenger import promote, reject
 from utils.automation.decisions import (
     Facts,
     Policy,
@@ -29,6 +30,18 @@ from utils.ops.alerts import AlertingStore, Webhook
 from utils.ops.events import EventKind
 
 log = logging.getLogger(__name__)
+
+# What an operator does by hand (fullprocess.py --rollback, --promote, --reject): each waits
+# for the automation's locks (automation.lock_wait_s) rather than giving up as cron's run does.
+# Each: what it does (fullprocess.py's help), and the function.
+BY_HAND = {
+    "rollback": (
+        "point the deployment and the champion alias back at the previous release",
+        rollback,
+    ),
+    "promote": ("the challenger serves: the deployment link and champion alias at it", promote),
+    "reject": ("remove the challenger: its link, its registry alias and its release", reject),
+}
 
 
 def process(
@@ -75,17 +88,19 @@ def run_once(
     overrides: list[str],
     dry_run: bool,
     force: bool,
-    roll_back: bool = False,
+    by_hand: str | None = None,
     to_version: str | None = None,
 ) -> str:
     """One run under the locks; returns the line fullprocess.py logs (what was done or why
-    nothing was)."""
+    nothing was). ``by_hand``: one of BY_HAND instead of the automation's run."""
     config = load_project_config(root, overrides)
     started = time.perf_counter()
 
     def work(webhook: Webhook) -> tuple[str, str]:
-        if roll_back:
-            return rollback(config, root, overrides, to_version, dry_run, webhook), "rollback"
+        if by_hand == "rollback":
+            return rollback(config, root, overrides, to_version, dry_run, webhook), by_hand
+        if by_hand is not None:
+            return BY_HAND[by_hand][1](config, root, overrides, dry_run, webhook), by_hand
         return process(config, root, overrides, dry_run, force, webhook)
 
     if dry_run:
@@ -94,23 +109,23 @@ def run_once(
         return f"{work(Webhook(None))[0]} ({time.perf_counter() - started:.1f} s)"
     webhook = Webhook.from_config(config.alerts, "fullprocess")
     # A cron run finds the lock held and does nothing; the next one will. An operator's
-    # rollback waits for the run that holds it, and fails loudly when it does not end in time.
-    wait_s = config.automation.lock_wait_s if roll_back else 0.0
+    # command waits for the run that holds it, and fails loudly when it does not end in time.
+    wait_s = config.automation.lock_wait_s if by_hand else 0.0
     lock_file = root / config.automation.lock_file
     with ExitStack() as held:
-        purpose = "fullprocess.py --rollback" if roll_back else "fullprocess.py"
+        purpose = f"fullprocess.py --{by_hand}" if by_hand else "fullprocess.py"
         if not held.enter_context(exclusive_lock(lock_file, wait_s, purpose)):
-            if roll_back:
+            if by_hand:
                 raise Busy(
-                    f"rollback not done: {config.automation.lock_file} is held by "
+                    f"{by_hand} not done: {config.automation.lock_file} is held by "
                     f"{lock_holder(lock_file)}; waited {wait_s:g} s (automation.lock_wait_s)"
                 )
             return f"already running (lock {config.automation.lock_file} held): nothing to do"
         try:
             if not held.enter_context(host_lock(config, root, wait_s)):
-                if roll_back:
+                if by_hand:
                     raise Busy(
-                        "rollback not done: a run on another host holds the store's lock; "
+                        f"{by_hand} not done: a run on another host holds the store's lock; "
                         f"waited {wait_s:g} s (automation.lock_wait_s)"
                     )
                 return "already running on another host (store lock): nothing to do"

@@ -102,6 +102,16 @@ def _rollback(event: dict) -> str | None:
     return f"rolled back: v{event.get('from_version')} -> v{event.get('to_version')}"
 
 
+def _challenger(event: dict) -> str | None:
+    action, reason = event.get("action"), event.get("reason")
+    if action == "promoted":
+        was = event.get("previous_version")
+        return f"challenger promoted ({reason}): it serves now (was v{was})"
+    if action == "rejected":
+        return f"challenger rejected ({reason}); the champion serves on"
+    return None  # its arrival alerts as the automation's decision
+
+
 def _refused_release(event: dict) -> str | None:
     return (
         f"release {event.get('release')} refused ({event.get('reason')}); "
@@ -120,6 +130,7 @@ ALERTS: dict[EventKind, Callable[[dict], str | None]] = {
     EventKind.MONITORING: _monitoring,
     EventKind.DECISION: _decision,
     EventKind.ROLLBACK: _rollback,
+    EventKind.CHALLENGER: _challenger,
     EventKind.REFUSED_RELEASE: _refused_release,
     EventKind.FAILED_RUN: _failed_run,
 }

@@ -20,15 +20,16 @@ def overrides(tmp_path, wait_s: float) -> list[str]:
     ]
 
 
-def test_a_rollback_under_a_held_lock_waits_then_fails_naming_the_holder(tmp_path):
+@pytest.mark.parametrize("command", ["rollback", "promote", "reject"])
+def test_a_command_by_hand_under_a_held_lock_waits_then_fails_naming_the_holder(tmp_path, command):
     with exclusive_lock(tmp_path / "lock", purpose="fullprocess.py") as held:
         assert held
         with pytest.raises(
             Busy,
-            match=r"rollback not done: .*lock is held by fullprocess.py, "
+            match=rf"{command} not done: .*lock is held by fullprocess.py, "
             r"pid \d+ on .* since .*; waited 0.3 s \(automation.lock_wait_s\)",
         ):
-            run_once(ROOT, overrides(tmp_path, 0.3), dry_run=False, force=False, roll_back=True)
+            run_once(ROOT, overrides(tmp_path, 0.3), dry_run=False, force=False, by_hand=command)
     assert Busy.exit_code not in (0, 1, 2)
 
 
@@ -42,4 +43,12 @@ def test_a_rollback_with_the_lock_free_goes_on_to_the_rollback(tmp_path):
     from utils.errors import PipelineError
 
     with pytest.raises(PipelineError, match="no model is deployed: nothing to roll back"):
-        run_once(ROOT, overrides(tmp_path, 0), dry_run=False, force=False, roll_back=True)
+        run_once(ROOT, overrides(tmp_path, 0), dry_run=False, force=False, by_hand="rollback")
+
+
+@pytest.mark.parametrize(("command", "doing"), [("promote", "promote"), ("reject", "reject")])
+def test_without_a_challenger_promote_and_reject_say_so(tmp_path, command, doing):
+    from utils.errors import PipelineError
+
+    with pytest.raises(PipelineError, match=f"no challenger is deployed: nothing to {doing}"):
+        run_once(ROOT, overrides(tmp_path, 0), dry_run=False, force=False, by_hand=command)

@@ -1,0 +1,135 @@
+"""A challenger promoted or rejected (deployment.strategy: shadow): by hand
+(``fullprocess.py --promote`` / ``--reject``) under the automation's locks, as a rollback is.
+
+Promotion is a deployment: the deployment link moves to the challenger's release (they share
+the releases folder), the registry's champion alias follows, the store records a deployment and
+the report is made again, so ``--rollback`` undoes it. Rejection removes the challenger
+everywhere: its link, its alias, its release. Either is alerted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from utils.automation.act import REPORT, run_steps
+from utils.automation.assess import open_store
+from utils.automation.rollback import move_alias
+from utils.automation.sources import Journal
+from utils.config import PipelineConfig
+from utils.errors import PipelineError
+from utils.layout import Layout
+from utils.ops.alerts import AlertingStore, Webhook
+from utils.ops.events import EventKind
+
+log = logging.getLogger(__name__)
+
+
+def _challenger_release(config: PipelineConfig, root: Path, doing: str) -> Path:
+    from utils.model.deployment import current_release
+
+    link = Layout.from_config(config, root).challenger_dir
+    release = current_release(link)
+    if release is None:
+        raise PipelineError(f"{link}: no challenger is deployed: nothing to {doing}")
+    if Journal(root / config.automation.journal).read() is not None:
+        raise PipelineError(
+            f"an interrupted run is not finished yet: run fullprocess.py once, then {doing}"
+        )
+    return release
+
+
+def promote(
+    config: PipelineConfig,
+    root: Path,
+    overrides: list[str],
+    dry_run: bool,
+    webhook: Webhook,
+    reason: str = "by hand",
+) -> str:
+    """The challenger serves: deployment link and champion alias at its release, together or
+    not at all; recorded, alerted and reported."""
+    from utils.files import sha256_file
+    from utils.model import deployment as releases
+
+    layout = Layout.from_config(config, root)
+    target = _challenger_release(config, root, "promote")
+    # Every file checked and the model loaded as the API will load it, before anything moves.
+    manifest = releases.verify_release(target)
+    releases.load_release_model(target)
+    current = releases.deployed_release(layout.deployment_dir)
+    was = releases.read_manifest(current)
+    version, previous = str(manifest.get("model_version")), str(was.get("model_version"))
+    model_name = str(manifest.get("registered_model_name"))
+    if dry_run:
+        return f"dry run: would promote challenger v{version} over champion v{previous}"
+    store = AlertingStore(open_store(config, root), webhook)
+    releases.point_to(layout.deployment_dir, target)
+    try:
+        move_alias(config, root, model_name, releases.CHAMPION, version)
+    except Exception as err:
+        releases.point_to(layout.deployment_dir, current)  # the registry must agree
+        raise PipelineError(
+            f"could not move the champion alias ({err}): nothing promoted"
+        ) from None
+    _retire_challenger_link(config, root, model_name)
+    log.info("challenger v%s promoted over v%s (release %s)", version, previous, target.name)
+    store.record_deployment(
+        version, previous, sha256_file(target / releases.MANIFEST_NAME), target.name,
+        manifest.get("f1"), model_uri=manifest.get("mlflow_model_uri"),
+    )  # fmt: skip
+    store.record_event(
+        EventKind.CHALLENGER,
+        {"action": "promoted", "previous_version": previous, "release": target.name,
+         "reason": reason},
+        version,
+    )  # fmt: skip
+    run_steps(root, overrides, REPORT, ",".join(config.input_dirs(root)))
+    return f"promoted challenger v{version} over v{previous} ({reason}; release {target.name})"
+
+
+def reject(
+    config: PipelineConfig,
+    root: Path,
+    overrides: list[str],
+    dry_run: bool,
+    webhook: Webhook,
+    reason: str = "by hand",
+) -> str:
+    """The challenger removed everywhere (link, alias, release); the champion never stopped
+    serving."""
+    from utils.model import deployment as releases
+
+    target = _challenger_release(config, root, "reject")
+    manifest = releases.read_manifest(target)
+    version = str(manifest.get("model_version"))
+    if dry_run:
+        return f"dry run: would reject challenger v{version}"
+    store = AlertingStore(open_store(config, root), webhook)
+    _retire_challenger_link(config, root, str(manifest.get("registered_model_name")))
+    champion = releases.current_release(Layout.from_config(config, root).deployment_dir)
+    if target != champion:
+        shutil.rmtree(target, ignore_errors=True)
+    store.record_event(
+        EventKind.CHALLENGER,
+        {"action": "rejected", "release": target.name, "reason": reason},
+        version,
+    )
+    return f"rejected challenger v{version} ({reason})"
+
+
+def _retire_challenger_link(config: PipelineConfig, root: Path, model_name: str) -> None:
+    """No challenger any more: its link goes first (what the API follows), then its alias."""
+    from utils.files import fsync_dir
+    from utils.model.deployment import CHALLENGER
+
+    link = Layout.from_config(config, root).challenger_dir
+    if link.is_symlink():
+        os.unlink(link)
+        fsync_dir(link.parent)
+    try:
+        move_alias(config, root, model_name, CHALLENGER, None)
+    except Exception as err:  # the link is gone already: an API on this host has no challenger
+        log.warning("could not remove the registry's challenger alias: %s", err)
