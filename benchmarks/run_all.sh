@@ -34,6 +34,7 @@ run "API: ours (gunicorn) vs mlflow models serve" "$python" "$root/benchmarks/ap
 run "Hostile requests: the widest bodies at the limit, /health under 2,000 idle sockets" "$python" "$root/benchmarks/hostile.py"
 run "Data drift: ours vs Evidently DataDriftPreset" "$python" "$root/benchmarks/drift.py" --rows "$rows"
 run "Data drift quality: false alarms and detection at every size" "$python" "$root/benchmarks/drift_quality.py"
+run "Multivariate drift: ours vs NannyML domain classifier and reconstruction" "$python" "$root/benchmarks/multivariate.py"
 run "Estimated performance: ours vs NannyML CBPE" "$python" "$root/benchmarks/estimation.py" --rows "$rows"
 run "Ingestion: naive pandas vs ours" "$python" "$root/benchmarks/ingestion.py" --rows "$big_rows" --files 20
 run "Pipeline overhead: the demo against six no-op MLflow steps" "$python" "$root/benchmarks/pipeline.py" --demo --repeats 3
