@@ -32,6 +32,8 @@ from utils.api.serving import (
     RequestError,
 )
 from utils.api.state import ApiState, PredictionEndpoint
+from utils.layout import challenger_link
+from utils.model.deployment import CHALLENGER
 from utils.monitoring.prediction_log import PredictionLog
 from utils.ops.metrics import MetricsMiddleware, api_metrics
 
@@ -54,6 +56,14 @@ def create_app(settings: ApiSettings) -> Flask:
     # instead of werkzeug cutting it silently at the limit.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     counted = api_metrics() if settings.metrics else None
+    # deployment.strategy shadow: the challenger answers every logged row beside the champion.
+    challenger = (
+        RegistryModel(settings, role=CHALLENGER)
+        if settings.model_source == "registry"
+        else DeployedModel(
+            challenger_link(Path(settings.deployment_dir)), settings, role=CHALLENGER
+        )
+    )
     state = ApiState(
         settings,
         (
@@ -64,7 +74,9 @@ def create_app(settings: ApiSettings) -> Flask:
         FileCache(),
         (
             PredictionLog(
-                Path(settings.log_dir), on_lost=counted.log_lost_rows.inc if counted else None
+                Path(settings.log_dir),
+                on_lost=counted.log_lost_rows.inc if counted else None,
+                challenger=challenger.current,
             )
             if settings.log_dir
             else None
@@ -73,6 +85,7 @@ def create_app(settings: ApiSettings) -> Flask:
     )
     app.extensions["risk_api"] = state
     app.extensions["deployed_model"] = state.model
+    app.extensions["challenger_model"] = challenger
     app.register_blueprint(service)
     app.register_blueprint(monitoring)
     app.register_blueprint(docs)

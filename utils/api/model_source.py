@@ -1,7 +1,12 @@
 """Where the API's model comes from, and when it changes: the local deployment link
 (``DeployedModel``) or the registry's champion alias (``RegistryModel``, for replicas on
 several hosts). Either refuses a release that fails its checks and keeps serving the last
-good one, counts it in the metrics and alerts once."""
+good one, counts it in the metrics and alerts once.
+
+The challenger (deployment.strategy: shadow) comes the same way, from its own link or the
+``challenger`` alias (``role=CHALLENGER``), but never falls back: a challenger that fails a
+check, or whose link or alias goes, is no challenger, and it is never counted as the served
+model. Only the prediction log asks for it (utils.monitoring.prediction_log)."""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from utils.api.serving import ApiSettings
 from utils.errors import PipelineError
 from utils.files import sha256_file
 from utils.model.deployment import (
+    CHALLENGER,
     CHAMPION,
     MANIFEST_TAG,
     MODEL_SHA256_TAG,
@@ -57,6 +63,9 @@ class Loaded:
     def version(self) -> Any:
         return self.manifest.get("model_version")
 
+    def predict(self, matrix: np.ndarray) -> tuple[list[int], list[float]]:
+        return self.model.predict(matrix)
+
 
 @dataclass(frozen=True)
 class Refused:
@@ -74,9 +83,16 @@ class DeployedModel:
     """
 
     def __init__(
-        self, deployment_dir: Path, settings: ApiSettings, metrics: ApiMetrics | None = None
+        self,
+        deployment_dir: Path,
+        settings: ApiSettings,
+        metrics: ApiMetrics | None = None,
+        role: str = CHAMPION,
     ) -> None:
         self.deployment_dir = Path(deployment_dir)
+        self.role = role
+        # The challenger is never counted nor alerted as the served model.
+        metrics = metrics if role == CHAMPION else None
         # The configured schema, for manifests written before they recorded the model's own.
         self.settings = settings
         self.metrics = metrics
@@ -126,6 +142,8 @@ class DeployedModel:
         self._target = target
         if target is None:
             self._refused = None
+            if self.role == CHALLENGER:
+                self._loaded = None  # gone: promoted or rejected
             return
         name = self._release_of(target).name
         previous = self._loaded
@@ -133,6 +151,10 @@ class DeployedModel:
             self._loaded, self._refused = self._load_target(target), None
         except Exception as err:  # noqa: BLE001 - whatever the cause, the release is refused
             self._refused = Refused(name, str(err) or type(err).__name__)
+            if self.role == CHALLENGER:
+                self._loaded = None
+                log.error("refusing challenger %s: %s", name, self._refused.reason)
+                return
             if self._loaded is None:
                 self._loaded = self._last_good(target)
                 self._count_load(None)
@@ -147,6 +169,9 @@ class DeployedModel:
             self._alert_refused(name)
             return
         self._count_load(previous)
+        if self.role == CHALLENGER:
+            log.info("challenger v%s from %s answers in the shadow", self._loaded.version, name)
+            return
         log.info("serving model version %s from %s", self._loaded.version, name)
 
     def _count_load(self, previous: Loaded | None) -> None:
@@ -212,8 +237,10 @@ class RegistryModel(DeployedModel):
     trusted types only (the tracking server has no authentication: nothing it serves may run
     code here). A version that fails a check is refused like a tampered release."""
 
-    def __init__(self, settings: ApiSettings, metrics: ApiMetrics | None = None) -> None:
-        super().__init__(Path(settings.deployment_dir), settings, metrics)
+    def __init__(
+        self, settings: ApiSettings, metrics: ApiMetrics | None = None, role: str = CHAMPION
+    ) -> None:
+        super().__init__(Path(settings.deployment_dir), settings, metrics, role)
         self._next_poll = 0.0
         self._located: str | None = None
         self._client: Any = None
@@ -234,9 +261,12 @@ class RegistryModel(DeployedModel):
         self._next_poll = now + self.settings.registry_poll_s  # one asker per period
         try:
             version = self.client.get_model_version_by_alias(
-                self.settings.registered_model_name, CHAMPION
+                self.settings.registered_model_name, self.role
             ).version
         except Exception as err:  # noqa: BLE001 - unreachable or no alias: keep serving
+            if self.role == CHALLENGER:
+                self._located = None  # no alias (or no registry): no challenger
+                return None
             log.warning("registry: cannot read the %s alias: %s", CHAMPION, err)
             return self._located
         self._located = str(version)

@@ -9,6 +9,12 @@ Segments live in ``<log_dir>/<YYYY-MM-DD>/<time>-<pid>-<n>.parquet`` (UTC), one 
 segment: time, request_id, model_version, the id columns the requests carried (as text), the
 model's features, probability, prediction.
 
+With a challenger (deployment.strategy: shadow) the flusher also scores the rows it writes with
+it, in one vectorised call per segment, and adds ``challenger_version``,
+``challenger_probability`` and ``challenger_prediction``: off every request's path (the client
+gets the champion's answer only), and a challenger that fails (or lacks a feature the rows have
+not) costs its own columns of that segment, never a champion row.
+
 A failed write (a full disk, a folder made read-only) costs the rows of that flush, never an
 answer: they are counted (``on_lost``, the API's /metrics), the temporary file is removed, and
 one warning a minute says how many were lost. utils.monitoring.log_upkeep keeps the folder in
@@ -29,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from utils.errors import PipelineError, first_line
 
@@ -44,6 +50,17 @@ SEGMENT_SUFFIX = ".parquet"
 LOST_WARNING_EVERY_S = 60.0
 # Columns every segment has (a file without them is not one of ours).
 SEGMENT_COLUMNS = ("time", "request_id", "model_version", "probability", "prediction")
+# What the challenger said of the same rows, when there is one.
+CHALLENGER_COLUMNS = ("challenger_version", "challenger_probability", "challenger_prediction")
+
+
+class Shadow(Protocol):
+    """The challenger as the flusher needs it (utils.api.model_source.Loaded is one)."""
+
+    features: list[str]
+    version: Any
+
+    def predict(self, matrix: np.ndarray) -> tuple[list[int], list[float]]: ...
 
 
 @dataclass
@@ -116,6 +133,7 @@ class PredictionLog:
         folder: Path,
         interval_s: float = FLUSH_INTERVAL_S,
         on_lost: Callable[[int], None] | None = None,
+        challenger: Callable[[], Shadow | None] | None = None,
     ) -> None:
         # Imported now, in the worker before it serves, not by the first flush mid-traffic.
         import polars  # noqa: F401
@@ -123,6 +141,9 @@ class PredictionLog:
         self.folder = Path(folder)
         self.interval_s = interval_s
         self.on_lost = on_lost
+        # The challenger now (None: there is none), asked at each write.
+        self.challenger = challenger
+        self._shadow_failed_at = -LOST_WARNING_EVERY_S
         self._pending: list[LoggedRequest] = []
         self._lock = threading.Lock()
         self._flusher_pid: int | None = None
@@ -183,12 +204,44 @@ class PredictionLog:
         name = f"{now:%Y%m%dT%H%M%S%f}-{os.getpid()}-{self._written:06d}{SEGMENT_SUFFIX}"
         temporary = folder / f".{name}.tmp"
         try:
-            _segment_frame(requests).write_parquet(temporary)
+            self._with_challenger(_segment_frame(requests), requests).write_parquet(temporary)
             os.replace(temporary, folder / name)
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
         return folder / name
+
+    def _with_challenger(self, frame, requests: list[LoggedRequest]):
+        """``frame`` with the challenger's answers to its rows, when there is a challenger that
+        can answer them; else ``frame`` as it is."""
+        try:
+            shadow = self.challenger() if self.challenger is not None else None
+            if shadow is None:
+                return frame
+            import numpy as np
+            import polars as pl
+
+            features = requests[0].features
+            missing = [name for name in shadow.features if name not in features]
+            if missing:
+                raise PipelineError(f"the rows lack its feature(s) {', '.join(missing[:5])}")
+            where = [features.index(name) for name in shadow.features]
+            matrix = np.concatenate([r.matrix for r in requests])[:, where]
+            predictions, probabilities = shadow.predict(matrix)
+            return frame.with_columns(
+                pl.lit(str(shadow.version), dtype=pl.String).alias(CHALLENGER_COLUMNS[0]),
+                pl.Series(CHALLENGER_COLUMNS[1], probabilities, dtype=pl.Float64),
+                pl.Series(CHALLENGER_COLUMNS[2], predictions, dtype=pl.Int8),
+            )
+        except Exception as err:  # noqa: BLE001 - the challenger never costs a champion row
+            now = time.monotonic()
+            if now - self._shadow_failed_at >= LOST_WARNING_EVERY_S:
+                log.warning(
+                    "prediction log: the challenger did not answer (%s); its columns are left "
+                    "out (said once a minute)", first_line(err),
+                )  # fmt: skip
+                self._shadow_failed_at = now
+            return frame
 
     def _lost(self, rows: int, err: BaseException) -> None:
         if self.on_lost is not None:

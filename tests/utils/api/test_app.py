@@ -523,7 +523,7 @@ def test_the_log_is_off_when_configured_off(client, api_project):
 
 
 @pytest.mark.integration
-def test_the_registry_source_follows_the_champion_alias_and_refuses_a_bad_sha(
+def test_the_registry_source_follows_the_champion_and_challenger_aliases_refusing_a_bad_sha(
     api_project, tmp_path, monkeypatch
 ):
     """api.model_source=registry, against a real MLflow registry (SQLite)."""
@@ -577,6 +577,23 @@ def test_the_registry_source_follows_the_champion_alias_and_refuses_a_bad_sha(
     assert "sha256 does not match" in health["refused_because"]
     fresh = app_module.create_app(settings).test_client().get("/health").get_json()
     assert (fresh["status"], fresh["model_version"]) == ("degraded", "2"), "the last good one"
+
+    # The challenger alias (deployment.strategy: shadow), followed the same way, never served.
+    challenger = client.application.extensions["challenger_model"]
+    assert challenger.current() is None  # no alias yet
+    registry.set_registered_model_alias("risk_model", "challenger", "1")
+    time.sleep(0.01)
+    assert str(challenger.current().version) == "1"
+    assert client.get("/health").get_json()["model_version"] == "2"
+    registry.set_registered_model_alias("risk_model", "challenger", "3")  # tampered: refused
+    time.sleep(0.01)
+    assert challenger.current() is None
+    registry.set_registered_model_alias("risk_model", "challenger", "1")
+    time.sleep(0.01)
+    assert str(challenger.current().version) == "1"
+    registry.delete_registered_model_alias("risk_model", "challenger")  # promoted or rejected
+    time.sleep(0.01)
+    assert challenger.current() is None
     mlflow.set_tracking_uri(None)
 
 

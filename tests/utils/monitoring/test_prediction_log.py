@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from utils.api.serving import ids_from_json
 from utils.monitoring.prediction_log import LoggedRequest, PredictionLog, read_segments, segments
@@ -143,3 +144,62 @@ def test_an_unwritable_log_folder_costs_rows_not_an_exception(tmp_path):
     log = PredictionLog(blocked, on_lost=lost.append)
     log.append(logged("r1", rows=3))
     assert log.flush() == [] and lost == [3]
+
+
+class FakeChallenger:
+    """A challenger whose features come in another order than the rows': it answers the sum
+    of its inputs weighted by position, so a wrong column order would show."""
+
+    def __init__(self, features=("b", "a"), version=7, fail=False):
+        self.features, self.version, self.fail = list(features), version, fail
+        self.seen: list[np.ndarray] = []
+
+    def predict(self, matrix):
+        if self.fail:
+            raise RuntimeError("challenger broke")
+        self.seen.append(matrix)
+        probability = (matrix[:, 0] * 0.1 + matrix[:, 1] * 0.01).tolist()
+        return [int(p > 0.1) for p in probability], probability
+
+
+def test_the_challenger_answers_the_same_rows_in_the_flusher(tmp_path):
+    challenger = FakeChallenger()
+    log = PredictionLog(tmp_path, challenger=lambda: challenger)
+    log._pending += [logged("r1"), logged("r2", rows=1)]
+    log.flush()
+    frame = read_segments(segments(tmp_path))
+    # Rows (a, b): (0, 1), (2, 3), (0, 1); the challenger sees (b, a).
+    assert challenger.seen[0].tolist() == [[1.0, 0.0], [3.0, 2.0], [1.0, 0.0]]
+    assert frame["challenger_version"].to_list() == ["7"] * 3
+    assert frame["challenger_probability"].to_list() == pytest.approx([0.1, 0.32, 0.1])
+    assert frame["challenger_prediction"].to_list() == [0, 1, 0]
+    # The champion's columns are what the requests carried.
+    assert frame["probability"].to_list() == [0.25] * 3 and frame["model_version"][0] == "1"
+
+
+@pytest.mark.parametrize(
+    ("challenger", "said"),
+    [
+        (FakeChallenger(fail=True), "challenger broke"),
+        (FakeChallenger(features=("a", "zz")), "lack its feature(s) zz"),
+    ],
+)
+def test_a_failing_challenger_costs_its_own_columns_never_a_champion_row(
+    tmp_path, caplog, challenger, said
+):
+    log = PredictionLog(tmp_path, challenger=lambda: challenger)
+    for request in ("r1", "r2"):
+        log._pending.append(logged(request))
+        log.flush()
+    frame = read_segments(segments(tmp_path))
+    assert frame["request_id"].to_list() == ["r1", "r1", "r2", "r2"]
+    assert "challenger_probability" not in frame.columns
+    warnings = [r.getMessage() for r in caplog.records if "challenger" in r.getMessage()]
+    assert len(warnings) == 1 and said in warnings[0]  # once a minute, not once a flush
+
+
+def test_without_a_challenger_a_segment_has_no_challenger_columns(tmp_path):
+    log = PredictionLog(tmp_path, challenger=lambda: None)
+    log._pending.append(logged("r1"))
+    log.flush()
+    assert "challenger_version" not in read_segments(segments(tmp_path)).columns
