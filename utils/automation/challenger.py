@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from utils.automation.act import REPORT, run_steps
@@ -25,6 +26,17 @@ from utils.ops.alerts import AlertingStore, Webhook
 from utils.ops.events import EventKind
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Command:
+    """What an operator's command by hand works with."""
+
+    config: PipelineConfig
+    root: Path
+    overrides: list[str]
+    dry_run: bool
+    webhook: Webhook
 
 
 def _challenger_release(config: PipelineConfig, root: Path, doing: str) -> Path:
@@ -41,18 +53,13 @@ def _challenger_release(config: PipelineConfig, root: Path, doing: str) -> Path:
     return release
 
 
-def promote(
-    config: PipelineConfig,
-    root: Path,
-    overrides: list[str],
-    dry_run: bool,
-    webhook: Webhook,
-    reason: str = "by hand",
-) -> str:
+def promote(command: Command, reason: str = "by hand") -> str:
     """The challenger serves: deployment link and champion alias at its release, together or
     not at all; recorded, alerted and reported."""
     from utils.files import sha256_file
     from utils.model import deployment as releases
+
+    config, root = command.config, command.root
 
     layout = Layout.from_config(config, root)
     target = _challenger_release(config, root, "promote")
@@ -63,9 +70,9 @@ def promote(
     was = releases.read_manifest(current)
     version, previous = str(manifest.get("model_version")), str(was.get("model_version"))
     model_name = str(manifest.get("registered_model_name"))
-    if dry_run:
+    if command.dry_run:
         return f"dry run: would promote challenger v{version} over champion v{previous}"
-    store = AlertingStore(open_store(config, root), webhook)
+    store = AlertingStore(open_store(config, root), command.webhook)
     releases.point_to(layout.deployment_dir, target)
     try:
         move_alias(config, root, model_name, releases.CHAMPION, version)
@@ -86,28 +93,23 @@ def promote(
          "reason": reason},
         version,
     )  # fmt: skip
-    run_steps(root, overrides, REPORT, ",".join(config.input_dirs(root)))
+    run_steps(root, command.overrides, REPORT, ",".join(config.input_dirs(root)))
     return f"promoted challenger v{version} over v{previous} ({reason}; release {target.name})"
 
 
-def reject(
-    config: PipelineConfig,
-    root: Path,
-    overrides: list[str],
-    dry_run: bool,
-    webhook: Webhook,
-    reason: str = "by hand",
-) -> str:
+def reject(command: Command, reason: str = "by hand") -> str:
     """The challenger removed everywhere (link, alias, release); the champion never stopped
     serving."""
     from utils.model import deployment as releases
 
+    config, root = command.config, command.root
+
     target = _challenger_release(config, root, "reject")
     manifest = releases.read_manifest(target)
     version = str(manifest.get("model_version"))
-    if dry_run:
+    if command.dry_run:
         return f"dry run: would reject challenger v{version}"
-    store = AlertingStore(open_store(config, root), webhook)
+    store = AlertingStore(open_store(config, root), command.webhook)
     _retire_challenger_link(config, root, str(manifest.get("registered_model_name")))
     champion = releases.current_release(Layout.from_config(config, root).deployment_dir)
     if target != champion:

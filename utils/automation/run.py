@@ -10,7 +10,7 @@ from pathlib import Path
 
 from utils.automation.act import act
 from utils.automation.assess import assess, find_new_files, open_store
-from utils.automation.challenger import promote, reject
+from utils.automation.challenger import Command, promote, reject
 from utils.automation.decisions import (
     Facts,
     Policy,
@@ -100,7 +100,8 @@ def run_once(
         if by_hand == "rollback":
             return rollback(config, root, overrides, to_version, dry_run, webhook), by_hand
         if by_hand is not None:
-            return BY_HAND[by_hand][1](config, root, overrides, dry_run, webhook), by_hand
+            command = Command(config, root, overrides, dry_run, webhook)
+            return BY_HAND[by_hand][1](command), by_hand
         return process(config, root, overrides, dry_run, force, webhook)
 
     if dry_run:
