@@ -5,8 +5,12 @@
 Both servers get the same model, the same worker count and the same request bodies (MLflow's
 dataframe_records / dataframe_split formats, which both accept), loaded by wrk on loopback at
 concurrency 8 (one wrk thread). Ours runs as configured by default (prediction log and metrics
-on), and again with each of them off, in turns over --rounds rounds (medians). The last line is
-one JSON object with the ratios (ours as configured by default).
+on), and again with each of them off, and with a challenger deployed beside the champion
+(deployment.strategy: shadow; the log's flusher scores every row with it too), in turns over
+--rounds rounds (medians). The last line is one JSON object with the ratios (ours as
+configured by default); ``shadow_ratio`` is single-row throughput with a challenger over
+without, ``shadow_rows_scored`` the share of the shadow server's logged rows the challenger
+answered (1.0: every one).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ sys.path.insert(0, str(ROOT))  # a script run from anywhere; the project is not 
 from utils.api.serving import ApiSettings  # noqa: E402
 from utils.data.demo import generate_rows  # noqa: E402
 from utils.data.schema import DataSchema  # noqa: E402
+from utils.layout import challenger_link  # noqa: E402
 from utils.model.deployment import deploy  # noqa: E402
 from utils.model.training import MODEL_FILE, ModelParams, save_model, train_model  # noqa: E402
 from utils.runtime.processes import api_from_file, free_port, gunicorn_command, stop  # noqa: E402
@@ -91,6 +96,22 @@ def run_wrk(url: str, body_file: Path, seconds: int, scratch: Path) -> dict[str,
     }
 
 
+def deploy_shadow(scratch: Path, data, models: Path) -> Path:
+    """Another deployment folder: the same champion, and a challenger trained with another C."""
+    production = scratch / "shadow" / "production_deployment"
+    challenger = scratch / "challenger-model"
+    save_model(train_model(data, SCHEMA, ModelParams(C=0.05)), {}, challenger)
+    for source, link, version in (
+        (models, production, "bench"),
+        (challenger, challenger_link(production), "challenger"),
+    ):
+        deploy(
+            {name: source / name for name in (MODEL_FILE, "trainedmodel.pkl")},
+            production, {"model_version": version}, link=link,
+        )  # fmt: skip
+    return production
+
+
 def prepare(scratch: Path) -> tuple[ApiSettings, str]:
     """A trained, deployed model (for ours) also logged to MLflow (for theirs)."""
     import mlflow
@@ -135,7 +156,7 @@ def prepare(scratch: Path) -> tuple[ApiSettings, str]:
         max_rows=100_000,
         max_body_bytes=50 * 1024 * 1024,
     )
-    return settings, info.model_uri
+    return settings, info.model_uri, deploy_shadow(scratch, data, models)
 
 
 def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -143,6 +164,16 @@ def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
         command, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def scored_by_challenger(log_dir: Path) -> float:
+    """The share of the logged rows that carry the challenger's answer."""
+    from utils.monitoring.prediction_log import read_segments, segments
+
+    rows = read_segments(segments(log_dir))
+    if not len(rows) or "challenger_probability" not in rows.columns:
+        return 0.0
+    return round(1 - rows["challenger_probability"].null_count() / len(rows), 4)
 
 
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -169,7 +200,7 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install wrk")
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    settings, model_uri = prepare(scratch)
+    settings, model_uri, shadow_deployment = prepare(scratch)
     rows = generate_rows(1000, seed=9)[FEATURES]
     bodies = {
         "single": {"dataframe_records": rows.head(1).to_dict(orient="records")},
@@ -192,7 +223,11 @@ def main() -> None:
         "ours": logged,
         "ours_nolog": dataclasses.replace(logged, log_dir=None),
         "ours_nometrics": dataclasses.replace(logged, metrics=False),
-    }
+        "ours_shadow": dataclasses.replace(
+            logged, deployment_dir=str(shadow_deployment),
+            log_dir=str(scratch / "predictions-shadow"),
+        ),
+    }  # fmt: skip
     ours: dict[str, tuple[subprocess.Popen, str]] = {}
     results: dict[str, dict[str, dict[str, float]]] = {}
     try:
@@ -221,6 +256,7 @@ def main() -> None:
     finally:
         for process, _ in ours.values():
             stop(process, grace_s=60)
+    shadow_scored = scored_by_challenger(scratch / "predictions-shadow")
 
     theirs_port = free_port()
     theirs_url = f"http://127.0.0.1:{theirs_port}/invocations"
@@ -264,6 +300,12 @@ def main() -> None:
                 "metrics_ratio": round(single["ours"]["rps"] / single["ours_nometrics"]["rps"], 3),
                 "p99_ms_nolog": single["ours_nolog"]["p99_ms"],
                 "p99_ms_nometrics": single["ours_nometrics"]["p99_ms"],
+                # With a challenger answering in the shadow / without (log and metrics on).
+                "shadow_ratio": round(single["ours_shadow"]["rps"] / single["ours"]["rps"], 3),
+                "shadow_p99_ratio": round(
+                    single["ours_shadow"]["p99_ms"] / single["ours"]["p99_ms"], 3
+                ),
+                "shadow_rows_scored": shadow_scored,
                 "ours_single_rps": single["ours"]["rps"],
                 "mlflow_single_rps": single["mlflow"]["rps"],
                 "ours_batch_rps": results["ours"]["batch"]["rps"],

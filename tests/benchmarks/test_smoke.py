@@ -70,10 +70,13 @@ def test_pipeline(tmp_path):
 @pytest.mark.skipif(not shutil.which("wrk"), reason="wrk is not installed (apt-get install wrk)")
 def test_api():
     summary = run_benchmark("api.py", "--seconds", "1", "--rounds", "1")
-    assert {"single_row_ratio", "batch_ratio", "p99_ms", "logging_ratio", "metrics_ratio"} <= set(
-        summary
-    )
+    assert {
+        "single_row_ratio", "batch_ratio", "p99_ms", "logging_ratio", "metrics_ratio",
+        "shadow_ratio", "shadow_p99_ratio",
+    } <= set(summary)  # fmt: skip
     assert summary["errors"] == 0
+    # The shadow server's challenger answered every row its log holds.
+    assert summary["shadow_rows_scored"] == 1.0
 
 
 def test_pipeline_overhead_floor():
