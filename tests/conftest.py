@@ -553,3 +553,62 @@ def run_block(
         check=False,
     )
     assert proc.returncode == 0, f"{script}\n{proc.stderr[-4000:]}"
+
+
+@pytest.fixture
+def registry_of(monkeypatch):
+    """Point MLflow (and the steps run in process) at a project's own tracking database."""
+
+    def point(project: Path) -> str:
+        import mlflow
+
+        uri = f"sqlite:///{project / 'mlflow.db'}"
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+        monkeypatch.delenv("RISK_STEP_RECORDS", raising=False)
+        mlflow.set_tracking_uri(uri)
+        return uri
+
+    yield point
+    import mlflow
+
+    mlflow.set_tracking_uri(None)
+
+
+def retrain_in_process(project: Path, C: float) -> None:
+    """The training step, in process, on a project that ran main.py: another model (C)."""
+    from utils.config import load_project_config
+    from utils.layout import Layout
+    from utils.runtime.steps import TrainingParams
+
+    training = load_script("02_training/train.py", "risk_training_step_in_process")
+    config = load_project_config(project)
+    layout, schema = Layout.from_config(config, project), config.schema
+    training.run(
+        TrainingParams(
+            finaldata=layout.finaldata, model_dir=layout.model_dir,
+            store_url=f"sqlite:///{project / 'monitoring.db'}", target=schema.target,
+            features=",".join(schema.features), id_columns=",".join(schema.id_columns), C=C,
+            max_iter=config.model.max_iter, solver=config.model.solver,
+            random_state=config.model.random_state,
+        )
+    )  # fmt: skip
+
+
+def deploy_in_process(project: Path, strategy: str, keep: int = 5) -> None:
+    """The deployment step, in process, with ``strategy`` (replace or shadow)."""
+    from utils.config import load_project_config
+    from utils.layout import Layout
+    from utils.runtime.steps import DeploymentParams
+
+    deployment = load_script("04_deployment/deployment.py", "risk_deployment_step_in_process")
+    config = load_project_config(project)
+    layout = Layout.from_config(config, project)
+    deployment.run(
+        DeploymentParams(
+            model_dir=layout.model_dir, ingested_dir=layout.ingested_dir,
+            deployment_dir=layout.deployment_dir,
+            registered_model_name=config.main.registered_model_name, keep_releases=keep,
+            strategy=strategy, store_url=f"sqlite:///{project / 'monitoring.db'}",
+        )
+    )  # fmt: skip

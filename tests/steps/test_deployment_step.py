@@ -8,57 +8,20 @@ import json
 
 import pytest
 
-from conftest import load_script
+from conftest import deploy_in_process, retrain_in_process
 from utils.config import load_project_config
 from utils.layout import Layout, challenger_link
 from utils.model.deployment import current_release, finished_releases
-from utils.runtime.steps import DeploymentParams, TrainingParams
+from utils.store.history import MonitoringStore
 
 pytestmark = pytest.mark.integration
 
-deployment = load_script("04_deployment/deployment.py", "risk_deployment_step_shadow")
-training = load_script("02_training/train.py", "risk_training_step_shadow")
-
 
 @pytest.fixture
-def project(deployed_project, monkeypatch):
-    import mlflow
-
-    uri = f"sqlite:///{deployed_project / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    monkeypatch.delenv("RISK_STEP_RECORDS", raising=False)
-    mlflow.set_tracking_uri(uri)
+def project(deployed_project, registry_of):
+    registry_of(deployed_project)
     config = load_project_config(deployed_project)
     return deployed_project, config, Layout.from_config(config, deployed_project)
-
-
-def retrain(project, config, layout, C: float) -> None:
-    root = project
-    schema = config.schema
-    training.run(
-        TrainingParams(
-            finaldata=layout.finaldata, model_dir=layout.model_dir, store_url=store(root),
-            target=schema.target, features=",".join(schema.features),
-            id_columns=",".join(schema.id_columns), C=C, max_iter=config.model.max_iter,
-            solver=config.model.solver, random_state=config.model.random_state,
-        )
-    )  # fmt: skip
-
-
-def store(root) -> str:
-    return f"sqlite:///{root / 'monitoring.db'}"
-
-
-def deploy(project, config, layout, strategy: str, keep: int = 5) -> None:
-    deployment.run(
-        DeploymentParams(
-            model_dir=layout.model_dir, ingested_dir=layout.ingested_dir,
-            deployment_dir=layout.deployment_dir,
-            registered_model_name=config.main.registered_model_name, keep_releases=keep,
-            strategy=strategy, store_url=store(project),
-        )
-    )  # fmt: skip
 
 
 def aliases(config) -> dict[str, str]:
@@ -68,14 +31,16 @@ def aliases(config) -> dict[str, str]:
     return {alias: str(version) for alias, version in model.aliases.items()}
 
 
-def test_a_retrained_model_becomes_the_challenger_and_the_champion_keeps_serving(project):
-    from utils.store.history import MonitoringStore
+def challenger_events(root) -> list[dict]:
+    return MonitoringStore(f"sqlite:///{root / 'monitoring.db'}").events_of("challenger")
 
+
+def test_a_retrained_model_becomes_the_challenger_and_the_champion_keeps_serving(project):
     root, config, layout = project
     champion_release = current_release(layout.deployment_dir)
     assert aliases(config) == {"champion": "1"}
-    retrain(root, config, layout, C=0.05)
-    deploy(root, config, layout, "shadow", keep=1)
+    retrain_in_process(root, C=0.05)
+    deploy_in_process(root, "shadow", keep=1)
 
     assert current_release(layout.deployment_dir) == champion_release
     challenger = current_release(layout.challenger_dir)
@@ -87,25 +52,24 @@ def test_a_retrained_model_becomes_the_challenger_and_the_champion_keeps_serving
     assert aliases(config) == {"champion": "1", "challenger": "2"}
     # keep_releases=1 keeps both: neither serving release is ever pruned.
     assert set(finished_releases(layout.deployment_dir)) == {champion_release, challenger}
-    events = MonitoringStore(store(root)).events_of("challenger")
+    events = challenger_events(root)
     assert [(e["model_version"], e["payload"]["action"]) for e in events] == [("2", "arrived")]
     assert str(events[0]["payload"]["champion_version"]) == "1"
 
     # The same model again: nothing; another one replaces the challenger, not the champion.
-    deploy(root, config, layout, "shadow", keep=1)
+    deploy_in_process(root, "shadow", keep=1)
     assert aliases(config) == {"champion": "1", "challenger": "2"}
-    retrain(root, config, layout, C=0.2)
-    deploy(root, config, layout, "shadow", keep=1)
+    retrain_in_process(root, C=0.2)
+    deploy_in_process(root, "shadow", keep=1)
     assert aliases(config) == {"champion": "1", "challenger": "3"}
     assert current_release(layout.deployment_dir) == champion_release
     assert not challenger.exists()  # the replaced challenger was neither serving nor kept
-    replaced = MonitoringStore(store(root)).events_of("challenger")[-1]["payload"]
-    assert str(replaced["replaces"]) == "2"
+    assert str(challenger_events(root)[-1]["payload"]["replaces"]) == "2"
 
 
 def test_with_replace_the_retrained_model_serves_at_once(project):
     root, config, layout = project
-    retrain(root, config, layout, C=0.05)
-    deploy(root, config, layout, "replace")
+    retrain_in_process(root, C=0.05)
+    deploy_in_process(root, "replace")
     assert aliases(config) == {"champion": "2"}
     assert current_release(layout.challenger_dir) is None

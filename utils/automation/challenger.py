@@ -135,3 +135,49 @@ def _retire_challenger_link(config: PipelineConfig, root: Path, model_name: str)
         move_alias(config, root, model_name, CHALLENGER, None)
     except Exception as err:  # the link is gone already: an API on this host has no challenger
         log.warning("could not remove the registry's challenger alias: %s", err)
+
+
+def settle(command: Command) -> str:
+    """The automation's verdict on the challenger from the monitoring just written (the paired
+    counts of every chunk it answered as the challenger): promote, reject or wait, as
+    ``judge_challenger`` decides under deployment.challenger. Empty when there is none."""
+    import json
+    from datetime import UTC, datetime
+
+    from utils.automation.decisions import (
+        ChallengerFacts,
+        ChallengerPolicy,
+        ChallengerVerdict,
+        judge_challenger,
+    )
+    from utils.model.deployment import current_release, read_manifest
+    from utils.monitoring.paired import paired_test
+    from utils.monitoring.shadow import judged_counts
+
+    config, root = command.config, command.root
+    layout = Layout.from_config(config, root)
+    release = current_release(layout.challenger_dir)
+    if release is None:
+        return ""
+    manifest = read_manifest(release)
+    version = str(manifest.get("model_version"))
+    try:
+        monitoring = json.loads(layout.monitoring.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        monitoring = {}
+    counts = judged_counts(monitoring.get("chunks") or [], version)
+    compared = paired_test(counts)
+    arrived = datetime.fromisoformat(str(manifest["deployed_at"]))
+    facts = ChallengerFacts(
+        age_days=(datetime.now(UTC) - arrived).total_seconds() / 86400,
+        labelled_rows=counts.rows,
+        difference=compared.difference,
+        p_value=compared.p_value,
+    )
+    decision = judge_challenger(facts, ChallengerPolicy(**vars(config.deployment.challenger)))
+    if decision.verdict is ChallengerVerdict.WAIT:
+        return f"challenger v{version}: {decision.reason}"
+    if command.dry_run:
+        return f"dry run: would {decision.verdict} challenger v{version}: {decision.reason}"
+    act = promote if decision.verdict is ChallengerVerdict.PROMOTE else reject
+    return act(command, reason=decision.reason)

@@ -95,7 +95,11 @@ def update_monitoring(
 
     test = read_dataset(layout.test_data, schema, ids=False)
     trained_on = read_dataset(drift_reference(layout, manifest), schema, ids=False)
-    reference = Reference.build(probabilities(test), test[schema.target], trained_on[features])
+    shadow = Shadow.of(layout, features)
+    reference = Reference.build(
+        probabilities(test), test[schema.target], trained_on[features],
+        shadow.reference(test, test[schema.target]) if shadow else None,
+    )  # fmt: skip
     history = [d["f1"] for d in store.deployment_history() if d["f1"] is not None]
     automation = config.automation
     deployed_f1 = float(manifest.get("f1") or 0.0)
@@ -141,6 +145,7 @@ def update_monitoring(
                 truth[own] if labels else None,
                 frame["model_version"] if logged_rows else None,
                 None if logged_rows else pd.Timestamp(frame["time"].iloc[0]).isoformat(),
+                shadow.rows(frame) if shadow else None,
             )
         )
     log_streams = streams[:1] if traffic is not None else []
@@ -165,6 +170,56 @@ def update_monitoring(
         "chunks": closed + log_chunks + others,
     }
     return result, MonitoringState(basis, cursor, closed, joined), new_tail, recent
+
+
+class Shadow:
+    """The challenger (deployment.strategy: shadow) as the monitoring needs it: its model, the
+    version and the time it arrived (rows logged from then on are compared)."""
+
+    def __init__(self, model, manifest: dict[str, Any], features: list[str]) -> None:
+        import pandas as pd
+
+        self.model, self.features = model, features
+        self.version = str(manifest.get("model_version"))
+        self.arrived = pd.Timestamp(manifest["deployed_at"])
+
+    @classmethod
+    def of(cls, layout: Layout, served: list[str]) -> Shadow | None:
+        """The deployed challenger, or None: none, or one that fails its checks or needs a
+        feature the champion's rows lack (one warning)."""
+        from utils.errors import PipelineError
+        from utils.model.deployment import current_release, load_release_model
+
+        release = current_release(layout.challenger_dir)
+        if release is None:
+            return None
+        try:
+            model, manifest = load_release_model(release)
+            features = list(manifest.get("features") or served)
+            if missing := [f for f in features if f not in served]:
+                raise PipelineError(f"it needs feature(s) the rows lack: {', '.join(missing)}")
+        except (PipelineError, OSError, ValueError) as err:
+            log.warning("the challenger in %s is not monitored: %s", release.name, err)
+            return None
+        return cls(model, manifest, features)
+
+    def probabilities(self, frame):
+        return self.model.predict_proba(frame[self.features])[:, 1]
+
+    def reference(self, test, truth):
+        from utils.monitoring.shadow import ChallengerReference
+
+        return ChallengerReference.build(self.version, self.probabilities(test), truth)
+
+    def rows(self, frame):
+        """What it says of ``frame``'s rows, and which of them it answered as the challenger."""
+        import pandas as pd
+
+        from utils.monitoring.shadow import ChallengerRows
+
+        times = pd.to_datetime(frame["time"], utc=True)
+        judged = (times >= self.arrived).to_numpy()
+        return ChallengerRows(self.probabilities(frame), judged)
 
 
 def newest_chunks_rows(log_streams: list, batches: list, chunk_rows: int, chunk_period):
@@ -262,6 +317,9 @@ def check_monitoring(
     if not dry_run:
         cache.save()
     model = os.readlink(layout.deployment_dir) if layout.deployment_dir.is_symlink() else ""
+    if layout.challenger_dir.is_symlink():
+        # A challenger that comes or goes changes every chunk's figures.
+        model += f" + challenger {os.readlink(layout.challenger_dir)}"
     fingerprint = monitoring_fingerprint(logged, [*unlabelled, *labels], model)
     try:
         previous = json.loads(layout.monitoring.read_text(encoding="utf-8"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from utils.automation.act import act
 from utils.automation.assess import assess, find_new_files, open_store
-from utils.automation.challenger import Command, promote, reject
+from utils.automation.challenger import Command, promote, reject, settle
 from utils.automation.decisions import (
     Facts,
     Policy,
@@ -80,7 +80,9 @@ def process(
     log.debug("decision: %s", decision)
     summary = act(decision, config, root, overrides, store, journal, unfinished, fresh, assessment)
     monitored = check_monitoring(config, root, unlabelled, store, dry_run)
-    return (f"{summary}; {monitored}" if monitored else summary), decision.action.name.lower()
+    settled = settle(Command(config, root, overrides, dry_run, webhook))
+    said = "; ".join(part for part in (summary, monitored, settled) if part)
+    return said, decision.action.name.lower()
 
 
 def run_once(

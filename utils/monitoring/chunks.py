@@ -18,6 +18,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from utils.monitoring.drift import DataDrift
+    from utils.monitoring.shadow import ChallengerReference, ChallengerRows
 from utils.monitoring.estimation import (
     METRICS,
     Calibration,
@@ -44,12 +45,15 @@ class Reference:
     truth: np.ndarray
     features: pd.DataFrame
     calibration: Calibration
+    # deployment.strategy shadow: the challenger's own calibration (None: no challenger).
+    challenger: ChallengerReference | None = None
 
     @classmethod
-    def build(cls, probabilities, truth, features: pd.DataFrame) -> Reference:
+    def build(cls, probabilities, truth, features: pd.DataFrame, challenger=None) -> Reference:
         probabilities = np.asarray(probabilities, dtype=np.float64)
         truth = np.asarray(truth, dtype=np.float64)
-        return cls(probabilities, truth, features, fit_calibration(probabilities, truth))
+        calibration = fit_calibration(probabilities, truth)
+        return cls(probabilities, truth, features, calibration, challenger)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Stream:
     truth: np.ndarray | None = None  # labels that arrived later; NaN where none did
     versions: pd.Series | None = None  # per row: the model version that answered it
     handed_in: str | None = None  # an unlabelled file's: when it arrived (ISO UTC)
+    challenger: ChallengerRows | None = None  # what the challenger said of these rows
 
 
 REQUEST_ID = "request_id"
@@ -183,12 +188,19 @@ def monitor_stream(
 
     starts = chunk_starts(stream, chunk_rows, chunk_period)
     estimates = estimate_chunks(stream.probabilities, reference.calibration, starts)
+    beside = [None] * len(starts)
+    if stream.challenger is not None and reference.challenger is not None:
+        from utils.monitoring.shadow import challenger_chunks
+
+        beside = challenger_chunks(
+            stream.probabilities, stream.challenger, stream.truth, reference.challenger, starts
+        )
     ends = np.r_[starts[1:], len(stream.probabilities)]
     bands: dict[int, dict[str, tuple[float, float]]] = {}
     names = list(stream.features.columns)
     reference_scores = pd.DataFrame({PROBABILITY: reference.probabilities})
     chunks = []
-    for estimate, start, end in zip(estimates, starts, ends, strict=True):
+    for estimate, start, end, challenger in zip(estimates, starts, ends, beside, strict=True):
         rows = int(end - start)
         if rows not in bands:
             bands[rows] = reference_band(reference.probabilities, reference.calibration, rows)
@@ -255,6 +267,8 @@ def monitor_stream(
                 if holds
             ],
         }
+        if challenger is not None:
+            chunk["challenger"] = challenger
         chunks.append(chunk)
     return chunks
 

@@ -16,7 +16,7 @@ figure the promotion rule compares.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from typing import Any
 
 import numpy as np
@@ -60,8 +60,31 @@ def _support(trials: int) -> tuple[np.ndarray, np.ndarray, float]:
     return values, mass, max(0.0, 1.0 - float(mass.sum()))
 
 
-def paired_f1(labels, champion, challenger) -> PairedComparison:
-    """Compare the two models' predicted classes (0/1) on the same rows with their labels."""
+@dataclass(frozen=True)
+class PairedCounts:
+    """What the test needs of the rows, and nothing else: so the counts of chunks add up to
+    the counts of all their rows, and a verdict over many chunks needs no rows kept."""
+
+    rows: int = 0
+    # The counts both models share, on the rows where they agree.
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    positives: int = 0  # disagreements on a positive row: one finds it, the other misses it
+    negatives: int = 0  # disagreements on a negative row: one raises a false alarm
+    found: int = 0  # of those positives, found by the challenger
+    alarms: int = 0  # of those negatives, raised by the challenger
+
+    def __add__(self, other: PairedCounts) -> PairedCounts:
+        return PairedCounts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def paired_counts(labels, champion, challenger) -> PairedCounts:
+    """The counts of the two models' predicted classes (0/1) on the same rows with their
+    labels; ValueError for rows that do not pair up or values that are not 0 or 1."""
     y = np.asarray(labels, dtype=int)
     a = np.asarray(champion, dtype=int)
     b = np.asarray(challenger, dtype=int)
@@ -73,35 +96,50 @@ def paired_f1(labels, champion, challenger) -> PairedComparison:
     for name, values in (("labels", y), ("champion", a), ("challenger", b)):
         if len(values) and not np.isin(values, (0, 1)).all():
             raise ValueError(f"paired comparison: {name} must be 0 or 1")
-    if not len(y):
-        return PairedComparison(0, None, None, None, None, 0, "no labelled rows in common")
     same = a == b
-    # What both models share: their counts on the rows where they agree.
-    tp = int((same & (a == 1) & (y == 1)).sum())
-    fp = int((same & (a == 1) & (y == 0)).sum())
-    fn = int((same & (a == 0) & (y == 1)).sum())
-    positives = ~same & (y == 1)  # one model finds it, the other misses it
-    negatives = ~same & (y == 0)  # one model raises a false alarm, the other does not
-    m1, m0 = int(positives.sum()), int(negatives.sum())
-    found = int((positives & (b == 1)).sum())  # by the challenger
-    alarms = int((negatives & (b == 1)).sum())
+    positives = ~same & (y == 1)
+    negatives = ~same & (y == 0)
+    return PairedCounts(
+        rows=len(y),
+        tp=int((same & (a == 1) & (y == 1)).sum()),
+        fp=int((same & (a == 1) & (y == 0)).sum()),
+        fn=int((same & (a == 0) & (y == 1)).sum()),
+        positives=int(positives.sum()),
+        negatives=int(negatives.sum()),
+        found=int((positives & (b == 1)).sum()),
+        alarms=int((negatives & (b == 1)).sum()),
+    )
+
+
+def paired_test(counts: PairedCounts) -> PairedComparison:
+    """Both F1s, their difference and its exact two-sided p-value (see the module's docstring)."""
+    if not counts.rows:
+        return PairedComparison(0, None, None, None, None, 0, "no labelled rows in common")
+    tp, fp, fn = counts.tp, counts.fp, counts.fn
+    m1, m0 = counts.positives, counts.negatives
 
     def difference(k1, k0):
         challenger_f1 = _f1(tp + k1, fp + k0, fn + m1 - k1)
         champion_f1 = _f1(tp + m1 - k1, fp + m0 - k0, fn + k1)
         return challenger_f1 - champion_f1
 
-    observed = float(difference(found, alarms))
+    observed = float(difference(counts.found, counts.alarms))
     k1, p1, cut1 = _support(m1)
     k0, p0, cut0 = _support(m0)
     grid = difference(k1[:, None], k0[None, :])
     extreme = np.abs(grid) >= abs(observed) - TIE
     p_value = float((p1[:, None] * p0[None, :])[extreme].sum()) + cut1 + cut0
+    found, alarms = counts.found, counts.alarms
     return PairedComparison(
-        rows=len(y),
+        rows=counts.rows,
         champion_f1=float(_f1(tp + m1 - found, fp + m0 - alarms, fn + found)),
         challenger_f1=float(_f1(tp + found, fp + alarms, fn + m1 - found)),
         difference=observed,
         p_value=min(1.0, p_value),
         disagreements=m1 + m0,
     )
+
+
+def paired_f1(labels, champion, challenger) -> PairedComparison:
+    """Compare the two models' predicted classes (0/1) on the same rows with their labels."""
+    return paired_test(paired_counts(labels, champion, challenger))

@@ -5,61 +5,39 @@ rejection removes the challenger everywhere and leaves the champion serving."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
 
-from conftest import load_script
+from conftest import deploy_in_process, retrain_in_process
 from utils.automation import challenger as challenger_module
 from utils.automation import rollback as rollback_module
+from utils.automation.challenger import Command, settle
 from utils.automation.run import run_once
 from utils.config import load_project_config
 from utils.layout import Layout
 from utils.model.deployment import current_release
-from utils.runtime.steps import DeploymentParams, TrainingParams
+from utils.ops.alerts import Webhook
 from utils.store.history import MonitoringStore
 
 pytestmark = pytest.mark.integration
 
-deployment = load_script("04_deployment/deployment.py", "risk_deployment_step_challenger")
-training = load_script("02_training/train.py", "risk_training_step_challenger")
-
 
 @pytest.fixture
-def shadow(deployed_project, monkeypatch, webhook):
+def shadow(deployed_project, registry_of, monkeypatch, webhook):
     """The demo project with champion v1 and challenger v2; the report steps recorded, not run
     (they are the pipeline's own, tested with it)."""
-    import mlflow
-
     root = deployed_project
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    monkeypatch.delenv("RISK_STEP_RECORDS", raising=False)
-    mlflow.set_tracking_uri(uri)
+    registry_of(root)
     reported: list[list[str]] = []
     for module in (challenger_module, rollback_module):
         monkeypatch.setattr(module, "run_steps", lambda root, o, steps, i: reported.append(steps))
-    config = load_project_config(root)
-    layout = Layout.from_config(config, root)
-    store_url = f"sqlite:///{root / 'monitoring.db'}"
-    schema = config.schema
-    training.run(
-        TrainingParams(
-            finaldata=layout.finaldata, model_dir=layout.model_dir, store_url=store_url,
-            target=schema.target, features=",".join(schema.features),
-            id_columns=",".join(schema.id_columns), C=0.05, max_iter=config.model.max_iter,
-            solver=config.model.solver, random_state=config.model.random_state,
-        )
-    )  # fmt: skip
-    deployment.run(
-        DeploymentParams(
-            model_dir=layout.model_dir, ingested_dir=layout.ingested_dir,
-            deployment_dir=layout.deployment_dir,
-            registered_model_name=config.main.registered_model_name, strategy="shadow",
-            store_url=store_url,
-        )
-    )  # fmt: skip
+    retrain_in_process(root, C=0.05)
+    deploy_in_process(root, "shadow")
+    layout = Layout.from_config(load_project_config(root), root)
     overrides = [f"alerts.webhook_url={webhook.url}"]
-    return root, layout, overrides, reported, MonitoringStore(store_url)
+    return root, layout, overrides, reported, MonitoringStore(f"sqlite:///{root / 'monitoring.db'}")
 
 
 def aliases() -> dict[str, str]:
@@ -115,3 +93,43 @@ def test_reject_removes_the_challenger_everywhere_and_the_champion_serves_on(sha
     assert reported == []
     with pytest.raises(Exception, match="no challenger is deployed: nothing to reject"):
         by_hand(root, overrides, "reject")
+
+
+def write_monitoring(layout, version: str, found: int, rows: int = 300) -> None:
+    """A monitoring.json whose one chunk compared the challenger with the champion on
+    ``rows`` labelled rows: 40 positives on which they disagreed, ``found`` of them found by
+    the challenger."""
+    counts = {"rows": rows, "tp": 100, "fp": 20, "fn": 20, "positives": 40, "negatives": 0,
+              "found": found, "alarms": 0}  # fmt: skip
+    chunk = {"source": "prediction log", "challenger": {"version": version, "paired": counts}}
+    layout.monitoring.write_text(json.dumps({"chunks": [chunk]}))
+
+
+@pytest.mark.parametrize(
+    ("found", "rows", "said", "promoted", "removed"),
+    [
+        (35, 300, "promoted challenger v2 over v1 (realised F1 +", True, True),
+        (5, 300, "rejected challenger v2 (realised F1 -", False, True),
+        (35, 199, "challenger v2: 199 of 200 labelled rows so far", False, False),
+        (21, 300, "challenger v2: realised F1 +0.0080 on 300 labelled rows, not significant",
+         False, False),
+    ],
+)  # fmt: skip
+def test_the_automation_settles_the_challenger_by_its_paired_counts(
+    shadow, found, rows, said, promoted, removed
+):
+    root, layout, overrides, reported, store = shadow
+    challenger = current_release(layout.challenger_dir)
+    write_monitoring(layout, "2", found, rows)
+    command = Command(load_project_config(root, overrides), root, overrides, False, Webhook(None))
+    dry = settle(dataclasses.replace(command, dry_run=True))
+    assert current_release(layout.challenger_dir) == challenger
+    assert said in settle(command)
+    assert (current_release(layout.deployment_dir) == challenger) is promoted
+    assert (current_release(layout.challenger_dir) is None) is removed
+    if removed:
+        assert dry.startswith("dry run: would ")
+    # Another challenger's counts never decide for this one.
+    if not removed:
+        write_monitoring(layout, "9", 35)
+        assert "0 of 200 labelled rows" in settle(command)

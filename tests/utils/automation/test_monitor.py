@@ -103,3 +103,54 @@ def test_monitoring_reads_only_the_new_segments_and_gives_what_a_full_run_gives(
     assert len(read) == 5, "no state: the whole log is read"
     assert json.loads(monitoring.read_text())["chunks"] == incremental
     store.close()
+
+
+@pytest.mark.integration
+def test_chunks_carry_the_challenger_compared_on_the_rows_it_answered(
+    deployed_project, registry_of
+):
+    """deployment.strategy shadow: the monitoring scores every row with the challenger too and
+    compares the two on the labelled rows logged since it arrived; the automation waits for
+    enough of them."""
+    import time
+
+    from conftest import deploy_in_process, retrain_in_process
+    from utils.automation.assess import open_store
+    from utils.automation.challenger import Command, settle
+    from utils.automation.monitor import check_monitoring
+    from utils.data.demo import generate_rows
+    from utils.ops.alerts import Webhook
+
+    project = deployed_project
+    registry_of(project)
+    config = load_project_config(project, ["monitoring.chunk_rows=100"])
+    log_dir = project / config.monitoring.log_dir
+    log_requests(log_dir, 100, 1, seed=1)
+    time.sleep(1.1)  # the release's time has whole seconds
+    retrain_in_process(project, C=0.05)
+    deploy_in_process(project, "shadow")
+    log_requests(log_dir, 100, 1, seed=2)
+    labels = project / config.monitoring.labels_dir
+    labels.mkdir(parents=True, exist_ok=True)
+    truth = {f"r{seed}-{i}": int(generate_rows(100, seed=seed).loc[i, "exited"])
+             for seed in (1, 2) for i in range(100)}  # fmt: skip
+    pd.DataFrame({"request_id": list(truth), "exited": list(truth.values())}).to_csv(
+        labels / "labels.csv", index=False
+    )
+    store = open_store(config, project)
+    assert "monitoring: 2 chunk(s)" in check_monitoring(config, project, [], store, False)
+    before, after = json.loads((project / "models" / "monitoring.json").read_text())["chunks"]
+    for chunk in (before, after):
+        entry = chunk["challenger"]
+        assert entry["version"] == "2" and entry["labelled_rows"] == 100
+        assert 0 <= entry["realized"]["f1"] <= 1 and 0 <= entry["estimated"]["f1"] <= 1
+    # Compared on the rows it answered as the challenger only: none before it arrived.
+    assert before["challenger"]["paired"]["rows"] == 0
+    assert before["challenger"]["comparison"] is None
+    assert after["challenger"]["paired"]["rows"] == 100
+    comparison = after["challenger"]["comparison"]
+    assert comparison["champion_f1"] == pytest.approx(after["realized"]["f1"])
+    assert comparison["challenger_f1"] == pytest.approx(after["challenger"]["realized"]["f1"])
+    command = Command(config, project, [], False, Webhook(None))
+    assert settle(command) == "challenger v2: 100 of 200 labelled rows so far"
+    store.close()

@@ -104,3 +104,15 @@ def test_no_rows_is_a_note_not_a_verdict():
 def test_bad_input_is_refused(labels, champion, challenger, message):
     with pytest.raises(ValueError, match=message):
         paired_f1(labels, champion, challenger)
+
+
+def test_counts_of_parts_add_up_to_the_counts_of_the_whole():
+    from utils.monitoring.paired import PairedCounts, paired_counts, paired_test
+
+    rng = np.random.default_rng(3)
+    labels, a, b = (rng.integers(0, 2, 300) for _ in range(3))
+    parts = [paired_counts(labels[i : i + 100], a[i : i + 100], b[i : i + 100])
+             for i in (0, 100, 200)]  # fmt: skip
+    total = sum(parts, PairedCounts())
+    assert total == paired_counts(labels, a, b)
+    assert paired_test(total) == paired_f1(labels, a, b)
