@@ -25,7 +25,8 @@ def _part(series: Any, start: int, end: int) -> Any:
 
 
 def chunk_of(stream: Stream, start: int, end: int) -> Stream:
-    """The rows ``start:end`` of ``stream`` as a stream of their own."""
+    """The rows ``start:end`` of ``stream`` as a stream of their own: every per-row field cut
+    (tests/utils/engines/test_spark_monitoring.py checks that none is left whole)."""
     return replace(
         stream,
         features=stream.features.iloc[start:end].reset_index(drop=True),
@@ -34,6 +35,7 @@ def chunk_of(stream: Stream, start: int, end: int) -> Stream:
         sources=_part(stream.sources, start, end),
         truth=None if stream.truth is None else stream.truth[start:end],
         versions=_part(stream.versions, start, end),
+        challenger=None if stream.challenger is None else stream.challenger.part(start, end),
     )
 
 

@@ -45,6 +45,9 @@ class ChallengerRows:
     probabilities: np.ndarray
     judged: np.ndarray  # bool per row
 
+    def part(self, start: int, end: int) -> ChallengerRows:
+        return ChallengerRows(self.probabilities[start:end], self.judged[start:end])
+
 
 def _finite_or_none(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
