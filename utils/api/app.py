@@ -82,10 +82,10 @@ def create_app(settings: ApiSettings) -> Flask:
             else None
         ),
         counted,
+        challenger,
     )
     app.extensions["risk_api"] = state
     app.extensions["deployed_model"] = state.model
-    app.extensions["challenger_model"] = challenger
     app.register_blueprint(service)
     app.register_blueprint(monitoring)
     app.register_blueprint(docs)

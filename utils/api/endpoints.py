@@ -85,14 +85,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "GET",
         "/health",
-        "the model version served; degraded when the newest release was refused",
+        "the model version served (and the challenger's, if any); degraded when the newest "
+        "release was refused",
         "Health",
         (503,),
     ),
     Endpoint(
         "GET",
         "/model",
-        "version, trained at, deployed at, features and F1 of the deployed model",
+        "version, trained at, deployed at, features and F1 of the deployed model, and of the "
+        "challenger answering in the shadow, if any",
         "ModelInfo",
         (503,),
     ),

@@ -99,6 +99,9 @@ class Health(Answer):
     release: str
     refused_release: str | None = Field(None, description="only when degraded")
     refused_because: str | None = Field(None, description="only when degraded")
+    challenger_version: Version = Field(
+        None, description="the challenger answering in the shadow (deployment.strategy: shadow)"
+    )
 
 
 class ModelInfo(Answer):
@@ -109,6 +112,11 @@ class ModelInfo(Answer):
     features: list[str]
     f1: float | None
     release: str | None
+    challenger: ModelInfo | None = Field(
+        None,
+        description="the model answering every request in the shadow, logged, never returned "
+        "(deployment.strategy: shadow); null when there is none",
+    )
 
 
 class Chunk(BaseModel):

@@ -88,6 +88,9 @@ def health_body() -> dict[str, Any]:
             detail = f"release {refused.release} refused ({refused.reason}); no good release"
         return {"status": "no model", "detail": detail}
     body = {"status": "ok", "model_version": loaded.version, "release": loaded.release.name}
+    challenger = api_state().challenger_now()
+    if challenger is not None:
+        body["challenger_version"] = challenger.version
     if refused is not None:
         # Still serving, so still 200; a monitor reads the status.
         body.update(
@@ -104,10 +107,11 @@ def health() -> Response:
     return json_response(body)
 
 
-def model_body(loaded) -> dict[str, Any]:
-    """/model's answer for the loaded model."""
+def model_body(loaded, challenger=None) -> dict[str, Any]:
+    """/model's answer for the loaded model (and the challenger beside it, if any)."""
     manifest = loaded.manifest
     return {
+        **({"challenger": model_body(challenger)} if challenger is not None else {}),
         "name": manifest.get("registered_model_name"),
         "version": loaded.version,
         "trained_at": manifest.get("trained_at"),
@@ -120,7 +124,8 @@ def model_body(loaded) -> dict[str, Any]:
 
 @service.get("/model")
 def model_info() -> Response:
-    return json_response(model_body(api_state().loaded_or_503()))
+    state = api_state()
+    return json_response(model_body(state.loaded_or_503(), state.challenger_now()))
 
 
 @service.get("/metrics")

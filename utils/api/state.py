@@ -56,11 +56,24 @@ class ApiState:
     prediction_log: PredictionLog | None = None
     # Prometheus metrics (api.metrics), or None.
     metrics: ApiMetrics | None = None
+    # Where the challenger comes from (deployment.strategy: shadow), or None.
+    challenger: DeployedModel | None = None
     # The request bodies this worker holds at once (api.max_uploads_mb).
     uploads: UploadBudget = field(init=False)
 
     def __post_init__(self) -> None:
         self.uploads = UploadBudget(self.settings.max_upload_bytes)
+
+    def challenger_now(self) -> Loaded | None:
+        """The challenger answering in the shadow now, if any (never an error: /health and
+        /model answer for the champion whatever the challenger's state)."""
+        if self.challenger is None:
+            return None
+        try:
+            return self.challenger.current()
+        except Exception:  # noqa: BLE001 - a challenger never fails a champion's answer
+            log.exception("could not read the challenger")
+            return None
 
     def loaded_or_503(self) -> Loaded:
         loaded = self.model.current()

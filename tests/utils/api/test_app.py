@@ -579,7 +579,7 @@ def test_the_registry_source_follows_the_champion_and_challenger_aliases_refusin
     assert (fresh["status"], fresh["model_version"]) == ("degraded", "2"), "the last good one"
 
     # The challenger alias (deployment.strategy: shadow), followed the same way, never served.
-    challenger = client.application.extensions["challenger_model"]
+    challenger = client.application.extensions["risk_api"].challenger
     assert challenger.current() is None  # no alias yet
     registry.set_registered_model_alias("risk_model", "challenger", "1")
     time.sleep(0.01)

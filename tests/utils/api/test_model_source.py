@@ -63,8 +63,14 @@ def test_the_challenger_comes_and_goes_without_a_restart(shadow):
     before = ask(app, rows)
     assert "challenger_version" not in newest_segment(app, log_dir).columns
 
+    client = app.test_client()
+    assert "challenger_version" not in client.get("/health").get_json()
+    assert "challenger" not in client.get("/model").get_json()
     release = arrive()
     assert ask(app, rows) == before  # the client gets the champion's answer only
+    assert client.get("/health").get_json()["challenger_version"] == "2"
+    model = client.get("/model").get_json()
+    assert (model["version"], model["challenger"]["version"]) == ("1", "2")
     logged = newest_segment(app, log_dir)
     assert logged["challenger_version"].to_list() == ["2"] * 4
     expected = challenger_model.predict_proba(rows)[:, 1]
@@ -75,6 +81,7 @@ def test_the_challenger_comes_and_goes_without_a_restart(shadow):
     challenger_link(release.parent.parent / "production_deployment").unlink()
     ask(app, rows)
     assert "challenger_version" not in newest_segment(app, log_dir).columns
+    assert "challenger" not in client.get("/model").get_json()
 
 
 def test_a_refused_challenger_is_no_challenger_and_the_champion_serves_on(shadow):
@@ -86,5 +93,5 @@ def test_a_refused_challenger_is_no_challenger_and_the_champion_serves_on(shadow
     assert "challenger_version" not in newest_segment(app, log_dir).columns
     health = app.test_client().get("/health").get_json()
     assert (health["status"], health["model_version"]) == ("ok", "1")
-    assert app.extensions["challenger_model"].current() is None
+    assert app.extensions["risk_api"].challenger.current() is None
     assert ask(app, pd.DataFrame(rows)) == before
