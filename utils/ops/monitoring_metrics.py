@@ -66,6 +66,27 @@ FAMILIES: tuple[Family, ...] = (
         ("source",),
     ),
     Family("labels", "Labels received, by what became of them", ("outcome",)),
+    # deployment.strategy shadow: the challenger beside the champion, on the same rows.
+    Family("challenger_version", "The challenger's model version (answering in the shadow)"),
+    Family(
+        "challenger_estimated_ratio",
+        "The challenger's estimated figure on the newest chunk",
+        ("source", "metric"),
+    ),
+    Family(
+        "challenger_realized_ratio",
+        "The challenger's figure on the newest chunk's labelled rows",
+        ("source", "metric"),
+    ),
+    Family(
+        "challenger_compared_rows",
+        "Labelled rows both models answered since the challenger arrived (the verdict's rows)",
+    ),
+    Family(
+        "challenger_f1_difference",
+        "Realised F1 of the challenger minus the champion's on those rows",
+    ),
+    Family("challenger_p_value", "The paired test's p-value of that difference"),
 )
 
 
@@ -153,6 +174,39 @@ def monitoring_samples(monitoring: dict[str, Any], features: list[str]) -> list[
         add("chunk_end_timestamp_seconds", (source,), chunk_time(chunk))
     for outcome in LABEL_OUTCOMES:
         add("labels", (outcome,), (monitoring.get("labels") or {}).get(outcome))
+    samples += challenger_samples(chunks, newest)
+    return samples
+
+
+def challenger_samples(chunks: list[dict[str, Any]], newest: dict[str, dict]) -> list[Sample]:
+    """The challenger's figures: the newest chunks' and the verdict's (every chunk of the
+    challenger the newest chunk names, added up). None when no chunk has one."""
+    from utils.monitoring.paired import paired_test
+    from utils.monitoring.shadow import judged_counts
+
+    samples: list[Sample] = []
+
+    def add(name: str, labels: tuple[str, ...], value: Any) -> None:
+        number = _number(value)
+        if number is not None:
+            samples.append((name, labels, number))
+
+    entries = {s: c["challenger"] for s, c in newest.items() if c.get("challenger")}
+    if not entries:
+        return samples
+    version = str((entries.get(TRAFFIC) or entries[BATCH])["version"])
+    add("challenger_version", (), int(version) if version.isdigit() else None)
+    for source, entry in entries.items():
+        for metric in METRICS:
+            estimated = (entry.get("estimated") or {}).get(metric)
+            add("challenger_estimated_ratio", (source, metric), estimated)
+            realized = (entry.get("realized") or {}).get(metric)
+            add("challenger_realized_ratio", (source, metric), realized)
+    counts = judged_counts(chunks, version)
+    compared = paired_test(counts)
+    add("challenger_compared_rows", (), counts.rows)
+    add("challenger_f1_difference", (), compared.difference)
+    add("challenger_p_value", (), compared.p_value)
     return samples
 
 

@@ -89,6 +89,36 @@ def test_joint_drift_exports_its_verdict_auc_and_contributors_among_served_featu
     assert ("multivariate_contributor", ("batch", "a")) not in got
 
 
+def shadow_entry(version: str, f1: float, found: int) -> dict:
+    counts = {"rows": 100, "tp": 30, "fp": 5, "fn": 5, "positives": 20, "negatives": 0,
+              "found": found, "alarms": 0}  # fmt: skip
+    return {"version": version, "estimated": {**FIGURES, "f1": f1},
+            "realized": {"f1": f1 - 0.1}, "labelled_rows": 100, "paired": counts}  # fmt: skip
+
+
+def test_the_challenger_exports_its_figures_and_the_verdicts_evidence():
+    from utils.monitoring.paired import PairedCounts, paired_test
+
+    older = chunk("prediction log: 2026-12-01", "2026-12-01T10:00:00+00:00",
+                  challenger=shadow_entry("4", 0.6, 15))  # fmt: skip
+    newest = chunk("prediction log: 2026-12-02", "2026-12-02T10:00:00+00:00",
+                   challenger=shadow_entry("4", 0.8, 16))  # fmt: skip
+    replaced = chunk("prediction log: 2026-11-30", "2026-11-30T10:00:00+00:00",
+                     challenger=shadow_entry("3", 0.9, 0))  # fmt: skip
+    got = values(monitoring_samples(monitoring(replaced, older, newest), ["a"]))
+    assert got[("challenger_version", ())] == 4
+    assert got[("challenger_estimated_ratio", ("traffic", "f1"))] == 0.8
+    assert got[("challenger_realized_ratio", ("traffic", "f1"))] == pytest.approx(0.7)
+    assert ("challenger_realized_ratio", ("traffic", "recall")) not in got
+    # The verdict's evidence: both chunks of v4, not v3's.
+    both = PairedCounts(200, 60, 10, 10, 40, 0, 31, 0)
+    assert got[("challenger_compared_rows", ())] == 200
+    assert got[("challenger_f1_difference", ())] == pytest.approx(paired_test(both).difference)
+    assert got[("challenger_p_value", ())] == pytest.approx(paired_test(both).p_value)
+    plain = values(monitoring_samples(monitoring(chunk("b.csv", "2026-12-02T12:00:00+00:00")), []))
+    assert not any(name.startswith("challenger") for name, _ in plain)
+
+
 def test_a_file_name_never_becomes_a_label():
     hostile = chunk('x"} 1\nrisk_api_degraded 0 #.csv', "2026-12-02T12:00:00+00:00")
     text = exposition_text(monitoring_samples(monitoring(hostile), ["a"])).decode()
