@@ -256,6 +256,7 @@ MONITORING_COLUMNS = [
     "Realised F1",
     "Drifted features",
     "Joint drift",
+    "Challenger",
     "Alert",
 ]
 MONITORING_NUMERIC_COLUMNS = (1, 2, 4)
@@ -274,6 +275,24 @@ def joint_cell(joint: dict[str, Any] | None) -> str:
     return f"drift ({auc}; {', '.join(joint.get('contributors') or ())})"
 
 
+def challenger_cell(entry: dict[str, Any] | None) -> str:
+    """The challenger beside the champion on a chunk's rows (deployment.strategy: shadow):
+    its F1 estimated and realised, and the paired comparison where labels allow one."""
+    if not entry:
+        return "—"
+    realized = entry.get("realized") or {}
+    text = f"v{entry.get('version')}: est. {fmt((entry.get('estimated') or {}).get('f1'))}"
+    if realized.get("f1") is not None:
+        text += f", real. {fmt(realized['f1'])}"
+    compared = entry.get("comparison")
+    if compared and compared.get("difference") is not None:
+        text += (
+            f"; F1 {compared['difference']:+.3f} against the champion on {compared['rows']:,}"
+            f" rows (p {fmt_p(compared['p_value'])})"
+        )
+    return text
+
+
 def monitoring_rows(monitoring: dict[str, Any]) -> list[list[str]]:
     """The newest chunks, newest first, one cell per MONITORING_COLUMNS."""
     rows = []
@@ -289,6 +308,7 @@ def monitoring_rows(monitoring: dict[str, Any]) -> list[list[str]]:
                 fmt(realized["f1"]) if realized else "—",
                 ", ".join(chunk["drifted_features"]) or "none",
                 joint_cell(chunk.get("multivariate")),
+                challenger_cell(chunk.get("challenger")),
                 "; ".join(chunk.get("alert_reasons", [])) if chunk["alert"] else "",
             ]
         )

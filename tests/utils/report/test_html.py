@@ -294,6 +294,12 @@ def test_live_traffic_section_shows_estimates_realised_figures_and_alerts(report
     monitoring["chunks"][1].update(alert=True, alert_reasons=["estimated F1 outside its band"])
     monitoring["chunks"][2]["multivariate"] = {"statistic": 0.66, "p_value": 1e-12, "drift": True,
                                                "contributors": ["a<&>"], "note": ""}  # fmt: skip
+    monitoring["chunks"][2]["challenger"] = {
+        "version": "5", "estimated": {"f1": 0.71}, "realized": {"f1": 0.69},
+        "comparison": {"difference": 0.0312, "rows": 1200, "p_value": 0.004},
+    }  # fmt: skip
+    monitoring["chunks"][1]["challenger"] = {"version": "5", "estimated": {"f1": 0.7},
+                                             "realized": None, "comparison": None}  # fmt: skip
     monitoring["labels"] = {"matched": 1000, "unmatched": 3}
     monitoring.update(chunk_rows=1000, f1_threshold=0.5)
     report_data.monitoring = monitoring
@@ -305,6 +311,14 @@ def test_live_traffic_section_shows_estimates_realised_figures_and_alerts(report
     assert "0.6543" in cells and "estimated F1 outside its band" in cells
     assert cells[cells.index("Alert") + 1] == "log", "newest chunk first"
     assert "drift (AUC 0.660; a<&>)" in cells and "Joint drift" in cells
+    # The challenger beside the champion, on the same chunk's rows.
+    assert (
+        "v5: est. 0.7100, real. 0.6900; F1 +0.031 against the champion on 1,200 rows (p "
+        "0.0040)" in cells
+    )
+    # The oldest chunk (shown last) had no challenger: its joint and challenger cells are dashes.
+    assert cells[cells.index("0.6543") :][2:4] == ["—", "—"]
+    assert "Challenger" in cells and "v5: est. 0.7000" in cells
     without = ReportData(**{**report_data.__dict__, "monitoring": None})
     assert ">Live traffic<" not in write_reports(without, tmp_path)["html"].read_text()
 
