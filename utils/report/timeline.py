@@ -47,6 +47,9 @@ class ChunkPoint:
     drifted: frozenset[str]
     probability_drift: bool
     joint_drift: bool | None = None  # None: not tested (off, too few rows, an older chunk)
+    # deployment.strategy shadow: the challenger's F1 on the same rows (None: no challenger).
+    challenger_estimated_f1: float | None = None
+    challenger_realized_f1: float | None = None
 
     @classmethod
     def from_chunk(cls, chunk: dict[str, Any], traffic: bool) -> ChunkPoint | None:
@@ -55,6 +58,7 @@ class ChunkPoint:
         if ended is None:
             return None
         band = (chunk.get("band") or {}).get("f1") or (None, None)
+        shadow = chunk.get("challenger") or {}
         return cls(
             ended_at=ended,
             started_at=parse_time(chunk.get("start")) if traffic else None,
@@ -67,6 +71,8 @@ class ChunkPoint:
             drifted=frozenset(chunk.get("drifted_features") or ()),
             probability_drift=bool(chunk.get("probability_drift")),
             joint_drift=_joint_verdict(chunk.get("multivariate")),
+            challenger_estimated_f1=_finite((shadow.get("estimated") or {}).get("f1")),
+            challenger_realized_f1=_finite((shadow.get("realized") or {}).get("f1")),
         )
 
 
@@ -218,6 +224,28 @@ def performance_svg(
             color="tab:green",
             label="realised F1",
             gid="realized-f1",
+        )
+    shadowed = [p for p in traffic if p.challenger_estimated_f1 is not None]
+    if shadowed:
+        ax.plot(
+            [p.ended_at for p in shadowed],
+            [p.challenger_estimated_f1 for p in shadowed],
+            marker="o",
+            markersize=3,
+            linestyle=":",
+            color="tab:purple",
+            label="challenger: estimated F1",
+            gid="challenger-estimated-f1",
+        )
+    judged = [p for p in points if p.challenger_realized_f1 is not None]
+    if judged:
+        ax.plot(
+            [p.ended_at for p in judged],
+            [p.challenger_realized_f1 for p in judged],
+            "^",
+            color="tab:purple",
+            label="challenger: realised F1",
+            gid="challenger-realized-f1",
         )
     alerts = [p for p in points if p.alert and p.estimated_f1 is not None]
     if alerts:

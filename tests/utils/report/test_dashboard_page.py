@@ -34,6 +34,12 @@ def monitoring() -> dict:
                 T0 + 2 * hour,
                 realized={**FIGURES, "f1": 0.6},
                 labelled_rows=300,
+                challenger={
+                    "version": "3",
+                    "estimated": {"f1": 0.82},
+                    "realized": {"f1": 0.7},
+                    "comparison": {"difference": 0.1, "rows": 300, "p_value": 0.01},
+                },
             ),  # fmt: skip
             chunk(
                 "prediction log: c",
@@ -96,12 +102,24 @@ def svg(html: str, chart_id: str) -> str:
 def test_the_performance_chart_has_every_series_and_the_deployments():
     chart = svg(page(), "chart-performance")
     gids = ["chunk-bands", "band", "estimated-f1", "estimated-f1-batches", "realized-f1", "alerts",
-            "threshold", "performance-deployment-0", "performance-rollback-2"]  # fmt: skip
+            "threshold", "performance-deployment-0", "performance-rollback-2",
+            "challenger-estimated-f1", "challenger-realized-f1"]  # fmt: skip
     for gid in gids:
         assert f'id="{gid}' in chart, gid
     assert chart.count('id="performance-deployment-') == 2
     assert chart.count('id="performance-rollback-') == 1
     assert "rollback to v1" in chart and "threshold 0.790" in chart
+    assert "challenger: realised F1" in chart
+    table = page()[page().index('<table id="chunks">') :]
+    assert "<th>Challenger</th>" in table and "F1 +0.100 against the champion on 300 rows" in table
+
+
+def test_without_a_challenger_the_chart_has_no_challenger_series():
+    plain = monitoring()
+    for entry in plain["chunks"]:
+        entry.pop("challenger", None)
+    chart = svg(page(monitoring=plain), "chart-performance")
+    assert "challenger" not in chart
 
 
 def test_the_drift_chart_has_a_row_per_feature_the_joint_test_and_the_probabilities():
