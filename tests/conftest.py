@@ -541,7 +541,7 @@ def bash_blocks(section: str) -> list[str]:
 
 def run_block(
     script: str, project: Path, env: dict[str, str] | None = None, timeout: float = 900
-) -> None:
+) -> subprocess.CompletedProcess[str]:
     """A command block run by bash as a user would, in ``project``; it must succeed."""
     proc = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
@@ -553,6 +553,7 @@ def run_block(
         check=False,
     )
     assert proc.returncode == 0, f"{script}\n{proc.stderr[-4000:]}"
+    return proc
 
 
 @pytest.fixture

@@ -125,6 +125,27 @@ def test_the_live_monitoring_demos_work_as_written(project_copy, free_port):
     assert traffic["alert"] and "realised F1 below the threshold" in traffic["alert_reasons"][0]
 
 
+def test_the_champion_and_challenger_demo_works_as_written(project_copy, free_port):
+    import json
+
+    (demo,) = [b for b in bash_blocks("Champion and challenger") if "serve.sh" in b]
+    assert "localhost:8000" not in demo
+    script = demo.replace(".venv/bin/python", sys.executable)
+    script = script.replace("./run_pipeline.sh", f"{sys.executable} main.py")
+    script = script.replace("./serve.sh", f"{sys.executable} 06_reporting/app.py --gunicorn")
+    said = run_block(script, project_copy, user_env(PORT=str(free_port)))
+    # curl's answers, among gunicorn's access log lines on the same stdout.
+    decoder, out = json.JSONDecoder(), said.stdout
+    healths = [decoder.raw_decode(out, i)[0] for i in range(len(out))
+               if out.startswith('{"status"', i)]  # fmt: skip
+    assert [(h["model_version"], h.get("challenger_version")) for h in healths] == [
+        (1, 2),
+        (2, None),
+    ]
+    assert "challenger v2: 0 of 200 labelled rows so far" in said.stderr
+    assert "promoted challenger v2 over v1 (realised F1 +" in said.stderr
+
+
 @needs_spark
 def test_beyond_one_machine_on_this_machine_works_as_written(project_copy):
     """The block that tries the Spark engine without a cluster (the cluster's block is text)."""
