@@ -195,70 +195,34 @@ def performance_svg(
             alpha=0.15,
             gid="band",
         )
-    if traffic:
-        ax.plot(
-            [p.ended_at for p in traffic],
-            [p.estimated_f1 for p in traffic],
-            marker="o",
-            markersize=3,
-            color="tab:blue",
-            label="estimated F1 (traffic)",
-            gid="estimated-f1",
-        )
-    if batches:
-        ax.plot(
-            [p.ended_at for p in batches],
-            [p.estimated_f1 for p in batches],
-            "D",
-            markersize=5,
-            color="tab:cyan",
-            label="estimated F1 (batches)",
-            gid="estimated-f1-batches",
-        )
-    realized = [p for p in points if p.realized_f1 is not None]
-    if realized:
-        ax.plot(
-            [p.ended_at for p in realized],
-            [p.realized_f1 for p in realized],
-            "s",
-            color="tab:green",
-            label="realised F1",
-            gid="realized-f1",
-        )
-    shadowed = [p for p in traffic if p.challenger_estimated_f1 is not None]
-    if shadowed:
-        ax.plot(
-            [p.ended_at for p in shadowed],
-            [p.challenger_estimated_f1 for p in shadowed],
-            marker="o",
-            markersize=3,
-            linestyle=":",
-            color="tab:purple",
-            label="challenger: estimated F1",
-            gid="challenger-estimated-f1",
-        )
-    judged = [p for p in points if p.challenger_realized_f1 is not None]
-    if judged:
-        ax.plot(
-            [p.ended_at for p in judged],
-            [p.challenger_realized_f1 for p in judged],
-            "^",
-            color="tab:purple",
-            label="challenger: realised F1",
-            gid="challenger-realized-f1",
-        )
-    alerts = [p for p in points if p.alert and p.estimated_f1 is not None]
-    if alerts:
-        ax.plot(
-            [p.ended_at for p in alerts],
-            [p.estimated_f1 for p in alerts],
-            "x",
-            color="tab:red",
-            markersize=10,
-            markeredgewidth=2,
-            label="alert",
-            gid="alerts",
-        )
+    alerts = [p for p in points if p.alert]
+    # (points, the figure drawn, how): one line or set of marks each, left out when empty.
+    series = (
+        (traffic, "estimated_f1", {"marker": "o", "markersize": 3, "color": "tab:blue",
+                                   "label": "estimated F1 (traffic)", "gid": "estimated-f1"}),
+        (batches, "estimated_f1", {"marker": "D", "markersize": 5, "linestyle": "none",
+                                   "color": "tab:cyan", "label": "estimated F1 (batches)",
+                                   "gid": "estimated-f1-batches"}),
+        (points, "realized_f1", {"marker": "s", "linestyle": "none", "color": "tab:green",
+                                 "label": "realised F1", "gid": "realized-f1"}),
+        (traffic, "challenger_estimated_f1", {"marker": "o", "markersize": 3, "linestyle": ":",
+                                              "color": "tab:purple",
+                                              "label": "challenger: estimated F1",
+                                              "gid": "challenger-estimated-f1"}),
+        (points, "challenger_realized_f1", {"marker": "^", "linestyle": "none",
+                                            "color": "tab:purple",
+                                            "label": "challenger: realised F1",
+                                            "gid": "challenger-realized-f1"}),
+        (alerts, "estimated_f1", {"marker": "x", "linestyle": "none", "color": "tab:red",
+                                  "markersize": 10, "markeredgewidth": 2, "label": "alert",
+                                  "gid": "alerts"}),
+    )  # fmt: skip
+    for chosen, figure, style in series:
+        # A line keeps its points without a figure (a gap); marks are only where one is.
+        lined = style.get("linestyle") != "none"
+        drawn = [p for p in chosen if lined or getattr(p, figure) is not None]
+        if any(getattr(p, figure) is not None for p in drawn):
+            ax.plot([p.ended_at for p in drawn], [getattr(p, figure) for p in drawn], **style)
     if threshold is not None:
         ax.axhline(
             threshold,
