@@ -73,3 +73,18 @@ def test_no_import_cycle_in_the_shared_code():
         if name not in state:
             visit(name, [name])
     assert cycles == []
+
+
+def test_everything_a_run_leaves_is_ignored_by_git():
+    """A generated file that git does not ignore ends up committed by someone (the challenger's
+    link was one)."""
+    from utils.config import load_project_config
+    from utils.layout import Layout
+
+    layout = Layout.from_config(load_project_config(ROOT), ROOT)
+    generated = [str(path.relative_to(ROOT)) for _, path in layout.outputs()]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *generated], cwd=ROOT, capture_output=True,
+        text=True, check=False,
+    ).stdout.split()  # fmt: skip
+    assert sorted(ignored) == sorted(generated)
