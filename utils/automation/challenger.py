@@ -141,6 +141,11 @@ def settle(command: Command) -> str:
     """The automation's verdict on the challenger from the monitoring just written (the paired
     counts of every chunk it answered as the challenger): promote, reject or wait, as
     ``judge_challenger`` decides under deployment.challenger. Empty when there is none."""
+    config, root = command.config, command.root
+    layout = Layout.from_config(config, root)
+    # Cron's quick runs (nothing new) pay for nothing more when there is no challenger.
+    if not layout.challenger_dir.is_symlink():
+        return ""
     import json
     from datetime import UTC, datetime
 
@@ -154,8 +159,6 @@ def settle(command: Command) -> str:
     from utils.monitoring.paired import paired_test
     from utils.monitoring.shadow import judged_counts
 
-    config, root = command.config, command.root
-    layout = Layout.from_config(config, root)
     release = current_release(layout.challenger_dir)
     if release is None:
         return ""
