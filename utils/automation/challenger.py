@@ -1,5 +1,7 @@
-"""A challenger promoted or rejected (deployment.strategy: shadow): by hand
-(``fullprocess.py --promote`` / ``--reject``) under the automation's locks, as a rollback is.
+"""A challenger promoted, rejected or left to wait (deployment.strategy: shadow): by every
+``fullprocess.py`` run from the monitoring's paired counts (``settle``, which asks
+``judge_challenger``), or by hand (``fullprocess.py --promote`` / ``--reject``) under the
+automation's locks, as a rollback is.
 
 Promotion is a deployment: the deployment link moves to the challenger's release (they share
 the releases folder), the registry's champion alias follows, the store records a deployment and
@@ -60,7 +62,6 @@ def promote(command: Command, reason: str = "by hand") -> str:
     from utils.model import deployment as releases
 
     config, root = command.config, command.root
-
     layout = Layout.from_config(config, root)
     target = _challenger_release(config, root, "promote")
     # Every file checked and the model loaded as the API will load it, before anything moves.
