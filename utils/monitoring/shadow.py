@@ -14,15 +14,13 @@ import numpy as np
 
 from utils.monitoring.estimation import (
     METRICS,
+    THRESHOLD,
     Calibration,
     estimate_chunks,
     fit_calibration,
     realized_chunks,
 )
 from utils.monitoring.paired import PairedCounts, paired_counts, paired_test
-
-# Both models' class: the probability above this (utils.api.compiled_model's rule).
-THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
