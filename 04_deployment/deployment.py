@@ -94,7 +94,9 @@ def run(p: DeploymentParams) -> None:
     link = Path(p.deployment_dir) if role == CHAMPION else challenger_link(p.deployment_dir)
     # Identical to what serves (or, for a challenger, to the champion or the challenger):
     # deploying it again would change nothing.
-    same = identical_release(p.deployment_dir, sources) or identical_release(link, sources)
+    same = identical_release(p.deployment_dir, sources)
+    if same is None and role == CHALLENGER:
+        same = identical_release(link, sources)
     if same is not None:
         with StepRun() as tracking:
             tracking.log_params({"outcome": "identical to the deployed release"})

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from utils.automation.act import REPORT, run_steps
 from utils.automation.assess import open_store
-from utils.automation.rollback import move_alias
+from utils.automation.rollback import move_alias, serve_release
 from utils.automation.sources import Journal
 from utils.config import PipelineConfig
 from utils.errors import PipelineError
@@ -74,14 +74,7 @@ def promote(command: Command, reason: str = "by hand") -> str:
     if command.dry_run:
         return f"dry run: would promote challenger v{version} over champion v{previous}"
     store = AlertingStore(open_store(config, root), command.webhook)
-    releases.point_to(layout.deployment_dir, target)
-    try:
-        move_alias(config, root, model_name, releases.CHAMPION, version)
-    except Exception as err:
-        releases.point_to(layout.deployment_dir, current)  # the registry must agree
-        raise PipelineError(
-            f"could not move the champion alias ({err}): nothing promoted"
-        ) from None
+    serve_release(config, root, target, current, manifest, "promoted")
     _retire_challenger_link(config, root, model_name)
     log.info("challenger v%s promoted over v%s (release %s)", version, previous, target.name)
     store.record_deployment(

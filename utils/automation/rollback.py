@@ -32,7 +32,6 @@ def rollback(
     move the registry's champion alias with it, record and report it. The API follows the
     link on its next request; nothing is retrained."""
     from utils.model import deployment as releases
-    from utils.model.deployment import CHAMPION
 
     deployment_dir = Layout.from_config(config, root).deployment_dir
     current = releases.current_release(deployment_dir)
@@ -59,14 +58,7 @@ def rollback(
     if dry_run:
         return f"dry run: would roll back v{previous} -> v{version} (release {target.name})"
     store = AlertingStore(open_store(config, root), webhook)
-    releases.point_to(deployment_dir, target)
-    try:
-        move_alias(config, root, str(manifest.get("registered_model_name")), CHAMPION, version)
-    except Exception as err:
-        releases.point_to(deployment_dir, current)  # all or nothing: the registry must agree
-        raise PipelineError(
-            f"could not move the champion alias ({err}): nothing rolled back"
-        ) from None
+    serve_release(config, root, target, current, manifest, "rolled back")
     log.info("deployment and champion alias now at v%s (release %s)", version, target.name)
     store.record_event(
         EventKind.ROLLBACK,
@@ -76,6 +68,25 @@ def rollback(
     )  # fmt: skip
     run_steps(root, overrides, REPORT, ",".join(config.input_dirs(root)))
     return f"rolled back v{previous} -> v{version} (release {target.name})"
+
+
+def serve_release(
+    config: PipelineConfig, root: Path, target: Path, current: Path, manifest: dict, doing: str
+) -> None:
+    """The deployment link and the registry's champion alias at ``target`` (a release whose
+    ``manifest`` is given), together or not at all: the link goes back to ``current`` when
+    the alias cannot follow. Rollback and promotion both switch the champion this way."""
+    from utils.model import deployment as releases
+    from utils.model.deployment import CHAMPION
+
+    deployment_dir = Layout.from_config(config, root).deployment_dir
+    releases.point_to(deployment_dir, target)
+    model_name = str(manifest.get("registered_model_name"))
+    try:
+        move_alias(config, root, model_name, CHAMPION, str(manifest.get("model_version")))
+    except Exception as err:
+        releases.point_to(deployment_dir, current)  # all or nothing: the registry must agree
+        raise PipelineError(f"could not move the champion alias ({err}): nothing {doing}") from None
 
 
 def move_alias(
