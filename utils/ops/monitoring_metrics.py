@@ -133,15 +133,23 @@ def chunk_time(chunk: dict[str, Any]) -> float | None:
 Sample = tuple[str, tuple[str, ...], float]
 
 
-def monitoring_samples(monitoring: dict[str, Any], features: list[str]) -> list[Sample]:
-    """(family, label values, value) of every sample ``monitoring`` gives; none for a figure
-    that is missing or not finite."""
-    samples: list[Sample] = []
+def _sampler(samples: list[Sample]):
+    """``add(name, labels, value)``: a sample into ``samples``, none for a figure that is
+    missing or not finite."""
 
     def add(name: str, labels: tuple[str, ...], value: Any) -> None:
         number = _number(value)
         if number is not None:
             samples.append((name, labels, number))
+
+    return add
+
+
+def monitoring_samples(monitoring: dict[str, Any], features: list[str]) -> list[Sample]:
+    """(family, label values, value) of every sample ``monitoring`` gives; none for a figure
+    that is missing or not finite."""
+    samples: list[Sample] = []
+    add = _sampler(samples)
 
     add("model_version", (), monitoring.get("model_version"))
     add("f1_threshold_ratio", (), monitoring.get("f1_threshold"))
@@ -185,11 +193,7 @@ def challenger_samples(chunks: list[dict[str, Any]], newest: dict[str, dict]) ->
     from utils.monitoring.shadow import judged_counts
 
     samples: list[Sample] = []
-
-    def add(name: str, labels: tuple[str, ...], value: Any) -> None:
-        number = _number(value)
-        if number is not None:
-            samples.append((name, labels, number))
+    add = _sampler(samples)
 
     entries = {s: c["challenger"] for s, c in newest.items() if c.get("challenger")}
     if not entries:
