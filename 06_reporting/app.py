@@ -35,8 +35,8 @@ def serve_with_gunicorn(root: Path, overrides: list[str], port: int | None) -> N
         api_from_project(root),
         f"{config.api.host}:{port}",
         workers,
+        access_log=True,
     )
-    command[-1:-1] = ["--access-logfile", "-"]
     log.info("serving on http://%s:%s with %s workers", config.api.host, port, workers)
     os.environ[OVERRIDES_ENV] = json.dumps(overrides)
     os.execv(command[0], command)

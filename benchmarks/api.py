@@ -7,10 +7,13 @@ dataframe_records / dataframe_split formats, which both accept), loaded by wrk o
 concurrency 8 (one wrk thread). Ours runs as configured by default (prediction log and metrics
 on), and again with each of them off, and with a challenger deployed beside the champion
 (deployment.strategy: shadow; the log's flusher scores every row with it too), in turns over
---rounds rounds (medians). The last line is one JSON object with the ratios (ours as
-configured by default); ``shadow_ratio`` is single-row throughput with a challenger over
-without, ``shadow_rows_scored`` the share of the shadow server's logged rows the challenger
-answered (1.0: every one).
+--rounds rounds (medians). In the same rounds, the ceiling: a bare WSGI app that reads the
+body and answers a constant JSON of the same shape (benchmarks/ceiling_app.py) on the same
+gunicorn settings; every server writes serve.sh's access log, to a file. The last line is one
+JSON object with the ratios (ours as configured by default); ``ceiling_ratio`` is our
+single-row throughput over the ceiling's, ``shadow_ratio`` single-row throughput with a
+challenger over without, ``shadow_rows_scored`` the share of the shadow server's logged rows
+the challenger answered (1.0: every one).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from utils.model.deployment import deploy  # noqa: E402
 from utils.model.training import MODEL_FILE, ModelParams, save_model, train_model  # noqa: E402
 from utils.runtime.processes import api_from_file, free_port, gunicorn_command, stop  # noqa: E402
 
+CEILING_APP = "benchmarks.ceiling_app:app"
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
 SCHEMA = DataSchema("exited", tuple(FEATURES), ("corporation",))
 LUA = """
@@ -159,11 +163,14 @@ def prepare(scratch: Path) -> tuple[ApiSettings, str]:
     return settings, info.model_uri, deploy_shadow(scratch, data, models)
 
 
-def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        command, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+def start(command: list[str], env: dict[str, str], output: Path | None = None) -> subprocess.Popen:
+    """A server whose standard output (gunicorn's access log) goes to ``output``, as
+    ``./serve.sh >> api.log`` sends it: a file, not a terminal nor /dev/null."""
+    with open(output or os.devnull, "ab") as out:
+        return subprocess.Popen(
+            command, env={**env, "PYTHONPATH": str(ROOT)}, stdout=out,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
 
 
 def scored_by_challenger(log_dir: Path) -> float:
@@ -238,10 +245,20 @@ def main() -> None:
             settings_file.write_text(variant.to_json())
             port = free_port()
             command = gunicorn_command(
-                api_from_file(settings_file), f"127.0.0.1:{port}",
-                args.workers,
+                api_from_file(settings_file), f"127.0.0.1:{port}", args.workers,
+                access_log=True,
             )  # fmt: skip
-            ours[name] = (start(command, env), f"http://127.0.0.1:{port}/prediction")
+            ours[name] = (
+                start(command, env, scratch / f"{name}-access.log"),
+                f"http://127.0.0.1:{port}/prediction",
+            )
+        # The ceiling: a bare app on the same gunicorn settings and access log.
+        port = free_port()
+        command = gunicorn_command(CEILING_APP, f"127.0.0.1:{port}", args.workers, access_log=True)
+        ours["ceiling"] = (
+            start(command, env, scratch / "ceiling-access.log"),
+            f"http://127.0.0.1:{port}/prediction",
+        )
         for _, url in ours.values():
             wait_until(url, body_files["single"].read_bytes())
         rounds: dict[str, list[dict[str, float]]] = {name: [] for name in ours}
@@ -290,6 +307,10 @@ def main() -> None:
         json.dumps(
             {
                 "single_row_ratio": round(single["ours"]["rps"] / single["mlflow"]["rps"], 2),
+                # Ours as configured over a bare app on the same server (benchmarks/ceiling_app.py).
+                "ceiling_ratio": round(single["ours"]["rps"] / single["ceiling"]["rps"], 3),
+                "ceiling_rps": single["ceiling"]["rps"],
+                "ceiling_p99_ms": single["ceiling"]["p99_ms"],
                 "batch_ratio": round(
                     results["ours"]["batch"]["rps"] / results["mlflow"]["batch"]["rps"], 2
                 ),

@@ -36,9 +36,10 @@ def reap(process: subprocess.Popen, grace_s: float = 30.0) -> None:
         process.wait()
 
 
-def gunicorn_command(app: str, bind: str, workers: int) -> list[str]:
+def gunicorn_command(app: str, bind: str, workers: int, access_log: bool = False) -> list[str]:
     """The command that serves the scoring API ``app`` (a gunicorn app spec of
-    utils.api.app) with the project's gunicorn settings (utils/api/gunicorn_conf.py)."""
+    utils.api.app) with the project's gunicorn settings (utils/api/gunicorn_conf.py); with
+    ``access_log``, a line per request on standard output, as serve.sh serves."""
     return [
         sys.executable,
         "-m",
@@ -49,6 +50,7 @@ def gunicorn_command(app: str, bind: str, workers: int) -> list[str]:
         bind,
         "--workers",
         str(workers),
+        *(["--access-logfile", "-"] if access_log else []),
         app,
     ]
 

@@ -19,3 +19,14 @@ def test_kills_a_process_that_ignores_sigterm():
     process.stdout.readline()  # the handler is installed
     stop(process, grace_s=0.5)
     assert process.returncode == -9
+
+
+def test_gunicorn_command_writes_the_access_log_only_when_asked():
+    from utils.runtime.processes import gunicorn_command
+
+    quiet = gunicorn_command("m:app", "127.0.0.1:1", 2)
+    served = gunicorn_command("m:app", "127.0.0.1:1", 2, access_log=True)
+    assert "--access-logfile" not in quiet
+    # The app spec stays last: gunicorn takes it as the only positional argument.
+    assert served[-3:] == ["--access-logfile", "-", "m:app"]
+    assert [a for a in served if a not in ("--access-logfile", "-")] == quiet
