@@ -105,11 +105,17 @@ def test_multivariate_against_nannyml():
 @needs_spark
 def test_engines(tmp_path):
     summary = run_benchmark(
-        "engines.py", "--rows", "3000", "--files", "2", "--master", "local[2]",
+        "engines.py", "--rows", "3000", "--files", "2", "--cores", "1,2",
         "--cache", str(tmp_path),
     )  # fmt: skip
-    assert {"rows", "local_s", "spark_s", "same_results"} <= set(summary)
+    assert {
+        "rows", "local_s", "spark_s", "same_results", "spark_floor_s", "ingest_floor_ratio",
+        "score_floor_ratio",
+    } <= set(summary)  # fmt: skip
     assert summary["same_results"] is True
+    # Each core count's engine and its plain-Spark floor ran.
+    assert summary["spark_masters"] == {"spark": "local[2]", "spark_1": "local[1]"}
+    assert {"spark", "spark_1", "floor", "floor_1"} <= set(summary["peak_mib"])
 
 
 def test_hostile_requests():

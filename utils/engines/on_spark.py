@@ -54,6 +54,7 @@ class SparkEngine:
             confusion_of,
             read_features,
             roc_auc_of,
+            values_checked,
             with_predictions,
             with_probabilities,
         )
@@ -69,8 +70,9 @@ class SparkEngine:
             # Cached: each row goes through each of the two UDFs once, not once per figure.
             scored = scored.select(schema.target, PREDICTION, PROBABILITY).cache()
             try:
-                counts = confusion_of(scored, schema.target)
-                auc = roc_auc_of(scored, schema.target)
+                with values_checked(spark, [str(test_data)], schema, target=True):
+                    counts = confusion_of(scored, schema.target)
+                    auc = roc_auc_of(scored, schema.target)
             finally:
                 scored.unpersist()
         return {**metrics_of_confusion(counts), "roc_auc": auc, "rows": int(counts.sum())}
@@ -83,6 +85,7 @@ class SparkEngine:
         from utils.engines.spark import (
             listed_by_spark,
             read_features,
+            values_checked,
             with_predictions,
             write_predictions_csv,
         )
@@ -94,7 +97,8 @@ class SparkEngine:
         ids = [c for c in schema.id_columns if c in frame.columns]
         model_uri = deployed_model_uri(deployment_dir)
         scored = with_predictions(spark, frame, model_uri, schema, self.settings.spark_env_manager)
-        return write_predictions_csv(scored, [*ids, "prediction"], output)
+        with values_checked(spark, listed, schema):
+            return write_predictions_csv(scored, [*ids, "prediction"], output)
 
     def statistics(
         self, finaldata: Path, schema: DataSchema

@@ -166,13 +166,45 @@ def read_features(
     with a header or Parquet files, and the target as an integer when ``target``; in input
     order: each path read on its own, one after the other (Spark orders the files it reads
     together by size).
-    PipelineError naming the file of a missing column or of a value that is not a number."""
+
+    A missing column is a PipelineError here. A value that is not a number, or is outside the
+    data contract, fails the first action that computes its column (not a count, which Spark
+    answers without the values): run actions inside ``values_checked``, which names the file,
+    the column and the value. Checking as the rows
+    go by costs nothing more; a scan of its own before the work took a pass over every
+    file per column."""
     from functools import reduce
 
     frames = [_read_one(spark, path, schema, target) for path in paths]
     ids = [c for c in schema.id_columns if all(c in frame.columns for frame in frames)]
     wanted = [*ids, *schema.features, *([schema.target] if target else [])]
     return reduce(lambda a, b: a.unionByName(b), [frame.select(*wanted) for frame in frames])
+
+
+# What an action over read_features' rows fails with when a value breaks the contract; the
+# message that names the value comes from values_checked.
+_OUT_OF_CONTRACT = "risk-monitoring: a value outside the data contract"
+
+
+@contextmanager
+def values_checked(
+    spark: SparkSession, paths: list[str], schema: DataSchema, target: bool = False
+) -> Iterator[None]:
+    """Run actions over ``read_features(spark, paths, schema, target)``: when one meets a
+    value outside the data contract, the PipelineError naming the first such value (file by
+    file, column by column), found by a search that only a failure pays for."""
+    try:
+        yield
+    except Exception as err:  # Py4J carries the JVM's failure; no common base class
+        if _OUT_OF_CONTRACT not in str(err):
+            raise
+        for path in paths:
+            _name_first_bad_value(_raw(spark, path, schema), path, _needed(schema, target))
+        raise
+
+
+def _needed(schema: DataSchema, target: bool) -> list[str]:
+    return [*schema.features, *([schema.target] if target else [])]
 
 
 def _not_a_feature(raw: object) -> str:
@@ -184,33 +216,49 @@ def _not_a_feature(raw: object) -> str:
     return f"value {value!r} is out of range; {OUT_OF_RANGE}"
 
 
+def _raw(spark: SparkSession, path: str, schema: DataSchema) -> DataFrame:
+    """A file's columns as text (a Parquet file's schema columns as the CSV rules read them)."""
+    if is_parquet(path):
+        typed = spark.read.parquet(path)
+        return typed.select(*[as_text(typed, c) for c in typed.columns if c in schema.columns])
+    return spark.read.option("header", True).csv(path)
+
+
+def _broken(column: str) -> Column:
+    """Whether a cell is neither missing nor a number within the data contract."""
+    from pyspark.sql import functions as F
+
+    number = number_of(F.col(column))
+    return (~missing_text(F.col(column)) & number.isNull()) | (
+        F.abs(number) > MAX_FEATURE_MAGNITUDE
+    )
+
+
+def _name_first_bad_value(frame: DataFrame, path: str, needed: list[str]) -> None:
+    """The PipelineError for ``path``'s first column with a value outside the contract."""
+    for column in needed:
+        bad = frame.where(_broken(column)).select(column).first()
+        if bad is not None:
+            raise PipelineError(f"{path}: column {column!r}: {_not_a_feature(bad[0])}")
+
+
 def _read_one(spark: SparkSession, path: str, schema: DataSchema, target: bool) -> DataFrame:
     from pyspark.sql import functions as F
 
-    needed = [*schema.features, *([schema.target] if target else [])]
-    if is_parquet(path):
-        typed = spark.read.parquet(path)
-        frame = typed.select(*[as_text(typed, c) for c in typed.columns if c in schema.columns])
-    else:
-        frame = spark.read.option("header", True).csv(path)
+    needed = _needed(schema, target)
+    frame = _raw(spark, path, schema)
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise PipelineError(f"{path}: no column {missing[0]!r}")
-    for column in needed:
-        number = number_of(F.col(column))
-        bad = (
-            frame.where(
-                (~missing_text(F.col(column)) & number.isNull())
-                | (F.abs(number) > MAX_FEATURE_MAGNITUDE)
-            )
-            .select(column)
-            .first()
+
+    def checked(column: str) -> Column:
+        return F.when(_broken(column), F.raise_error(F.lit(_OUT_OF_CONTRACT))).otherwise(
+            number_of(F.col(column))
         )
-        if bad is not None:
-            raise PipelineError(f"{path}: column {column!r}: {_not_a_feature(bad[0])}")
+
     ids = [F.col(c).cast("string").alias(c) for c in schema.id_columns if c in frame.columns]
-    numbers = [number_of(F.col(c)).alias(c) for c in schema.features]
-    label = [number_of(F.col(schema.target)).cast("int").alias(schema.target)] if target else []
+    numbers = [checked(c).alias(c) for c in schema.features]
+    label = [checked(schema.target).cast("int").alias(schema.target)] if target else []
     return frame.select(*ids, *numbers, *label)
 
 
@@ -395,7 +443,8 @@ def column_statistics(
             F.stddev_samp(c).alias(f"{c}__std"),
         ]
     aggregates += [F.sum(F.col(c).isNull().cast("long")).alias(f"{c}__missing") for c in columns]
-    row = frame.agg(*aggregates).first()
+    with values_checked(spark, [path], schema, target=True):
+        row = frame.agg(*aggregates).first()
 
     def number(value: object) -> float:
         return math.nan if value is None else float(value)

@@ -90,11 +90,31 @@ def test_files_are_read_in_the_order_given_with_ids_as_written(spark, tmp_path):
     ],
 )
 def test_bad_files_are_refused_naming_the_file_and_column(spark, tmp_path, content, message):
-    from utils.engines.spark import read_features
+    from utils.engines.spark import read_features, values_checked
 
+    (tmp_path / "good.csv").write_text("corporation,a,b,exited\nx,1,2,0\n")
     (tmp_path / "bad.csv").write_text(content)
+    paths = [str(tmp_path / "good.csv"), str(tmp_path / "bad.csv")]
+    # A missing column on reading; a bad value at the first action over the rows.
     with pytest.raises(PipelineError, match=message):
-        read_features(spark, [str(tmp_path / "bad.csv")], SCHEMA, target=True)
+        with values_checked(spark, paths, SCHEMA, target=True):
+            read_features(spark, paths, SCHEMA, target=True).collect()
+
+
+@needs_spark
+def test_the_first_bad_value_is_named_file_by_file_then_column_by_column(spark, tmp_path):
+    from utils.engines.spark import read_features, values_checked
+
+    (tmp_path / "one.csv").write_text("corporation,a,b,exited\nx,1,2,0\ny,1,1e400,0\n")
+    (tmp_path / "two.csv").write_text("corporation,a,b,exited\nx,zero,2,0\n")
+    paths = [str(tmp_path / "one.csv"), str(tmp_path / "two.csv")]
+    with pytest.raises(PipelineError, match=r"one\.csv: column 'b': value inf is out of range"):
+        with values_checked(spark, paths, SCHEMA, target=True):
+            read_features(spark, paths, SCHEMA, target=True).collect()
+    # Other failures pass through as they are.
+    with pytest.raises(ZeroDivisionError):
+        with values_checked(spark, paths, SCHEMA):
+            raise ZeroDivisionError
 
 
 @needs_spark
