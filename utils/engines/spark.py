@@ -140,11 +140,25 @@ def missing_text(column: Column) -> Column:
     return column.isNull() | column.isin(list(NA_MARKERS))
 
 
+# Nearly every cell is a plain number: text of these characters only. For such text Spark's
+# cast succeeds exactly where _NUMBER matches (Java's decimal grammar without its d/f
+# suffixes, hex and special words, which need other characters), and no missing-value
+# marker but "" is made of them; so the cast alone reads it, and the marker lookup and
+# _NUMBER run only for the rest. Reading a feature's column cost 1.7 times the cast alone
+# with both on every cell, 1.2 times this way (3,000,000 rows, benchmarks/engines.py's data).
+_PLAIN_NUMBER = r"^[0-9.eE+-]+$"
+
+
 def number_of(column: Column) -> Column:
     """The text as a double where pandas reads a number there, else null."""
     from pyspark.sql import functions as F
 
-    return F.when(~missing_text(column) & column.rlike(_NUMBER), column.try_cast("double"))
+    number = column.try_cast("double")
+    return (
+        F.when(column.rlike(_PLAIN_NUMBER), number)
+        .when(missing_text(column), F.lit(None))
+        .when(column.rlike(_NUMBER), number)
+    )
 
 
 def as_text(frame: DataFrame, column: str) -> Column:
@@ -397,19 +411,22 @@ def write_joined(frame: DataFrame, header: str, path: Path, as_text: bool = Fals
     path = Path(path)
     parts = path.with_name(f".{path.name}.parts")
     shutil.rmtree(parts, ignore_errors=True)
-    if as_text:
-        frame.write.text(str(parts))
-    else:
-        frame.write.option("header", False).option("escape", '"').csv(str(parts))
     rows = 0
-    with atomic_path(path) as tmp, open(tmp, "wb") as out:
-        out.write(header.encode())
-        for part in sorted(parts.glob("part-*")):
-            with open(part, "rb") as handle:
-                while block := handle.read(1 << 20):
-                    out.write(block)
-                    rows += block.count(b"\n")
-    shutil.rmtree(parts, ignore_errors=True)
+    try:
+        # A failing job (a value outside the contract met on the way) leaves no parts.
+        if as_text:
+            frame.write.text(str(parts))
+        else:
+            frame.write.option("header", False).option("escape", '"').csv(str(parts))
+        with atomic_path(path) as tmp, open(tmp, "wb") as out:
+            out.write(header.encode())
+            for part in sorted(parts.glob("part-*")):
+                with open(part, "rb") as handle:
+                    while block := handle.read(1 << 20):
+                        out.write(block)
+                        rows += block.count(b"\n")
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
     return rows
 
 

@@ -207,25 +207,42 @@ def _problems(schema: DataSchema) -> list[tuple[str, str, Column]]:
     return rules
 
 
-def _check_all(
-    rows: DataFrame, names: list[str], headers: list[list[str]], schema: DataSchema
-) -> None:
-    """The local engine's first complaint, file by file in order: a header problem, no
-    rows, a row with the wrong field count, then each value rule at its first line. One pass
-    over every file finds the first row breaking each rule in each."""
+def _fine(schema: DataSchema) -> Column:
+    """Whether a row breaks none of _problems' rules: each feature missing or a number
+    within the bound (infinity is beyond it), the target a number that is 0 or 1."""
+    from functools import reduce
+
     from pyspark.sql import functions as F
 
-    rules = _problems(schema)
+    def feature(name: str) -> Column:
+        number = number_of(F.col(name))
+        return missing_text(F.col(name)) | (
+            number.isNotNull() & (F.abs(number) <= MAX_FEATURE_MAGNITUDE)
+        )
+
+    target = number_of(F.col(schema.target)).isin(0.0, 1.0)
+    return F.coalesce(
+        reduce(lambda a, b: a & b, map(feature, schema.features)) & target, F.lit(False)
+    )
+
+
+def _check_all(
+    rows: DataFrame, names: list[str], headers: list[list[str]], schema: DataSchema
+) -> dict[int, int]:
+    """The local engine's first complaint, file by file in order: a header problem, no
+    rows, a row with the wrong field count, then each value rule at its first line; else
+    the rows read of each file. One pass over every file says which files have a broken
+    row (one flag per row: each rule's own first row cost a column of aggregates); only
+    such a file is searched again for each rule's first row."""
+    from pyspark.sql import functions as F
+
     found = {
         row[_FILE]: row
         for row in rows.groupBy(_FILE)
         .agg(
             F.count("*").alias("rows"),
             F.min(F.when(F.col(_CORRUPT).isNotNull(), F.col(_POS))).alias("corrupt"),
-            *[
-                F.min(F.when(broken, F.col(_POS))).alias(f"r{i}")
-                for i, (_, _, broken) in enumerate(rules)
-            ],
+            F.min(F.when(~_fine(schema), F.col(_POS))).alias("broken"),
         )
         .collect()
     }
@@ -245,12 +262,29 @@ def _check_all(
                 f"{_display(name)}: {line} has {_field_count(record)} fields, the header has "
                 f"{len(header)}"
             )
-        for i, (kind, column, _) in enumerate(rules):
-            position = stats[f"r{i}"]
-            if position is not None:
-                raw = in_file.where(F.col(_POS) == position).first()[column]
-                where = _where(in_file, position, name)
-                raise PipelineError(_message(kind, column, raw, where, name, in_file))
+        if stats["broken"] is not None:
+            _name_first_broken_rule(in_file, name, schema)
+    return {index: stats["rows"] for index, stats in found.items()}
+
+
+def _name_first_broken_rule(in_file: DataFrame, name: str, schema: DataSchema) -> None:
+    """The PipelineError of the first rule (in _problems' order) a row of the file breaks,
+    at the first row that breaks it."""
+    from pyspark.sql import functions as F
+
+    rules = _problems(schema)
+    first = in_file.agg(
+        *[
+            F.min(F.when(broken, F.col(_POS))).alias(f"r{i}")
+            for i, (_, _, broken) in enumerate(rules)
+        ]
+    ).first()
+    for i, (kind, column, _) in enumerate(rules):
+        position = first[f"r{i}"]
+        if position is not None:
+            raw = in_file.where(F.col(_POS) == position).first()[column]
+            where = _where(in_file, position, name)
+            raise PipelineError(_message(kind, column, raw, where, name, in_file))
 
 
 def _message(kind: str, column: str, raw: str, where: str, name: str, frame: DataFrame) -> str:

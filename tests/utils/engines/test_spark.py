@@ -150,6 +150,30 @@ def test_spark_udf_predicts_what_the_model_predicts_and_counts_the_same(
 
 
 @needs_spark
+def test_a_bad_value_met_while_writing_predictions_leaves_nothing(spark, logged_model, tmp_path):
+    from utils.engines.spark import (
+        read_features,
+        values_checked,
+        with_predictions,
+        write_predictions_csv,
+    )
+
+    _, uri = logged_model
+    test = frame(200, 5)
+    test["b"] = test["b"].astype(object)
+    test.loc[150, "b"] = "1d"  # Spark's cast reads it; pandas does not
+    (tmp_path / "test.csv").write_text(test.to_csv(index=False))
+    paths = [str(tmp_path / "test.csv")]
+    output = tmp_path / "out" / "predictions.csv"
+    output.parent.mkdir()
+    scored = with_predictions(spark, read_features(spark, paths, SCHEMA), uri, SCHEMA)
+    with pytest.raises(PipelineError, match=r"test\.csv: column 'b': value '1d' is not a number"):
+        with values_checked(spark, paths, SCHEMA):
+            write_predictions_csv(scored, ["corporation", "prediction"], output)
+    assert list(output.parent.iterdir()) == []
+
+
+@needs_spark
 def test_spark_scoring_gives_the_local_metrics_roc_auc_included(spark, logged_model, tmp_path):
     from utils.engines.base import EngineSettings
     from utils.engines.choose import engine_for
@@ -270,3 +294,42 @@ def test_missing_markers_read_as_missing_on_both_engines(spark, tmp_path):
     for column in ("a", "b"):
         assert np.allclose(remote[column], local[column], equal_nan=True), column
     assert local["a"].isna().tolist() == [True, True, False]
+
+
+@needs_spark
+def test_number_of_reads_exactly_what_the_regular_expression_alone_reads(spark):
+    """The cast without the regular expression for text of digits, signs, points and
+    exponents only: the same number or null as the expression for every other kind too."""
+    import math
+
+    from pyspark.sql import functions as F
+
+    from utils.engines.spark import _NUMBER, missing_text, number_of
+
+    cells = [
+        "1", "-0", "+1.5", "00.10", ".5", "5.", ".", "-", "+", "e5", "1e", "1e+5", "1E-3",
+        "1.2.3", "+-1", "1-", "--1", "1e5.5", "1e999", "-1e999", "1d", "1f", "0x1p3", "NaN",
+        "nan", "inf", "-inf", "Infinity", "-Infinity", "INF", " 5 ", "5 ", "1 2", "", "NA",
+        "null", "1_0", "\u0661", "１", "1e+", "+.e1", None,
+    ]  # fmt: skip
+    rows = spark.createDataFrame([(c,) for c in cells], "cell string")
+    cell = F.col("cell")
+    oracle = F.when(~missing_text(cell) & cell.rlike(_NUMBER), cell.try_cast("double"))
+    got = rows.select("cell", number_of(cell).alias("new"), oracle.alias("old")).collect()
+    for row in got:
+        same = row["new"] == row["old"] or (
+            row["new"] is not None and row["old"] is not None
+            and math.isnan(row["new"]) and math.isnan(row["old"])
+        )  # fmt: skip
+        assert same, (row["cell"], row["new"], row["old"])
+    assert sum(row["new"] is not None for row in got) >= 15  # the table is not all nulls
+
+
+def test_no_missing_value_marker_but_the_empty_one_looks_like_a_plain_number():
+    import re
+
+    from utils.data.schema import NA_MARKERS
+    from utils.engines.spark import _PLAIN_NUMBER
+
+    # number_of reads plain-number text by the cast before it looks for markers.
+    assert [m for m in NA_MARKERS if re.fullmatch(_PLAIN_NUMBER.strip("^$"), m)] == []
