@@ -105,7 +105,7 @@ def test_multivariate_against_nannyml():
 @needs_spark
 def test_engines(tmp_path):
     summary = run_benchmark(
-        "engines.py", "--rows", "3000", "--files", "2", "--cores", "1,2",
+        "engines.py", "--rows", "3000", "--files", "2", "--cores", "2",
         "--cache", str(tmp_path),
     )  # fmt: skip
     assert {
@@ -113,9 +113,9 @@ def test_engines(tmp_path):
         "score_floor_ratio",
     } <= set(summary)  # fmt: skip
     assert summary["same_results"] is True
-    # Each core count's engine and its plain-Spark floor ran.
-    assert summary["spark_masters"] == {"spark": "local[2]", "spark_1": "local[1]"}
-    assert {"spark", "spark_1", "floor", "floor_1"} <= set(summary["peak_mib"])
+    # The engine and its plain-Spark floor ran (more core counts: test_engines_runs.py).
+    assert summary["spark_masters"] == {"spark": "local[2]"}
+    assert {"local", "spark", "floor"} <= set(summary["peak_mib"])
 
 
 def test_hostile_requests():

@@ -256,6 +256,23 @@ def _name_first_bad_value(frame: DataFrame, path: str, needed: list[str]) -> Non
             raise PipelineError(f"{path}: column {column!r}: {_not_a_feature(bad[0])}")
 
 
+def checked_number(column: str) -> Column:
+    """number_of the column, where a value outside the contract (_broken) stops the job.
+    Each value is cast once: a condition on number_of and number_of again cast it up to
+    three times."""
+    from pyspark.sql import functions as F
+
+    text, stop = F.col(column), F.raise_error(F.lit(_OUT_OF_CONTRACT))
+    number = text.try_cast("double")
+    within = F.when(number.isNull() | (F.abs(number) > MAX_FEATURE_MAGNITUDE), stop)
+    return (
+        F.when(text.rlike(_PLAIN_NUMBER), within.otherwise(number))
+        .when(missing_text(text), F.lit(None))
+        .when(text.rlike(_NUMBER), within.otherwise(number))
+        .otherwise(stop)
+    )
+
+
 def _read_one(spark: SparkSession, path: str, schema: DataSchema, target: bool) -> DataFrame:
     from pyspark.sql import functions as F
 
@@ -265,14 +282,9 @@ def _read_one(spark: SparkSession, path: str, schema: DataSchema, target: bool) 
     if missing:
         raise PipelineError(f"{path}: no column {missing[0]!r}")
 
-    def checked(column: str) -> Column:
-        return F.when(_broken(column), F.raise_error(F.lit(_OUT_OF_CONTRACT))).otherwise(
-            number_of(F.col(column))
-        )
-
     ids = [F.col(c).cast("string").alias(c) for c in schema.id_columns if c in frame.columns]
-    numbers = [checked(c).alias(c) for c in schema.features]
-    label = [checked(schema.target).cast("int").alias(schema.target)] if target else []
+    numbers = [checked_number(c).alias(c) for c in schema.features]
+    label = [checked_number(schema.target).cast("int").alias(schema.target)] if target else []
     return frame.select(*ids, *numbers, *label)
 
 

@@ -296,6 +296,14 @@ def test_missing_markers_read_as_missing_on_both_engines(spark, tmp_path):
     assert local["a"].isna().tolist() == [True, True, False]
 
 
+NUMBER_CELLS = [
+        "1", "-0", "+1.5", "00.10", ".5", "5.", ".", "-", "+", "e5", "1e", "1e+5", "1E-3",
+        "1.2.3", "+-1", "1-", "--1", "1e5.5", "1e999", "-1e999", "1d", "1f", "0x1p3", "NaN",
+        "nan", "inf", "-inf", "Infinity", "-Infinity", "INF", " 5 ", "5 ", "1 2", "", "NA",
+        "null", "1_0", "\u0661", "１", "1e+", "+.e1", "1e300", "-1e300", None,
+]  # fmt: skip
+
+
 @needs_spark
 def test_number_of_reads_exactly_what_the_regular_expression_alone_reads(spark):
     """The cast without the regular expression for text of digits, signs, points and
@@ -306,13 +314,7 @@ def test_number_of_reads_exactly_what_the_regular_expression_alone_reads(spark):
 
     from utils.engines.spark import _NUMBER, missing_text, number_of
 
-    cells = [
-        "1", "-0", "+1.5", "00.10", ".5", "5.", ".", "-", "+", "e5", "1e", "1e+5", "1E-3",
-        "1.2.3", "+-1", "1-", "--1", "1e5.5", "1e999", "-1e999", "1d", "1f", "0x1p3", "NaN",
-        "nan", "inf", "-inf", "Infinity", "-Infinity", "INF", " 5 ", "5 ", "1 2", "", "NA",
-        "null", "1_0", "\u0661", "１", "1e+", "+.e1", None,
-    ]  # fmt: skip
-    rows = spark.createDataFrame([(c,) for c in cells], "cell string")
+    rows = spark.createDataFrame([(c,) for c in NUMBER_CELLS], "cell string")
     cell = F.col("cell")
     oracle = F.when(~missing_text(cell) & cell.rlike(_NUMBER), cell.try_cast("double"))
     got = rows.select("cell", number_of(cell).alias("new"), oracle.alias("old")).collect()
@@ -333,3 +335,21 @@ def test_no_missing_value_marker_but_the_empty_one_looks_like_a_plain_number():
 
     # number_of reads plain-number text by the cast before it looks for markers.
     assert [m for m in NA_MARKERS if re.fullmatch(_PLAIN_NUMBER.strip("^$"), m)] == []
+
+
+@needs_spark
+def test_a_checked_number_stops_the_job_exactly_where_a_cell_breaks_the_contract(spark):
+    from pyspark.sql import functions as F
+
+    from utils.engines.spark import _OUT_OF_CONTRACT, _broken, checked_number, number_of
+
+    rows = spark.createDataFrame([(c,) for c in NUMBER_CELLS], "cell string")
+    expected = rows.select("cell", _broken("cell").alias("broken"), number_of(F.col("cell")))
+    for cell, broken, number in expected.collect():
+        one = rows.where(F.col("cell").eqNullSafe(cell)).select(checked_number("cell"))
+        if broken:
+            with pytest.raises(Exception, match=_OUT_OF_CONTRACT):
+                one.collect()
+        else:
+            assert one.collect()[0][0] == number or (cell, number) == ("NaN", None), cell
+    assert sum(bool(b) for _, b, _ in expected.collect()) >= 10
