@@ -30,7 +30,7 @@ run() {  # name, then the command; keeps the printed table and the JSON line
   echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Python $("$python" -c 'import platform; print(platform.python_version())')."
   echo
 } > "$tmp"
-run "API: ours (gunicorn) vs mlflow models serve" "$python" "$root/benchmarks/api.py" --seconds 10
+run "API: ours (gunicorn) vs mlflow models serve, and against the server's ceiling" "$python" "$root/benchmarks/api.py" --seconds 10
 run "Hostile requests: the widest bodies at the limit, /health under 2,000 idle sockets" "$python" "$root/benchmarks/hostile.py"
 run "Data drift: ours vs Evidently DataDriftPreset" "$python" "$root/benchmarks/drift.py" --rows "$rows"
 run "Data drift quality: false alarms and detection at every size" "$python" "$root/benchmarks/drift_quality.py"
@@ -38,7 +38,7 @@ run "Multivariate drift: ours vs NannyML domain classifier and reconstruction" "
 run "Estimated performance: ours vs NannyML CBPE" "$python" "$root/benchmarks/estimation.py" --rows "$rows"
 run "Ingestion: naive pandas vs ours" "$python" "$root/benchmarks/ingestion.py" --rows "$big_rows" --files 20
 run "Pipeline overhead: the demo against six no-op MLflow steps" "$python" "$root/benchmarks/pipeline.py" --demo --repeats 3
-run "Engines: Polars (local) vs Spark (local[*]) for ingestion and batch scoring" "$python" "$root/benchmarks/engines.py" --rows "$rows"
+run "Engines: Polars (local) vs Spark at 1 and 2 cores, and plain Spark's floor" "$python" "$root/benchmarks/engines.py" --rows "$big_rows" --cores 1,2
 run "Pipeline: every step at growing sizes" "$python" "$root/benchmarks/pipeline.py" --rows "$((big_rows / 10))" "$((big_rows * 3 / 10))" "$big_rows"
 mv "$tmp" "$out"
 trap - EXIT
