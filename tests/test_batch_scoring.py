@@ -79,6 +79,27 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert not (project / "bad.out").exists()
 
 
+@needs_spark
+def test_a_bad_value_on_spark_is_one_line_and_writes_nothing(project, assert_one_line_error):
+    """Spark meets the value while scoring (no pass of its own checks first): the job stops,
+    the file and column are named, and neither the output nor its parts are left."""
+    source = project / "bad-spark" / "bad.csv"
+    source.parent.mkdir(exist_ok=True)
+    rows = "".join(f"r{i},{i},{2 * i},3\n" for i in range(500))
+    source.write_text(
+        f"corporation,lastmonth_activity,lastyear_activity,number_of_employees\n{rows}x,1,0x1p3,3\n"
+    )
+    failed = run_in(
+        project, "batch_scoring.py", "--input", str(source), "--output", "bad-spark.out",
+        *SPARK, check=False,
+    )  # fmt: skip
+    assert failed.returncode == 2
+    assert_one_line_error(
+        failed, "bad.csv", "column 'lastyear_activity'", "'0x1p3' is not a number"
+    )
+    assert not list(project.glob("*bad-spark.out*"))
+
+
 def test_parquet_input_is_scored_as_the_same_csv(project, tmp_path):
     parquet = tmp_path / "parquet"
     parquet.mkdir()
