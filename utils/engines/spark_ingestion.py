@@ -296,8 +296,9 @@ def write_finaldata_parquet(ingestion: SparkIngestion, path: Path, schema: DataS
     )
     parts = path.with_name(f".{path.name}.parts")
     shutil.rmtree(parts, ignore_errors=True)
-    typed.write.parquet(str(parts))
     try:
+        # Inside: a failing job leaves no parts either (write_joined does the same).
+        typed.write.parquet(str(parts))
         with pq.ParquetWriter(path, layout) as writer:
             for part in sorted(parts.glob("part-*")):
                 source = pq.ParquetFile(part)
