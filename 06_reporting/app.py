@@ -16,9 +16,7 @@ import os
 from pathlib import Path
 
 from utils.api.app import OVERRIDES_ENV, create_app  # noqa: F401 - the app's factory, here too
-from utils.api.serving import (
-    ApiSettings,
-)
+from utils.api.settings import ApiSettings
 
 log = logging.getLogger("api")
 

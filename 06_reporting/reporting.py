@@ -15,7 +15,7 @@ import numpy as np
 
 from utils import layout
 from utils.api import client as apicalls
-from utils.api.serving import ApiSettings
+from utils.api.settings import ApiSettings
 from utils.data.ingestion import INGESTED_FILES_NAME, read_ingested_files
 from utils.data.schema import DataSchema, read_dataset
 from utils.errors import PipelineError

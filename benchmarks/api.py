@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # a script run from anywhere; the project is not installed
 
-from utils.api.serving import ApiSettings  # noqa: E402
+from utils.api.settings import ApiSettings  # noqa: E402
 from utils.data.demo import generate_rows  # noqa: E402
 from utils.data.schema import DataSchema  # noqa: E402
 from utils.layout import challenger_link  # noqa: E402

@@ -427,7 +427,7 @@ def api_project(tmp_path: Path, schema: DataSchema):
     """A deployed model with its test data, ingested data and diagnostics, as the API sees it."""
     import json
 
-    from utils.api.serving import ApiSettings
+    from utils.api.settings import ApiSettings
     from utils.data.demo import generate_rows
     from utils.model.deployment import deploy
     from utils.model.training import ModelParams, save_model, train_model

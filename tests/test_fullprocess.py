@@ -112,7 +112,7 @@ def test_no_new_data_then_drift_redeploys_then_changed_content(deployed_project,
     assert store.latest_event("automation")["payload"]["outcome"] == "redeployed"
     store.close()
     from utils.api import app
-    from utils.api.serving import ApiSettings
+    from utils.api.settings import ApiSettings
     from utils.config import load_project_config
 
     settings = ApiSettings.from_config(load_project_config(project), project, {})

@@ -28,9 +28,9 @@ from utils.api.responses import (
 )
 from utils.api.routes import monitoring, service
 from utils.api.serving import (
-    ApiSettings,
     RequestError,
 )
+from utils.api.settings import ApiSettings
 from utils.api.state import ApiState, PredictionEndpoint
 from utils.layout import challenger_link
 from utils.model.deployment import CHALLENGER

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from utils.api.compiled_model import CompiledModel
-from utils.api.serving import ApiSettings
+from utils.api.settings import ApiSettings
 from utils.errors import PipelineError
 from utils.files import sha256_file
 from utils.model.deployment import (

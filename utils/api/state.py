@@ -26,7 +26,6 @@ from utils.api.responses import (
     json_bytes,
 )
 from utils.api.serving import (
-    ApiSettings,
     RequestError,
     UploadBudget,
     ids_from_json,
@@ -35,6 +34,7 @@ from utils.api.serving import (
     rows_from_csv,
     rows_from_json,
 )
+from utils.api.settings import ApiSettings
 from utils.files import UnfollowableLink, follow_links
 from utils.monitoring.prediction_log import LoggedRequest, PredictionLog, new_request_id
 from utils.ops.metrics import ApiMetrics

@@ -5,13 +5,13 @@ import pytest
 
 from utils.api.serving import (
     MAX_ID_CHARS,
-    ApiSettings,
     RequestError,
     ids_from_json,
     parse_json,
     rows_from_csv,
     rows_from_json,
 )
+from utils.api.settings import ApiSettings
 from utils.errors import named
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
