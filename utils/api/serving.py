@@ -201,13 +201,48 @@ def _check_count(count: int, max_rows: int) -> None:
         raise RequestError(413, "too many rows", f"{count} rows; the limit is {max_rows}")
 
 
+# A request of at most this many values (rows times features) is read into plain lists and
+# answered with plain Python (utils.api.compiled_model says why); a larger one with numpy,
+# whose fixed cost per call is then small beside the work per value.
+PLAIN_VALUES = 64
+
+Rows = list[list[float]] | np.ndarray
+
+
+def _checked_records(
+    records: list[Any], features: Sequence[str], allowed: set[str] | frozenset[str]
+) -> list[list[float]]:
+    """The rows value by value: each error names its row and column."""
+    feature_set = set(features)
+    rows = []
+    for i, record in enumerate(records):
+        if isinstance(record, dict):
+            if not (feature_set <= record.keys() <= allowed):
+                _check_columns(list(record), features, allowed)
+            rows.append([_number(record[feature], i, feature) for feature in features])
+        elif isinstance(record, list):
+            if len(record) != len(features):
+                raise _bad(f"row {i}: expected {len(features)} values ({', '.join(features)})")
+            rows.append([_number(v, i, f) for v, f in zip(record, features, strict=True)])
+        else:
+            raise _bad(f"row {i}: expected an object or a list, got {type(record).__name__}")
+    return rows
+
+
+def _as_matrix(rows: list[list[float]], width: int) -> np.ndarray:
+    return np.array(rows, dtype=np.float64).reshape(len(rows), width)
+
+
 def rows_from_records(
-    records: Any, features: Sequence[str], allowed: set[str], max_rows: int
-) -> np.ndarray:
-    """A list of {column: value} objects (or lists in feature order) as an (n, f) matrix."""
+    records: Any, features: Sequence[str], allowed: set[str] | frozenset[str], max_rows: int
+) -> Rows:
+    """A list of {column: value} objects (or lists in feature order) as rows: lists of
+    floats for a few values, else an (n, f) matrix."""
     if not isinstance(records, list):
         raise _bad("expected a list of rows")
     _check_count(len(records), max_rows)
+    if len(records) * len(features) <= PLAIN_VALUES:
+        return _checked_records(records, features, allowed)
     feature_set = set(features)
     if all(isinstance(r, list) for r in records):
         fast = _fast_matrix(records, len(features))
@@ -217,26 +252,12 @@ def rows_from_records(
         fast = _fast_matrix([[r[f] for f in features] for r in records], len(features))
         if fast is not None:
             return fast
-    matrix = np.empty((len(records), len(features)), dtype=np.float64)
-    for i, record in enumerate(records):
-        if isinstance(record, dict):
-            if not (feature_set <= record.keys() <= allowed):
-                _check_columns(list(record), features, allowed)
-            for j, feature in enumerate(features):
-                matrix[i, j] = _number(record[feature], i, feature)
-        elif isinstance(record, list):
-            if len(record) != len(features):
-                raise _bad(f"row {i}: expected {len(features)} values ({', '.join(features)})")
-            for j, feature in enumerate(features):
-                matrix[i, j] = _number(record[j], i, feature)
-        else:
-            raise _bad(f"row {i}: expected an object or a list, got {type(record).__name__}")
-    return matrix
+    return _as_matrix(_checked_records(records, features, allowed), len(features))
 
 
 def rows_from_split(
-    split: Any, features: Sequence[str], allowed: set[str], max_rows: int
-) -> np.ndarray:
+    split: Any, features: Sequence[str], allowed: set[str] | frozenset[str], max_rows: int
+) -> Rows:
     """MLflow's ``dataframe_split``: {"columns": [...], "data": [[...], ...]}."""
     if not isinstance(split, dict) or not isinstance(split.get("columns"), list):
         raise _bad("dataframe_split needs 'columns' (a list) and 'data' (a list of rows)")
@@ -252,22 +273,22 @@ def rows_from_split(
     _check_count(len(data), max_rows)
     position_of = {c: i for i, c in enumerate(columns)}
     positions = [position_of[f] for f in features]
-    if all(isinstance(row, list) for row in data):
+    plain = len(data) * len(columns) <= PLAIN_VALUES
+    if not plain and all(isinstance(row, list) for row in data):
         fast = _fast_matrix(data, len(columns))
         if fast is not None:
             return fast[:, positions]
-    matrix = np.empty((len(data), len(features)), dtype=np.float64)
+    rows = []
     for i, row in enumerate(data):
         if not isinstance(row, list) or len(row) != len(columns):
             raise _bad(f"row {i}: expected a list of {len(columns)} values")
-        for j, (feature, position) in enumerate(zip(features, positions, strict=True)):
-            matrix[i, j] = _number(row[position], i, feature)
-    return matrix
+        rows.append([_number(row[p], i, f) for f, p in zip(features, positions, strict=True)])
+    return rows if plain else _as_matrix(rows, len(features))
 
 
 def rows_from_json(
-    payload: Any, features: Sequence[str], allowed: set[str], max_rows: int
-) -> np.ndarray:
+    payload: Any, features: Sequence[str], allowed: set[str] | frozenset[str], max_rows: int
+) -> Rows:
     """Any of the accepted JSON forms (records, dataframe_records, dataframe_split, instances)."""
     if isinstance(payload, list):
         return rows_from_records(payload, features, allowed, max_rows)

@@ -70,7 +70,8 @@ class LoggedRequest:
     request_id: str
     model_version: str
     features: tuple[str, ...]
-    matrix: np.ndarray
+    # A float matrix, or lists of floats (a request of a few values: utils.api.serving).
+    matrix: np.ndarray | list[list[float]]
     probabilities: list[float]
     predictions: list[int]
     ids: dict[str, list[str]] = field(default_factory=dict)
@@ -82,6 +83,20 @@ class LoggedRequest:
 def new_request_id() -> str:
     """32 random hex digits (a uuid4's length; secrets is four times faster)."""
     return secrets.token_hex(16)
+
+
+def stacked_rows(requests: list[LoggedRequest]) -> np.ndarray:
+    """The requests' rows (of one feature set) as one float matrix. Rows that came as lists
+    are gathered into one conversion, not an array per request."""
+    import numpy as np
+
+    width = len(requests[0].features)
+    if all(isinstance(r.matrix, list) for r in requests):
+        rows = [row for r in requests for row in r.matrix]
+        return np.array(rows, dtype=np.float64).reshape(len(rows), width)
+    return np.concatenate(
+        [np.asarray(r.matrix, dtype=np.float64).reshape(-1, width) for r in requests]
+    )
 
 
 def _segment_frame(requests: list[LoggedRequest]):
@@ -113,7 +128,7 @@ def _segment_frame(requests: list[LoggedRequest]):
             [v for r, n in zip(requests, rows, strict=True) for v in r.ids.get(name, [None] * n)],
             dtype=pl.String,
         )
-    matrix = np.concatenate([r.matrix for r in requests])
+    matrix = stacked_rows(requests)
     for j, name in enumerate(first.features):
         columns[name] = matrix[:, j]
     columns["probability"] = np.fromiter(
@@ -226,7 +241,7 @@ class PredictionLog:
             if missing:
                 raise PipelineError(f"the rows lack its feature(s) {', '.join(missing[:5])}")
             where = [features.index(name) for name in shadow.features]
-            matrix = np.concatenate([r.matrix for r in requests])[:, where]
+            matrix = stacked_rows(requests)[:, where]
             predictions, probabilities = shadow.predict(matrix)
             return frame.with_columns(
                 pl.lit(str(shadow.version), dtype=pl.String).alias(CHALLENGER_COLUMNS[0]),

@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 
+from utils.api import serving
 from utils.api.serving import (
     MAX_ID_CHARS,
     RequestError,
@@ -19,7 +20,64 @@ ALLOWED = {*FEATURES, "corporation", "exited"}
 
 
 def parse(payload, max_rows=100):
-    return rows_from_json(payload, FEATURES, ALLOWED, max_rows)
+    """The rows as a matrix, whichever form (lists for a few values) they came in."""
+    rows = rows_from_json(payload, FEATURES, ALLOWED, max_rows)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, len(FEATURES))
+
+
+GOOD = {"lastmonth_activity": 1, "lastyear_activity": 2.5, "number_of_employees": 3}
+
+
+def test_a_few_values_come_as_lists_more_as_a_matrix(monkeypatch):
+    monkeypatch.setattr(serving, "PLAIN_VALUES", 6)
+    at_limit, past = [GOOD] * 2, [GOOD] * 3
+    assert rows_from_json(at_limit, FEATURES, ALLOWED, 100) == [[1.0, 2.5, 3.0]] * 2
+    assert isinstance(rows_from_json(past, FEATURES, ALLOWED, 100), np.ndarray)
+    split = {"columns": FEATURES, "data": [[1, 2.5, 3]] * 2}
+    assert (
+        rows_from_json({"dataframe_split": split}, FEATURES, ALLOWED, 100) == [[1.0, 2.5, 3.0]] * 2
+    )
+    split["data"].append([1, 2.5, 3])
+    assert isinstance(
+        rows_from_json({"dataframe_split": split}, FEATURES, ALLOWED, 100), np.ndarray
+    )
+    # One row as configured: plain lists.
+    assert rows_from_json([GOOD], FEATURES, ALLOWED, 100) == [[1.0, 2.5, 3.0]]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {**GOOD, "lastyear_activity": "2"},
+        {**GOOD, "lastyear_activity": True},
+        {**GOOD, "lastyear_activity": float("nan")},
+        {**GOOD, "lastyear_activity": float("-inf")},
+        {**GOOD, "lastyear_activity": 10**400},
+        {**GOOD, "lastyear_activity": 2e100},
+        {**GOOD, "lastyear_activity": [1]},
+        {**GOOD, "x": 1},
+        {"lastmonth_activity": 1, "number_of_employees": 3},
+        [1, 2],
+        [1, "2", 3],
+        "row",
+    ],
+)
+def test_a_bad_row_is_named_alike_as_lists_and_as_a_matrix(bad):
+    """The same first row, alone (plain lists) and before many good rows (numpy first): the
+    same error; and as dataframe_split when it is a list."""
+
+    def refusal(payload):
+        with pytest.raises(RequestError) as err:
+            rows_from_json(payload, FEATURES, ALLOWED, 100)
+        return err.value.status, err.value.detail
+
+    alone, among_many = refusal([bad]), refusal([bad] + [GOOD] * 40)
+    assert alone == among_many
+    assert alone[0] == 400 and ("row 0" in alone[1] or "column(s)" in alone[1])
+    if isinstance(bad, list):
+        alone = refusal({"dataframe_split": {"columns": FEATURES, "data": [bad]}})
+        many = [bad] + [[1, 2.5, 3]] * 40
+        assert alone == refusal({"dataframe_split": {"columns": FEATURES, "data": many}})
 
 
 def test_records_and_mlflow_forms_agree():

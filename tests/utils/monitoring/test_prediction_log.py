@@ -11,8 +11,10 @@ from utils.monitoring.prediction_log import LoggedRequest, PredictionLog, read_s
 FEATURES = ("a", "b")
 
 
-def logged(request_id, version="1", rows=2, ids=None, features=FEATURES):
+def logged(request_id, version="1", rows=2, ids=None, features=FEATURES, as_lists=False):
     matrix = np.arange(rows * len(features), dtype=float).reshape(rows, len(features))
+    if as_lists:  # as the API passes a request of a few values
+        matrix = matrix.tolist()
     return LoggedRequest(
         request_id, version, features, matrix, [0.25] * rows, [0] * rows, ids or {}
     )
@@ -32,6 +34,19 @@ def test_a_flush_writes_what_was_appended(tmp_path):
     assert frame["model_version"].unique().to_list() == ["1"]
     assert str(frame.schema["time"]) == "Datetime(time_unit='us', time_zone='UTC')"
     assert log.flush() == [], "nothing pending, nothing written"
+
+
+@pytest.mark.parametrize("lists", [(True, True), (True, False), (False, True)])
+def test_rows_as_lists_or_a_matrix_write_the_same_segment(tmp_path, lists):
+    log = PredictionLog(tmp_path / "lists")
+    log._pending += [logged("r1", as_lists=lists[0]), logged("r2", rows=1, as_lists=lists[1])]
+    log.flush()
+    reference = PredictionLog(tmp_path / "arrays")
+    reference._pending += [logged("r1"), logged("r2", rows=1)]
+    reference.flush()
+    written = read_segments(segments(tmp_path / "lists")).drop("time")
+    assert written.equals(read_segments(segments(tmp_path / "arrays")).drop("time"))
+    assert written["a"].to_list() == [0.0, 2.0, 0.0] and written["b"].to_list() == [1.0, 3.0, 1.0]
 
 
 def test_each_model_and_feature_set_gets_its_own_segment(tmp_path):
@@ -165,7 +180,7 @@ class FakeChallenger:
 def test_the_challenger_answers_the_same_rows_in_the_flusher(tmp_path):
     challenger = FakeChallenger()
     log = PredictionLog(tmp_path, challenger=lambda: challenger)
-    log._pending += [logged("r1"), logged("r2", rows=1)]
+    log._pending += [logged("r1"), logged("r2", rows=1, as_lists=True)]
     log.flush()
     frame = read_segments(segments(tmp_path))
     # Rows (a, b): (0, 1), (2, 3), (0, 1); the challenger sees (b, a).
