@@ -81,7 +81,9 @@ class CompiledModel:
         (scipy's expit is 1 / (1 + exp(-x)) with the C library's exp, as math.exp)."""
         fill, weights, intercept = self.plain  # type: ignore[misc]
         # NaN != NaN: a missing value takes the imputer's.
-        values = [value if value == value else filled for value, filled in zip(row, fill)]
+        values = [
+            value if value == value else filled for value, filled in zip(row, fill, strict=True)
+        ]
         logit = values[0] * weights[0]
         for j in range(1, len(weights)):
             logit += values[j] * weights[j]

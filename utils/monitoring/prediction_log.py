@@ -233,7 +233,6 @@ class PredictionLog:
             shadow = self.challenger() if self.challenger is not None else None
             if shadow is None:
                 return frame
-            import numpy as np
             import polars as pl
 
             features = requests[0].features
