@@ -117,8 +117,9 @@ def create_app(settings: ApiSettings) -> Flask:
         log.exception("unexpected error on %s %s", request.method, request.path)
         return error_response(500, "internal error", type(err).__name__)
 
-    prediction = PredictionEndpoint(state, app.wsgi_app)
-    app.wsgi_app = prediction if counted is None else MetricsMiddleware(prediction, counted)
+    counting = None if counted is None else MetricsMiddleware(app.wsgi_app, counted)
+    prediction = PredictionEndpoint(state, counting or app.wsgi_app, counting)
+    app.wsgi_app = prediction
     served = _served_routes(app, prediction)
     declared = {(e.method, e.path) for e in ENDPOINTS}
     if served != declared:

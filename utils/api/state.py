@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -37,7 +38,7 @@ from utils.api.serving import (
 from utils.api.settings import ApiSettings
 from utils.files import UnfollowableLink, follow_links
 from utils.monitoring.prediction_log import LoggedRequest, PredictionLog, new_request_id
-from utils.ops.metrics import ApiMetrics
+from utils.ops.metrics import ApiMetrics, MetricsMiddleware
 
 log = logging.getLogger("api")
 
@@ -181,6 +182,45 @@ def client_request_id(header: str | None) -> str | None:
     return None
 
 
+# A body declared this short is read in one call from the server's stream, which gunicorn
+# bounds by Content-Length: werkzeug's LimitedStream around it cost about 3 % of a one-row
+# request's time in a loaded worker. Longer and chunked bodies are read by read_body.
+ONE_READ_BYTES = 1 << 16
+
+
+def small_declared_body(
+    environ: dict[str, Any], at_most: int, budget: UploadBudget
+) -> bytes | None:
+    """The body when its declared length is at most ``at_most`` bytes, else None. A body
+    that ends before its declared length is a 400 (the client went away or lied)."""
+    declared = environ.get("CONTENT_LENGTH") or ""
+    if (
+        not (declared.isascii() and declared.isdigit())
+        or int(declared) > at_most
+        or "HTTP_TRANSFER_ENCODING" in environ
+    ):
+        return None
+    length = int(declared)
+    budget.take(length)
+    try:
+        stream, chunks, size = environ["wsgi.input"], [], 0
+        while size < length:
+            chunk = stream.read(length - size)
+            if not chunk:
+                raise RequestError(
+                    400, "incomplete body", f"the body ended after {size} of {length} bytes"
+                )
+            chunks.append(chunk)
+            size += len(chunk)
+    except BaseException:
+        budget.give(length)
+        raise
+    return b"".join(chunks)
+
+
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+
 class PredictionEndpoint:
     """POST /prediction as a plain WSGI application in front of Flask.
 
@@ -193,13 +233,20 @@ class PredictionEndpoint:
     path = "/prediction"
     methods = ("POST",)
 
-    def __init__(self, state: ApiState, flask_app: Any) -> None:
+    def __init__(
+        self, state: ApiState, flask_app: Any, counting: MetricsMiddleware | None = None
+    ) -> None:
         self.state = state
+        # Every other path (behind the metrics middleware when metrics are on).
         self.flask_app = flask_app
+        # Counts and times this endpoint's requests too, without wrapping them: its closure
+        # around start_response cost about 2 % of a one-row request.
+        self.counting = counting
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO") != self.path:
             return self.flask_app(environ, start_response)
+        started = time.perf_counter()
         request_id = client_request_id(environ.get("HTTP_X_REQUEST_ID")) or new_request_id()
         headers = [("Content-Type", "application/json"), ("X-Request-ID", request_id)]
         try:
@@ -214,7 +261,9 @@ class PredictionEndpoint:
             log.exception("unexpected error on %s %s", environ.get("REQUEST_METHOD"), self.path)
             status, body = 500, error_json("internal error", type(err).__name__)
         headers.append(("Content-Length", str(len(body))))
-        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        start_response(_STATUS_LINES[status], headers)
+        if self.counting is not None:
+            self.counting.record(self.path, environ.get("REQUEST_METHOD", ""), status, started)
         return [body]
 
     def answer(self, environ: dict[str, Any], request_id: str) -> dict[str, Any]:
@@ -224,16 +273,18 @@ class PredictionEndpoint:
         if not authorized(settings.token, environ.get("HTTP_AUTHORIZATION", "")):
             raise UNAUTHORIZED
         limit = settings.max_body_bytes
-        try:
-            # Bounded by Content-Length, or the whole chunked body when the server ends it.
-            stream = get_input_stream(environ, max_content_length=limit + 1)
-        except RequestEntityTooLarge:
-            raise RequestError(
-                413, "request too large", f"request body over the limit of {limit} bytes"
-            ) from None
         content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
         budget = self.state.uploads
-        body = read_body(stream, limit, budget)
+        body = small_declared_body(environ, min(limit, ONE_READ_BYTES), budget)
+        if body is None:
+            try:
+                # Bounded by Content-Length, or the whole chunked body when the server ends it.
+                stream = get_input_stream(environ, max_content_length=limit + 1)
+            except RequestEntityTooLarge:
+                raise RequestError(
+                    413, "request too large", f"request body over the limit of {limit} bytes"
+                ) from None
+            body = read_body(stream, limit, budget)
         try:
             return self.state.predict(content_type, body, request_id)
         finally:

@@ -134,11 +134,12 @@ class MetricsMiddleware:
             return start_response(status, headers, exc_info)
 
         body = self.app(environ, recording_start_response)
-        self._record(endpoint, method, seen[-1] if seen else "500", started)
+        self.record(endpoint, method, seen[-1] if seen else "500", started)
         return body
 
-    def _record(self, endpoint: str, method: str, status: str, started: float) -> None:
-        key = (endpoint, method if method in ("GET", "POST") else OTHER, status)
+    def record(self, endpoint: str, method: str, status: str | int, started: float) -> None:
+        """One request to ``endpoint`` answered ``status``, begun at perf_counter ``started``."""
+        key = (endpoint, method if method in ("GET", "POST") else OTHER, str(status))
         counter = self._requests.get(key)
         if counter is None:
             counter = self._requests[key] = self.metrics.requests.labels(*key)

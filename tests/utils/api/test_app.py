@@ -679,3 +679,39 @@ def test_a_broken_file_another_program_writes_is_a_503_not_a_500(api_project, na
     (api_project["models"] / name).write_bytes(broken.encode("latin-1"))
     path = "/" + name.removesuffix(".json")
     assert_json_error(client.get(path), 503, name)
+
+
+def test_predictions_are_counted_by_status_and_timed(api_project):
+    """/prediction is answered below Flask and counts itself: every answer, refusals too."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client = app_module.create_app(api_project["settings"]).test_client()
+
+    def samples() -> dict:
+        text = client.get("/metrics").get_data(as_text=True)
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    def counted(method: str, status: str) -> float:
+        labels = (("endpoint", "/prediction"), ("method", method), ("status", status))
+        return got.get(("risk_api_requests_total", labels), 0.0)
+
+    timed = ("risk_api_request_duration_seconds_count", (("endpoint", "/prediction"),))
+    got = samples()
+    before = {key: counted(*key) for key in [("POST", "200"), ("POST", "400"), ("GET", "405")]}
+    before_timed = got.get(timed, 0.0)
+    assert post_json(client, [[1, 2, 3]]).status_code == 200
+    assert post_json(client, [[1, 2, 3]]).status_code == 200
+    assert post_json(client, "x").status_code == 400
+    assert client.get("/prediction").status_code == 405
+    got = samples()
+    after = {key: counted(*key) for key in before}
+    assert {key: after[key] - before[key] for key in before} == {
+        ("POST", "200"): 2,
+        ("POST", "400"): 1,
+        ("GET", "405"): 1,
+    }
+    assert got[timed] - before_timed == 4
