@@ -72,7 +72,7 @@ def test_api():
     summary = run_benchmark("api.py", "--seconds", "1", "--rounds", "1")
     assert {
         "single_row_ratio", "batch_ratio", "p99_ms", "logging_ratio", "metrics_ratio",
-        "shadow_ratio", "shadow_p99_ratio", "ceiling_ratio", "ceiling_rps",
+        "shadow_ratio", "shadow_p99_ratio", "ceiling_ratio", "ceiling_rps", "loaded_ceiling_ratio",
     } <= set(summary)  # fmt: skip
     assert summary["errors"] == 0
     # The shadow server's challenger answered every row its log holds.

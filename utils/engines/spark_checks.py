@@ -2,8 +2,8 @@
 the same one-line message naming the file, the column and the line (a Parquet file's row).
 
 Rows come from utils.engines.spark_ingestion with every column as text as written, plus the
-file's index (FILE), each row's position in it (POS) and the text of a row whose field count
-is not the header's (CORRUPT).
+file's index (FILE_COLUMN), each row's position in it (POS_COLUMN) and the text of a row whose
+field count is not the header's (CORRUPT_COLUMN).
 """
 
 from __future__ import annotations
@@ -26,22 +26,22 @@ from utils.files import is_parquet
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-_FILE, _POS, _CORRUPT = "_risk_file", "_risk_pos", "_risk_corrupt"
+FILE_COLUMN, POS_COLUMN, CORRUPT_COLUMN = "_risk_file", "_risk_pos", "_risk_corrupt"
 
 
-def _local(name: str) -> Path | None:
+def local_path(name: str) -> Path | None:
     """The local path of a ``file:`` URI as Hadoop writes them (file:/x or file:///x)."""
     if not name.startswith("file:"):
         return None
     return Path("/" + name[len("file:") :].lstrip("/"))
 
 
-def _readable(name: str) -> str:
+def readable_path(name: str) -> str:
     """``name`` for Spark's reader, which takes glob characters as patterns."""
     return "".join(f"\\{c}" if c in "[]{}*?\\" else c for c in name)
 
 
-def _header_problem(header: list[str], schema: DataSchema) -> str | None:
+def header_problem(header: list[str], schema: DataSchema) -> str | None:
     if not header:
         return "file is empty (no header, no rows)"
     missing = [c for c in schema.columns if c not in header]
@@ -65,11 +65,11 @@ def _where(frame: DataFrame, position: int, name: str) -> str:
 
     if is_parquet(name):
         return where_row(position, parquet=True)
-    return where_row(frame.where(F.col(_POS) < position).count())
+    return where_row(frame.where(F.col(POS_COLUMN) < position).count())
 
 
-def _display(name: str) -> str:
-    local = _local(name)
+def display_name(name: str) -> str:
+    local = local_path(name)
     return str(local) if local is not None else name
 
 
@@ -112,7 +112,7 @@ def _fine(schema: DataSchema) -> Column:
     )
 
 
-def _check_all(
+def check_rows(
     rows: DataFrame, names: list[str], headers: list[list[str]], schema: DataSchema
 ) -> dict[int, int]:
     """The local engine's first complaint, file by file in order: a header problem, no
@@ -123,29 +123,29 @@ def _check_all(
     from pyspark.sql import functions as F
 
     found = {
-        row[_FILE]: row
-        for row in rows.groupBy(_FILE)
+        row[FILE_COLUMN]: row
+        for row in rows.groupBy(FILE_COLUMN)
         .agg(
             F.count("*").alias("rows"),
-            F.min(F.when(F.col(_CORRUPT).isNotNull(), F.col(_POS))).alias("corrupt"),
-            F.min(F.when(~_fine(schema), F.col(_POS))).alias("broken"),
+            F.min(F.when(F.col(CORRUPT_COLUMN).isNotNull(), F.col(POS_COLUMN))).alias("corrupt"),
+            F.min(F.when(~_fine(schema), F.col(POS_COLUMN))).alias("broken"),
         )
         .collect()
     }
     for index, (name, header) in enumerate(zip(names, headers, strict=True)):
-        problem = _header_problem(header, schema)
+        problem = header_problem(header, schema)
         if problem:
-            raise PipelineError(f"{_display(name)}: {problem}")
+            raise PipelineError(f"{display_name(name)}: {problem}")
         stats = found.get(index)
         if stats is None:
             empty = NO_ROWS_PARQUET if is_parquet(name) else NO_ROWS_CSV
-            raise PipelineError(f"{_display(name)}: {empty}")
-        in_file = rows.where(F.col(_FILE) == index)
+            raise PipelineError(f"{display_name(name)}: {empty}")
+        in_file = rows.where(F.col(FILE_COLUMN) == index)
         if stats["corrupt"] is not None:
-            record = in_file.where(F.col(_POS) == stats["corrupt"]).first()[_CORRUPT]
+            record = in_file.where(F.col(POS_COLUMN) == stats["corrupt"]).first()[CORRUPT_COLUMN]
             line = _where(in_file, stats["corrupt"], name).split(" ", 1)[1]
             raise PipelineError(
-                f"{_display(name)}: {line} has {_field_count(record)} fields, the header has "
+                f"{display_name(name)}: {line} has {_field_count(record)} fields, the header has "
                 f"{len(header)}"
             )
         if stats["broken"] is not None:
@@ -161,20 +161,20 @@ def _name_first_broken_rule(in_file: DataFrame, name: str, schema: DataSchema) -
     rules = _problems(schema)
     first = in_file.agg(
         *[
-            F.min(F.when(broken, F.col(_POS))).alias(f"r{i}")
+            F.min(F.when(broken, F.col(POS_COLUMN))).alias(f"r{i}")
             for i, (_, _, broken) in enumerate(rules)
         ]
     ).first()
     for i, (kind, column, _) in enumerate(rules):
         position = first[f"r{i}"]
         if position is not None:
-            raw = in_file.where(F.col(_POS) == position).first()[column]
+            raw = in_file.where(F.col(POS_COLUMN) == position).first()[column]
             where = _where(in_file, position, name)
             raise PipelineError(_message(kind, column, raw, where, name, in_file))
 
 
 def _message(kind: str, column: str, raw: str, where: str, name: str, frame: DataFrame) -> str:
-    source = _display(name)
+    source = display_name(name)
     if kind == "non-numeric":
         return f"{source}: column {column!r} has non-numeric value {raw!r} {where}"
     if kind == "infinite":
@@ -202,7 +202,7 @@ def _target_shown(frame: DataFrame, column: str, raw: str, name: str) -> str:
     from pyspark.sql import functions as F
 
     if is_parquet(name):
-        kind = frame.sparkSession.read.parquet(_readable(name)).schema[column].dataType
+        kind = frame.sparkSession.read.parquet(readable_path(name)).schema[column].dataType
         if kind.typeName() == "string":
             return repr(raw)
         number = float(raw)

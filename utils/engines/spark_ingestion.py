@@ -32,14 +32,14 @@ from utils.engines.spark import (
     write_joined,
 )
 from utils.engines.spark_checks import (
-    _CORRUPT,
-    _FILE,
-    _POS,
-    _check_all,
-    _display,
-    _header_problem,
-    _local,
-    _readable,
+    CORRUPT_COLUMN,
+    FILE_COLUMN,
+    POS_COLUMN,
+    check_rows,
+    display_name,
+    header_problem,
+    local_path,
+    readable_path,
 )
 from utils.errors import PipelineError
 from utils.files import is_parquet, spark_only
@@ -88,7 +88,7 @@ _CSV = {"header": True, "escape": '"', "multiLine": True, "mode": "PERMISSIVE"}
 def _header(spark: SparkSession, name: str) -> list[str]:
     """A file's column names: read here for a local file (after the local engine's check that
     a CSV is UTF-8 text, or that a Parquet file is one), by Spark for any other."""
-    local = _local(name)
+    local = local_path(name)
     if local is not None and is_parquet(name):
         from utils.data.headers import parquet_columns
 
@@ -96,7 +96,7 @@ def _header(spark: SparkSession, name: str) -> list[str]:
     if local is None:
         try:
             reader = spark.read.parquet if is_parquet(name) else spark.read.options(**_CSV).csv
-            return reader(_readable(name)).columns
+            return reader(readable_path(name)).columns
         except Exception as err:  # Spark's AnalysisException, Py4J's errors: no common base
             raise PipelineError(f"{name}: cannot read it ({java_reason(err)})") from None
     from utils.data.headers import column_names
@@ -119,13 +119,13 @@ def _frame(
     if is_parquet(name):
         return _parquet_frame(spark, name, index, schema)
     fields = [StructField(c, StringType()) for c in header]
-    layout = StructType([*fields, StructField(_CORRUPT, StringType())])
+    layout = StructType([*fields, StructField(CORRUPT_COLUMN, StringType())])
     return (
-        spark.read.options(**_CSV, columnNameOfCorruptRecord=_CORRUPT)
+        spark.read.options(**_CSV, columnNameOfCorruptRecord=CORRUPT_COLUMN)
         .schema(layout)
-        .csv(_readable(name))
-        .withColumn(_FILE, F.lit(index))
-        .withColumn(_POS, F.monotonically_increasing_id())
+        .csv(readable_path(name))
+        .withColumn(FILE_COLUMN, F.lit(index))
+        .withColumn(POS_COLUMN, F.monotonically_increasing_id())
     )
 
 
@@ -135,12 +135,12 @@ def _parquet_frame(spark: SparkSession, name: str, index: int, schema: DataSchem
     file's own row index."""
     from pyspark.sql import functions as F
 
-    frame = spark.read.parquet(_readable(name))
+    frame = spark.read.parquet(readable_path(name))
     return frame.select(
         *[as_text(frame, c) for c in schema.columns],
-        F.lit(index).alias(_FILE),
-        F.col("_metadata.row_index").alias(_POS),
-        F.lit(None).cast("string").alias(_CORRUPT),
+        F.lit(index).alias(FILE_COLUMN),
+        F.col("_metadata.row_index").alias(POS_COLUMN),
+        F.lit(None).cast("string").alias(CORRUPT_COLUMN),
     )
 
 
@@ -156,8 +156,8 @@ def _typed(frame: DataFrame, schema: DataSchema) -> DataFrame:
         *[F.col(c) for c in schema.id_columns],
         *[decimal(c) for c in schema.features],
         number_of(F.col(schema.target)).cast("long").alias(schema.target),
-        _FILE,
-        _POS,
+        FILE_COLUMN,
+        POS_COLUMN,
     )
 
 
@@ -170,25 +170,25 @@ def ingest_with_spark(spark: SparkSession, files: list[str], schema: DataSchema)
 
     from utils.data.ingestion import NO_LABELLED_FILE, without_unlabelled
 
-    local = [_local(name) for name in files]
+    local = [local_path(name) for name in files]
     if all(path is not None for path in local):
         labelled = {str(p) for p in without_unlabelled([p for p in local if p], schema)}
         files = [name for name, path in zip(files, local, strict=True) if str(path) in labelled]
     if not files:
         raise PipelineError(NO_LABELLED_FILE)
     headers = [_header(spark, name) for name in files]
-    wanted = [*schema.columns, _FILE, _POS, _CORRUPT]
+    wanted = [*schema.columns, FILE_COLUMN, POS_COLUMN, CORRUPT_COLUMN]
     frames = [
         _frame(spark, name, index, header, schema).select(*wanted)
         for index, (name, header) in enumerate(zip(files, headers, strict=True))
-        if _header_problem(header, schema) is None
+        if header_problem(header, schema) is None
     ]
     if not frames:  # every file's header is wrong: the first one says so
-        raise PipelineError(f"{_display(files[0])}: {_header_problem(headers[0], schema)}")
+        raise PipelineError(f"{display_name(files[0])}: {header_problem(headers[0], schema)}")
     raw = reduce(lambda a, b: a.unionByName(b), frames)
-    _check_all(raw, files, headers, schema)
+    check_rows(raw, files, headers, schema)
     rows = _typed(raw, schema)
-    first = Window.partitionBy(*schema.columns).orderBy(_FILE, _POS)
+    first = Window.partitionBy(*schema.columns).orderBy(FILE_COLUMN, POS_COLUMN)
     marked = rows.withColumn("_risk_first", F.row_number().over(first) == 1).cache()
     whole = [
         F.min(
@@ -200,7 +200,7 @@ def ingest_with_spark(spark: SparkSession, files: list[str], schema: DataSchema)
         for c in schema.features
     ]
     per_file = (
-        marked.groupBy(_FILE)
+        marked.groupBy(FILE_COLUMN)
         .agg(
             F.count("*").alias("read"),
             F.sum(F.col("_risk_first").cast("long")).alias("kept"),
@@ -208,11 +208,11 @@ def ingest_with_spark(spark: SparkSession, files: list[str], schema: DataSchema)
         )
         .collect()
     )
-    counts = {row[_FILE]: (row["read"], row["kept"]) for row in per_file}
+    counts = {row[FILE_COLUMN]: (row["read"], row["kept"]) for row in per_file}
     integer_columns = tuple(
         c for c in schema.features if all(row[f"whole_{c}"] in (1, None) for row in per_file)
     )
-    kept = marked.where("_risk_first").drop("_risk_first").orderBy(_FILE, _POS)
+    kept = marked.where("_risk_first").drop("_risk_first").orderBy(FILE_COLUMN, POS_COLUMN)
     digests = _sha256s(spark, files)
     records = [
         FileRecord(name.rsplit("/", 1)[-1], digests[name], *map(int, counts.get(i, (0, 0))))
@@ -226,7 +226,7 @@ def _sha256s(spark: SparkSession, files: list[str]) -> dict[str, str]:
     """Each file's sha256: on this machine for local files, on the executors otherwise."""
     from utils.files import sha256_file
 
-    digests = {name: sha256_file(path) for name in files if (path := _local(name)) is not None}
+    digests = {name: sha256_file(path) for name in files if (path := local_path(name)) is not None}
     remote = [name for name in files if name not in digests]
     if remote:
         import hashlib
