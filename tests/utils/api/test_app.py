@@ -636,22 +636,24 @@ def test_a_prediction_past_the_upload_budget_is_a_503_and_the_budget_comes_back(
     assert uploads.held == 0, "a refused request gives its body back too"
 
 
-def test_metrics_show_the_live_monitoring_and_survive_a_broken_file(api_project):
+def scraped(client) -> dict:
+    """/metrics as {(sample name, sorted labels): value}."""
     from prometheus_client.parser import text_string_to_metric_families
 
+    text = client.get("/metrics").get_data(as_text=True)
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_show_the_live_monitoring_and_survive_a_broken_file(api_project):
     client = app_module.create_app(api_project["settings"]).test_client()
     written = json.loads((api_project["models"] / "monitoring.json").read_text())
     newest = written["chunks"][-1]
 
-    def samples() -> dict:
-        text = client.get("/metrics").get_data(as_text=True)
-        return {
-            (s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-        }
-
-    got = samples()
+    got = scraped(client)
     estimated = ("risk_monitoring_estimated_ratio", (("metric", "f1"), ("source", "batch")))
     assert got[estimated] == newest["estimated"]["f1"], "the fixture's stream is no log: a batch"
     assert got[("risk_monitoring_alert", (("source", "batch"),))] == float(newest["alert"])
@@ -683,31 +685,21 @@ def test_a_broken_file_another_program_writes_is_a_503_not_a_500(api_project, na
 
 def test_predictions_are_counted_by_status_and_timed(api_project):
     """/prediction is answered below Flask and counts itself: every answer, refusals too."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     client = app_module.create_app(api_project["settings"]).test_client()
-
-    def samples() -> dict:
-        text = client.get("/metrics").get_data(as_text=True)
-        return {
-            (s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-        }
 
     def counted(method: str, status: str) -> float:
         labels = (("endpoint", "/prediction"), ("method", method), ("status", status))
         return got.get(("risk_api_requests_total", labels), 0.0)
 
     timed = ("risk_api_request_duration_seconds_count", (("endpoint", "/prediction"),))
-    got = samples()
+    got = scraped(client)
     before = {key: counted(*key) for key in [("POST", "200"), ("POST", "400"), ("GET", "405")]}
     before_timed = got.get(timed, 0.0)
     assert post_json(client, [[1, 2, 3]]).status_code == 200
     assert post_json(client, [[1, 2, 3]]).status_code == 200
     assert post_json(client, "x").status_code == 400
     assert client.get("/prediction").status_code == 405
-    got = samples()
+    got = scraped(client)
     after = {key: counted(*key) for key in before}
     assert {key: after[key] - before[key] for key in before} == {
         ("POST", "200"): 2,
