@@ -63,7 +63,7 @@ class Loaded:
     def version(self) -> Any:
         return self.manifest.get("model_version")
 
-    def predict(self, matrix: np.ndarray) -> tuple[list[int], list[float]]:
+    def predict(self, matrix: np.ndarray | list[list[float]]) -> tuple[list[int], list[float]]:
         return self.model.predict(matrix)
 
 
