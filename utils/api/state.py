@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 from flask import current_app
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.security import safe_join
 from werkzeug.wsgi import get_input_stream
 
@@ -284,7 +284,12 @@ class PredictionEndpoint:
                 raise RequestError(
                     413, "request too large", f"request body over the limit of {limit} bytes"
                 ) from None
-            body = read_body(stream, limit, budget)
+            try:
+                body = read_body(stream, limit, budget)
+            except ClientDisconnected:  # a body shorter than declared: the client went away
+                raise RequestError(
+                    400, "incomplete body", "the body ended before its declared length"
+                ) from None
         try:
             return self.state.predict(content_type, body, request_id)
         finally:

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from utils.api.serving import RequestError, UploadBudget
-from utils.api.state import small_declared_body
+from utils.api.state import ONE_READ_BYTES, small_declared_body
 
 
 class Trickle(io.RawIOBase):
@@ -65,3 +65,25 @@ def test_a_spent_budget_is_a_503_before_reading():
     with pytest.raises(RequestError) as err:
         small_declared_body({"wsgi.input": stream, "CONTENT_LENGTH": "9"}, 10, budget)
     assert err.value.status == 503 and stream.data == b"x" * 9 and budget.held == 0
+
+
+@pytest.mark.parametrize("declared", [1000, ONE_READ_BYTES + 1000])
+def test_a_body_shorter_than_declared_is_a_json_400_by_either_reader(api_project, caplog, declared):
+    """Read in one call (short) or by read_body (long): the same 400, never a 500 and its
+    traceback in the log."""
+    import json
+
+    from utils.api import app as app_module
+
+    app = app_module.create_app(api_project["settings"])
+    seen = {}
+    env = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/prediction", "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(declared), "wsgi.input": io.BytesIO(b'[[1, 2, 3]]'),
+        "SERVER_NAME": "localhost", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+    }  # fmt: skip
+    body = b"".join(app.wsgi_app(env, lambda status, headers: seen.update(status=status)))
+    assert seen["status"] == "400 Bad Request"
+    assert json.loads(body)["error"] == "incomplete body"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert app.extensions["risk_api"].uploads.held == 0
