@@ -31,16 +31,16 @@ class CompiledModel:
         self.model = model
         self.features = list(features)
         self.fast = self._reduce(model)
-        # The fitted arrays as Python floats, for rows that come as lists.
+        if self.fast is not None and sample is not None and len(sample):
+            expected = self._sklearn_proba(sample)
+            if not np.allclose(self._fast_proba(sample), expected, rtol=1e-9, atol=1e-12):
+                self.fast = None
+        # The same fitted arrays as Python floats, for rows that come as lists.
         self.plain = (
             None
             if self.fast is None
             else (self.fast[0].tolist(), self.fast[1].tolist(), self.fast[3])
         )
-        if self.fast is not None and sample is not None and len(sample):
-            expected = self._sklearn_proba(sample)
-            if not np.allclose(self._fast_proba(sample), expected, rtol=1e-9, atol=1e-12):
-                self.fast = self.plain = None
 
     @staticmethod
     def _reduce(model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
