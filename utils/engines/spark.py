@@ -149,16 +149,23 @@ def missing_text(column: Column) -> Column:
 _PLAIN_NUMBER = r"^[0-9.eE+-]+$"
 
 
-def number_of(column: Column) -> Column:
-    """The text as a double where pandas reads a number there, else null."""
+def _read_as_number(text: Column, number: Column, otherwise: Column | None = None) -> Column:
+    """The grammar number_of and checked_number share: ``number`` for plain-number text, null
+    for a missing-value marker, ``number`` for other text pandas reads as a number, else
+    ``otherwise`` (null when not given)."""
     from pyspark.sql import functions as F
 
-    number = column.try_cast("double")
-    return (
-        F.when(column.rlike(_PLAIN_NUMBER), number)
-        .when(missing_text(column), F.lit(None))
-        .when(column.rlike(_NUMBER), number)
+    read = (
+        F.when(text.rlike(_PLAIN_NUMBER), number)
+        .when(missing_text(text), F.lit(None))
+        .when(text.rlike(_NUMBER), number)
     )
+    return read if otherwise is None else read.otherwise(otherwise)
+
+
+def number_of(column: Column) -> Column:
+    """The text as a double where pandas reads a number there, else null."""
+    return _read_as_number(column, column.try_cast("double"))
 
 
 def as_text(frame: DataFrame, column: str) -> Column:
@@ -238,8 +245,9 @@ def _raw(spark: SparkSession, path: str, schema: DataSchema) -> DataFrame:
     return spark.read.option("header", True).csv(path)
 
 
-def _broken(column: str) -> Column:
-    """Whether a cell is neither missing nor a number within the data contract."""
+def out_of_contract(column: str) -> Column:
+    """Whether a cell is neither missing nor a number within the data contract (null for a
+    missing cell)."""
     from pyspark.sql import functions as F
 
     number = number_of(F.col(column))
@@ -251,26 +259,21 @@ def _broken(column: str) -> Column:
 def _name_first_bad_value(frame: DataFrame, path: str, needed: list[str]) -> None:
     """The PipelineError for ``path``'s first column with a value outside the contract."""
     for column in needed:
-        bad = frame.where(_broken(column)).select(column).first()
+        bad = frame.where(out_of_contract(column)).select(column).first()
         if bad is not None:
             raise PipelineError(f"{path}: column {column!r}: {_not_a_feature(bad[0])}")
 
 
 def checked_number(column: str) -> Column:
-    """number_of the column, where a value outside the contract (_broken) stops the job.
-    Each value is cast once: a condition on number_of and number_of again cast it up to
+    """number_of the column, where a value outside the contract (out_of_contract) stops the
+    job. Each value is cast once: a condition on number_of and number_of again cast it up to
     three times."""
     from pyspark.sql import functions as F
 
     text, stop = F.col(column), F.raise_error(F.lit(_OUT_OF_CONTRACT))
     number = text.try_cast("double")
     within = F.when(number.isNull() | (F.abs(number) > MAX_FEATURE_MAGNITUDE), stop)
-    return (
-        F.when(text.rlike(_PLAIN_NUMBER), within.otherwise(number))
-        .when(missing_text(text), F.lit(None))
-        .when(text.rlike(_NUMBER), within.otherwise(number))
-        .otherwise(stop)
-    )
+    return _read_as_number(text, within.otherwise(number), stop)
 
 
 def _read_one(spark: SparkSession, path: str, schema: DataSchema, target: bool) -> DataFrame:

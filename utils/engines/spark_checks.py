@@ -19,7 +19,7 @@ from utils.data.schema import (
     OUT_OF_RANGE,
     DataSchema,
 )
-from utils.engines.spark import missing_text, number_of
+from utils.engines.spark import missing_text, number_of, out_of_contract
 from utils.errors import PipelineError
 from utils.files import is_parquet
 
@@ -95,21 +95,15 @@ def _problems(schema: DataSchema) -> list[tuple[str, str, Column]]:
 
 def _fine(schema: DataSchema) -> Column:
     """Whether a row breaks none of _problems' rules: each feature missing or a number
-    within the bound (infinity is beyond it), the target a number that is 0 or 1."""
+    within the contract (out_of_contract, the scoring engine's rule too; null when missing),
+    the target a number that is 0 or 1."""
     from functools import reduce
 
     from pyspark.sql import functions as F
 
-    def feature(name: str) -> Column:
-        number = number_of(F.col(name))
-        return missing_text(F.col(name)) | (
-            number.isNotNull() & (F.abs(number) <= MAX_FEATURE_MAGNITUDE)
-        )
-
+    features = [F.coalesce(~out_of_contract(name), F.lit(True)) for name in schema.features]
     target = number_of(F.col(schema.target)).isin(0.0, 1.0)
-    return F.coalesce(
-        reduce(lambda a, b: a & b, map(feature, schema.features)) & target, F.lit(False)
-    )
+    return F.coalesce(reduce(lambda a, b: a & b, features) & target, F.lit(False))
 
 
 def check_rows(

@@ -341,10 +341,12 @@ def test_no_missing_value_marker_but_the_empty_one_looks_like_a_plain_number():
 def test_a_checked_number_stops_the_job_exactly_where_a_cell_breaks_the_contract(spark):
     from pyspark.sql import functions as F
 
-    from utils.engines.spark import _OUT_OF_CONTRACT, _broken, checked_number, number_of
+    from utils.engines.spark import _OUT_OF_CONTRACT, checked_number, number_of, out_of_contract
 
     rows = spark.createDataFrame([(c,) for c in NUMBER_CELLS], "cell string")
-    expected = rows.select("cell", _broken("cell").alias("broken"), number_of(F.col("cell")))
+    expected = rows.select(
+        "cell", out_of_contract("cell").alias("broken"), number_of(F.col("cell"))
+    )
     for cell, broken, number in expected.collect():
         one = rows.where(F.col("cell").eqNullSafe(cell)).select(checked_number("cell"))
         if broken:
